@@ -1,0 +1,45 @@
+// Every host program the toolchain starts, with why it is needed and where it comes from, so a
+// missing binary produces an actionable message instead of ENOENT.
+
+export interface ToolInfo {
+  /** What the program is used for, in words a user understands. */
+  why: string;
+  /** Debian/Ubuntu package that ships it. */
+  debian: string;
+  /** Fedora/EL package that ships it. */
+  fedora: string;
+}
+
+export const TOOLS = {
+  'qemu-img': { why: 'creating, checking and inspecting qcow2 layers', debian: 'qemu-utils', fedora: 'qemu-img' },
+  'qemu-storage-daemon': { why: 'exposing a qcow2 overlay as a raw file for the chroot backend', debian: 'qemu-utils', fedora: 'qemu-storage-daemon' },
+  'qemu-system-x86_64': { why: 'booting images (test-boot, KVM probe)', debian: 'qemu-system-x86', fedora: 'qemu-system-x86-core' },
+  'virt-customize': { why: 'the guestfs customization backend', debian: 'libguestfs-tools', fedora: 'guestfs-tools' },
+  mmdebstrap: { why: 'installing a Debian base system', debian: 'mmdebstrap', fedora: 'mmdebstrap' },
+  rpmbuild: { why: 'packaging layers as RPMs', debian: 'rpm', fedora: 'rpm-build' },
+  rpm: { why: 'reading package headers', debian: 'rpm', fedora: 'rpm' },
+  createrepo_c: { why: 'generating DNF repository metadata', debian: 'createrepo-c', fedora: 'createrepo_c' },
+  dnf: { why: 'installing layer packages from a repository', debian: 'dnf', fedora: 'dnf' },
+  sfdisk: { why: 'partitioning the base disk', debian: 'fdisk', fedora: 'util-linux' },
+  losetup: { why: 'attaching images as loop devices (chroot backend)', debian: 'mount', fedora: 'util-linux' },
+  partx: { why: 'registering partitions of a loop device where udev does not', debian: 'util-linux', fedora: 'util-linux' },
+  mount: { why: 'mounting guest filesystems (chroot backend)', debian: 'mount', fedora: 'util-linux' },
+  umount: { why: 'unmounting guest filesystems (chroot backend)', debian: 'mount', fedora: 'util-linux' },
+  fstrim: { why: 'returning freed blocks so an overlay holds only what its layer changed', debian: 'util-linux', fedora: 'util-linux' },
+  'mkfs.ext4': { why: 'creating the base root filesystem', debian: 'e2fsprogs', fedora: 'e2fsprogs' },
+  blkid: { why: 'reading filesystem UUIDs for fstab and the bootloader', debian: 'util-linux', fedora: 'util-linux' },
+  chroot: { why: 'running the guest package manager natively (chroot backend)', debian: 'coreutils', fedora: 'coreutils' },
+  'grub-install': { why: 'installing the BIOS bootloader of the base disk', debian: 'grub-pc-bin', fedora: 'grub2-pc' },
+  'ssh-keygen': { why: 'creating the root SSH key pair of the base image', debian: 'openssh-client', fedora: 'openssh-clients' },
+} as const satisfies Record<string, ToolInfo>;
+
+
+// Programs used only in small supporting roles.
+export const EXTRA_TOOLS = {
+  mknod: { why: 'creating the device nodes of a chroot /dev', debian: 'coreutils', fedora: 'coreutils' },
+  'virt-sparsify': { why: 'trimming freed blocks after guestfs customization', debian: 'libguestfs-tools', fedora: 'guestfs-tools' },
+  sync: { why: 'flushing a guest file system before fstrim', debian: 'coreutils', fedora: 'coreutils' },
+} as const satisfies Record<string, ToolInfo>;
+
+export const ALL_TOOLS: Record<string, ToolInfo> = { ...TOOLS, ...EXTRA_TOOLS };
+export type ToolName = keyof typeof TOOLS | keyof typeof EXTRA_TOOLS;

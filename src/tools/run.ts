@@ -1,0 +1,120 @@
+// The only module that starts processes. Callers hand it an argv array (never a shell string), it
+// runs the program with a small explicit environment and stdin closed, logs the exact command under
+// --debug, and turns every failure into one ToolError (exit code or signal, plus the tail of the
+// output) or ToolMissingError (what the program is for and how to install it).
+import { execa, type ResultPromise } from 'execa';
+import { ToolError, ToolMissingError, InterruptedError } from '../errors.js';
+import { abortSignal } from '../interrupt.js';
+import { log } from '../log.js';
+import { ALL_TOOLS, type ToolName } from './registry.js';
+
+export interface RunOptions {
+  cwd?: string;
+  /** Added to the base environment (PATH, HOME, LANG, TMPDIR). */
+  env?: Record<string, string>;
+  input?: string;
+  /** Teardown commands still run after an interrupt; everything else is cancelled by it. */
+  cleanup?: boolean;
+  timeoutMs?: number;
+  /** Receives each output line as it arrives (progress, console scanning). */
+  onLine?: (line: string) => void;
+  /** Return the result of a non-zero exit instead of throwing. */
+  allowFailure?: boolean;
+}
+
+export interface RunResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+const TAIL_LINES = 40;
+
+function baseEnv(): Record<string, string> {
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    HOME: process.env.HOME ?? '/root',
+    LANG: 'C.UTF-8',
+    LC_ALL: 'C.UTF-8',
+  };
+  if (process.env.TMPDIR) env.TMPDIR = process.env.TMPDIR;
+  // Make sure sbin directories are searched even for a user whose PATH lacks them.
+  for (const dir of ['/usr/sbin', '/sbin']) if (!env.PATH.split(':').includes(dir)) env.PATH += `:${dir}`;
+  return env;
+}
+
+export function missingToolMessage(tool: ToolName): string {
+  const info = ALL_TOOLS[tool];
+  return (
+    `${tool} is not installed; it is needed for ${info.why}. ` +
+    `Install it with 'apt-get install ${info.debian}' (Debian/Ubuntu) or 'dnf install ${info.fedora}' (Fedora/EL), ` +
+    `or run scripts/install-deps.`
+  );
+}
+
+function tail(text: string): string {
+  return text.split('\n').slice(-TAIL_LINES).join('\n');
+}
+
+function start(tool: ToolName, args: string[], opts: RunOptions): ResultPromise {
+  log.debug(`run: ${[tool, ...args].map((a) => (/[\s'"]/.test(a) ? JSON.stringify(a) : a)).join(' ')}`);
+  return execa(tool, args, {
+    cwd: opts.cwd,
+    env: { ...baseEnv(), ...opts.env },
+    extendEnv: false,
+    input: opts.input,
+    stdin: opts.input === undefined ? 'ignore' : 'pipe',
+    all: true,
+    reject: false,
+    timeout: opts.timeoutMs,
+    cancelSignal: opts.cleanup ? undefined : abortSignal,
+    forceKillAfterDelay: 5000,
+    maxBuffer: 256 * 1024 * 1024,
+    lines: false,
+  }) as ResultPromise;
+}
+
+export async function run(tool: ToolName, args: string[], opts: RunOptions = {}): Promise<RunResult> {
+  if (!opts.cleanup && abortSignal.aborted) throw abortSignal.reason as Error;
+  const child = start(tool, args, opts);
+  if (opts.onLine) {
+    let partial = '';
+    child.all?.on('data', (chunk: Buffer) => {
+      const text = partial + chunk.toString('utf8');
+      const lines = text.split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) opts.onLine!(line);
+    });
+  }
+  const result = await child;
+  const all = typeof result.all === 'string' ? result.all : '';
+  const stdout = typeof result.stdout === 'string' ? result.stdout : '';
+  const stderr = typeof result.stderr === 'string' ? result.stderr : '';
+  if (result.failed) {
+    const code = (result as { code?: string }).code;
+    if (code === 'ENOENT') throw new ToolMissingError(missingToolMessage(tool));
+    if (result.isCanceled && abortSignal.aborted) throw abortSignal.reason as InterruptedError;
+    if (result.timedOut) {
+      throw new ToolError(tool, args, { signal: `timeout after ${opts.timeoutMs} ms` }, tail(all));
+    }
+    if (result.exitCode !== undefined && opts.allowFailure) {
+      return { stdout, stderr, exitCode: result.exitCode };
+    }
+    throw new ToolError(tool, args, { exitCode: result.exitCode, signal: result.signal ?? undefined }, tail(all));
+  }
+  return { stdout, stderr, exitCode: 0 };
+}
+
+/**
+ * Starts a long-running process (a VM on a serial console) and hands back the child for the caller
+ * to watch and stop. Still the only door to execa.
+ */
+export function spawnLong(tool: ToolName, args: string[], opts: RunOptions = {}): ResultPromise {
+  return start(tool, args, opts);
+}
+
+/** True when the program can be found on PATH. */
+export async function haveTool(tool: ToolName): Promise<boolean> {
+  const r = await execa('sh', ['-c', 'command -v "$1"', 'sh', tool], { reject: false, env: baseEnv(), extendEnv: false });
+  return r.exitCode === 0;
+}
