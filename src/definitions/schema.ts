@@ -1,0 +1,99 @@
+// JSON Schemas for the two kinds of definition file. They check structure and types only;
+// name syntax, referenced files and the layer graph are checked in validate.ts, where the messages
+// can say exactly what is wrong. additionalProperties is false everywhere: an unknown key is a typo
+// until proven otherwise.
+
+const stringList = { type: 'array', items: { type: 'string' } } as const;
+
+export const setSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['distro', 'package'],
+  properties: {
+    description: { type: 'string' },
+    distro: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['family', 'name', 'version'],
+      properties: {
+        family: { enum: ['debian', 'el'] },
+        name: { type: 'string' },
+        version: { type: 'string' },
+        codename: { type: 'string' },
+        mirror: { type: 'string' },
+        arch: { enum: ['x86_64'] },
+      },
+    },
+    image: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        size: { type: 'string' },
+      },
+    },
+    package: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['prefix'],
+      properties: {
+        prefix: { type: 'string' },
+        default: { type: 'boolean' },
+        install_dir: { type: 'string' },
+        payload: { type: 'string' },
+        license: { type: 'string' },
+      },
+    },
+  },
+} as const;
+
+export const layerSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    description: { type: 'string' },
+    parent: { type: 'string' },
+    base: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['mmdebstrap'],
+      properties: {
+        mmdebstrap: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            variant: { enum: ['minbase', 'required', 'important', 'standard'] },
+            suites: stringList,
+            components: stringList,
+            packages: stringList,
+          },
+        },
+        hostname: { type: 'string' },
+        kernel_cmdline: stringList,
+      },
+    },
+    steps: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        minProperties: 1,
+        maxProperties: 1,
+        properties: {
+          install: { ...stringList, minItems: 1 },
+          upgrade: { const: true },
+          run: { type: 'string' },
+          upload: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['from', 'to'],
+            properties: {
+              from: { type: 'string' },
+              to: { type: 'string' },
+              mode: { type: 'string' },
+            },
+          },
+        },
+      },
+    },
+  },
+} as const;
