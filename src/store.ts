@@ -1,0 +1,150 @@
+// The layer store: where built images, their build records and their RPMs live between stages.
+//
+//   <store>/<set>/images/<layer>-<V>-<R>.qcow2   read-only layer images; children name their parent
+//                                                by relative file name, so this directory is a valid
+//                                                chain exactly as the installed one is
+//   <store>/<set>/builds/<layer>/<V>-<R>.json    one record per build
+//   <store>/<set>/builds/<layer>/current.json    the build the next child is made on
+//   <store>/<set>/rpms/                          packages made from those builds
+//   <store>/tmp/                                 work directories (same file system: renames are atomic)
+//   <store>/<set>/lock                           one build/package run per set at a time
+//
+// In-progress images are written as `.<name>.partial` next to their parent and renamed when
+// complete, so no later step ever picks up a half-built layer.
+import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeSync, closeSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { StepError } from './errors.js';
+import { writeJsonAtomic } from './fsutil.js';
+import { log } from './log.js';
+import type { BuildId } from './plan/naming.js';
+
+export interface ParentRef extends BuildId {
+  layer: string;
+  image: string;
+}
+
+export interface BuildRecord extends BuildId {
+  schema: 1;
+  set: string;
+  layer: string;
+  /** File name in the set's images directory. */
+  image: string;
+  parent?: ParentRef;
+  /** Root SSH key pair (base layers): file names in the images directory. */
+  sshKey?: { private: string; public: string };
+  backend: string;
+  builtAt: string;
+  seconds: number;
+  virtualSize: number;
+  allocatedSize: number;
+}
+
+export function defaultStoreDir(): string {
+  const cache = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
+  return path.join(cache, 'ost-images');
+}
+
+export class Store {
+  constructor(readonly root: string) {}
+
+  imagesDir(set: string): string {
+    return path.join(this.root, set, 'images');
+  }
+  rpmsDir(set: string): string {
+    return path.join(this.root, set, 'rpms');
+  }
+  private buildsDir(set: string, layer: string): string {
+    return path.join(this.root, set, 'builds', layer);
+  }
+  imagePath(set: string, file: string): string {
+    return path.join(this.imagesDir(set), file);
+  }
+
+  ensure(set: string): void {
+    for (const d of [this.imagesDir(set), this.rpmsDir(set), path.join(this.root, 'tmp')]) mkdirSync(d, { recursive: true });
+  }
+
+  /** A fresh work directory on the store's file system. */
+  workDir(label: string): string {
+    mkdirSync(path.join(this.root, 'tmp'), { recursive: true });
+    return mkdtempSync(path.join(this.root, 'tmp', `${label}-`));
+  }
+
+  current(set: string, layer: string): BuildRecord | undefined {
+    const file = path.join(this.buildsDir(set, layer), 'current.json');
+    if (!existsSync(file)) return undefined;
+    const rec = JSON.parse(readFileSync(file, 'utf8')) as BuildRecord;
+    // A record whose image has gone (deleted by hand) is no build at all.
+    if (!existsSync(this.imagePath(set, rec.image))) {
+      log.warn(`build record ${file} names missing image ${rec.image}; ignoring it`);
+      return undefined;
+    }
+    return rec;
+  }
+
+  builds(set: string, layer: string): BuildRecord[] {
+    const dir = this.buildsDir(set, layer);
+    if (!existsSync(dir)) return [];
+    return readdirSync(dir)
+      .filter((f) => f.endsWith('.json') && f !== 'current.json')
+      .map((f) => JSON.parse(readFileSync(path.join(dir, f), 'utf8')) as BuildRecord)
+      .sort((a, b) => a.release.localeCompare(b.release));
+  }
+
+  /** Records a completed build and makes it the current one for its layer. */
+  commit(rec: BuildRecord): void {
+    const dir = this.buildsDir(rec.set, rec.layer);
+    mkdirSync(dir, { recursive: true });
+    writeJsonAtomic(path.join(dir, `${rec.version}-${rec.release}.json`), rec);
+    writeJsonAtomic(path.join(dir, 'current.json'), rec);
+  }
+
+  /**
+   * Takes the set's lock, or fails naming the holder. A lock whose process is gone (killed with
+   * SIGKILL, machine rebooted) is stale and is taken over, together with that run's leftovers.
+   */
+  lock(set: string): () => void {
+    mkdirSync(path.join(this.root, set), { recursive: true });
+    const file = path.join(this.root, set, 'lock');
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const fd = openSync(file, 'wx');
+        writeSync(fd, `${process.pid}\n`);
+        closeSync(fd);
+        return () => rmSync(file, { force: true });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        const pid = Number(readFileSync(file, 'utf8').trim());
+        if (pid && isAlive(pid)) {
+          throw new StepError(`set '${set}' is locked by running process ${pid} (${file}); wait for it to finish`);
+        }
+        log.warn(`removing stale lock of dead process ${pid || '?'} (${file})`);
+        rmSync(file, { force: true });
+        this.removePartials(set);
+      }
+    }
+    throw new StepError(`could not take lock ${file}`);
+  }
+
+  /** Deletes half-built images left by a run that died without cleaning up. */
+  removePartials(set: string): void {
+    const dir = this.imagesDir(set);
+    if (!existsSync(dir)) return;
+    for (const f of readdirSync(dir)) {
+      if (f.endsWith('.partial')) {
+        log.warn(`removing half-built image ${f} left by an earlier run`);
+        rmSync(path.join(dir, f), { force: true });
+      }
+    }
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
