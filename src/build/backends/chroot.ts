@@ -1,0 +1,20 @@
+// The chroot backend: the overlay attached through qemu-storage-daemon/FUSE/loop and mounted, the
+// guest's own package manager run at native speed. Needs root; no KVM needed.
+import { withScope } from '../../scope.js';
+import { prepareChroot } from '../chroot-env.js';
+import { attachDisk, chrootDevices, mountRoot, rootDevice } from '../disk.js';
+import { runStepsInChroot } from '../steps.js';
+import type { Backend, CustomizeContext } from './types.js';
+
+export const chrootBackend: Backend = {
+  name: 'chroot',
+  async customize(ctx: CustomizeContext): Promise<void> {
+    await withScope(async (scope) => {
+      const disk = await attachDisk(scope, ctx.image, ctx.work);
+      const dev = rootDevice(disk);
+      const root = await mountRoot(scope, dev, ctx.work);
+      await prepareChroot(scope, root, await chrootDevices(disk, dev));
+      await runStepsInChroot(root, ctx.set.distro.family, ctx.layer.steps, ctx.layer.name);
+    });
+  },
+};

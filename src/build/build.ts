@@ -1,0 +1,114 @@
+// Executes a build plan: layer by layer, each one a new qcow2 written as a `.partial` file next
+// to its parent, checked, made read-only and renamed into place only when complete.
+import { chmodSync, existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import type { LayerSet } from '../definitions/types.js';
+import { StepError } from '../errors.js';
+import { checkInterrupted } from '../interrupt.js';
+import { log } from '../log.js';
+import { imageFileName, releaseStamp, sshKeyFileName, type BuildId } from '../plan/naming.js';
+import type { BuildPlan } from '../plan/plan.js';
+import type { BuildRecord, Store } from '../store.js';
+import * as qemuImg from '../tools/qemu-img.js';
+import { keygen } from '../tools/ssh-keygen.js';
+import { buildBase } from './base.js';
+import { chrootBackend } from './backends/chroot.js';
+import { guestfsBackend } from './backends/guestfs.js';
+import type { Backend } from './backends/types.js';
+
+export interface BuildResult {
+  layer: string;
+  action: 'built' | 'reused';
+  record: BuildRecord;
+  seconds: number;
+}
+
+const BACKENDS: Record<string, Backend> = { chroot: chrootBackend, guestfs: guestfsBackend };
+
+/** A release stamp not used by any earlier build of the layer (two builds in one second). */
+function newBuildId(ls: LayerSet, taken: Set<string>): BuildId {
+  let release = releaseStamp(new Date());
+  for (let n = 1; taken.has(release); n++) release = `${releaseStamp(new Date())}.${n}`;
+  return { version: ls.set.distro.version, release };
+}
+
+export async function executePlan(ls: LayerSet, plan: BuildPlan, store: Store, backendName: 'chroot' | 'guestfs'): Promise<BuildResult[]> {
+  const setName = ls.set.name;
+  store.ensure(setName);
+  const imagesDir = store.imagesDir(setName);
+  const done = new Map<string, BuildRecord>();
+  const results: BuildResult[] = [];
+  const backend = BACKENDS[backendName]!;
+
+  for (const [i, entry] of plan.entries.entries()) {
+    checkInterrupted();
+    const label = `[${i + 1}/${plan.entries.length}] ${entry.layer}`;
+    if (entry.action === 'reuse') {
+      log.info(`${label}: reusing ${entry.existing!.image}`);
+      done.set(entry.layer, entry.existing!);
+      results.push({ layer: entry.layer, action: 'reused', record: entry.existing!, seconds: 0 });
+      continue;
+    }
+    const layer = ls.layers.get(entry.layer)!;
+    const parent = layer.parent !== undefined ? done.get(layer.parent) : undefined;
+    if (layer.parent !== undefined && !parent) throw new StepError(`internal: parent ${layer.parent} of ${layer.name} was not built first`);
+    const id = newBuildId(ls, new Set(store.builds(setName, layer.name).map((b) => b.release)));
+    const file = imageFileName(layer.name, id);
+    const partial = path.join(imagesDir, `.${file}.partial`);
+    const keyFile = layer.base ? sshKeyFileName(layer.name, id) : undefined;
+    const keyPartial = keyFile ? path.join(imagesDir, `.${keyFile}.partial`) : undefined;
+    const work = store.workDir(`build-${layer.name}`);
+    const started = new Date();
+    log.info(`${label}: building ${file} (${entry.reason}) with the ${layer.base ? 'base' : backend.name} builder`);
+    try {
+      if (layer.base) {
+        await keygen(keyPartial!, `root@${setName}-${layer.name}-${id.release} (ost-images)`);
+        await buildBase({ set: ls.set, layer, image: partial, sshPublicKey: readFileSync(`${keyPartial}.pub`, 'utf8'), work });
+      } else {
+        // The backing name is relative: the chain stays valid wherever the directory is installed.
+        await qemuImg.create(partial, { backing: parent!.image });
+        await backend.customize({ set: ls.set, layer, image: partial, work });
+      }
+      await qemuImg.check(partial);
+      chmodSync(partial, 0o444);
+      if (keyFile) {
+        renameSync(`${keyPartial}.pub`, path.join(imagesDir, `${keyFile}.pub`));
+        renameSync(keyPartial!, path.join(imagesDir, keyFile));
+      }
+      renameSync(partial, path.join(imagesDir, file));
+    } catch (err) {
+      // Nothing half-built survives a failure: a later step must never pick it up.
+      for (const f of [partial, keyPartial, keyPartial && `${keyPartial}.pub`]) if (f) rmSync(f, { force: true });
+      throw err;
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+    const info = await qemuImg.info(path.join(imagesDir, file));
+    const seconds = (Date.now() - started.getTime()) / 1000;
+    const record: BuildRecord = {
+      schema: 1,
+      set: setName,
+      layer: layer.name,
+      ...id,
+      image: file,
+      parent: parent ? { layer: parent.layer, version: parent.version, release: parent.release, image: parent.image } : undefined,
+      sshKey: keyFile ? { private: keyFile, public: `${keyFile}.pub` } : undefined,
+      backend: layer.base ? 'base' : backend.name,
+      builtAt: started.toISOString(),
+      seconds,
+      virtualSize: info['virtual-size'],
+      allocatedSize: info['actual-size'],
+    };
+    store.commit(record);
+    done.set(layer.name, record);
+    results.push({ layer: layer.name, action: 'built', record, seconds });
+    log.info(`${label}: built in ${seconds.toFixed(0)}s, ${(record.allocatedSize / 2 ** 20).toFixed(0)} MiB allocated`);
+  }
+  return results;
+}
+
+export function imageOf(store: Store, rec: BuildRecord): string {
+  const p = store.imagePath(rec.set, rec.image);
+  if (!existsSync(p)) throw new StepError(`image ${p} of ${rec.layer} ${rec.version}-${rec.release} is missing`);
+  return p;
+}

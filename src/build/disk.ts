@@ -1,0 +1,71 @@
+// Attaches a qcow2 image to the host as a block device and mounts its root file system:
+//   qemu-storage-daemon (FUSE export of the qcow2 as a raw file) -> loop device -> partitions -> mount
+// Each resource is registered with the Scope the moment it exists, so every exit path (success,
+// failure, SIGINT, SIGTERM) releases them in reverse order. fstrim runs before the unmount so the
+// overlay keeps only the clusters this layer really changed.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Scope } from '../scope.js';
+import { StepError } from '../errors.js';
+import { log } from '../log.js';
+import * as losetup from '../tools/losetup.js';
+import { blkidUuid, fstrim, mount, partition, umount } from '../tools/mount.js';
+import type { ChrootOptions } from './chroot-env.js';
+import * as qsd from '../tools/qemu-storage-daemon.js';
+import { killProcessesUnder } from './processes.js';
+
+export interface AttachedDisk {
+  raw: string;
+  loop: string;
+  partitions: string[];
+}
+
+/**
+ * Exposes `image` as a loop device. With `partitionScript`, the (new, empty) disk is partitioned
+ * with sfdisk before the loop device is made.
+ */
+export async function attachDisk(scope: Scope, image: string, work: string, partitionScript?: string): Promise<AttachedDisk> {
+  const raw = path.join(work, 'disk.raw');
+  const pidfile = path.join(work, 'qsd.pid');
+  writeFileSync(raw, '');
+  const pid = await qsd.startFuseExport(image, raw, pidfile);
+  scope.defer(`qemu-storage-daemon ${pid}`, () => qsd.stop(pid, raw));
+  if (partitionScript) await partition(raw, partitionScript);
+  const loop = await losetup.attach(raw);
+  scope.defer(`loop device ${loop}`, () => losetup.detach(loop));
+  const partitions = await losetup.partitions(loop);
+  log.debug(`attached ${image} as ${loop} (${partitions.join(', ') || 'no partitions'})`);
+  return { raw, loop, partitions };
+}
+
+/** The root file system's device: the only partition, or the whole disk when it has none. */
+export function rootDevice(disk: AttachedDisk): string {
+  if (disk.partitions.length === 0) return disk.loop;
+  if (disk.partitions.length === 1) return disk.partitions[0]!;
+  throw new StepError(`disk has ${disk.partitions.length} partitions (${disk.partitions.join(', ')}); only single-root-partition images are supported by the chroot backend`);
+}
+
+/** Mounts `dev` at work/root; on release kills leftover guest processes, trims, unmounts. */
+export async function mountRoot(scope: Scope, dev: string, work: string): Promise<string> {
+  const root = path.join(work, 'root');
+  mkdirSync(root, { recursive: true });
+  // noatime: reading files would otherwise write inode updates into every layer's overlay.
+  await mount(dev, root, { options: ['noatime'] });
+  scope.defer(`mount ${root}`, async () => {
+    await killProcessesUnder(root);
+    const trimmed = await fstrim(root);
+    if (trimmed) log.debug(trimmed);
+    await umount(root);
+  });
+  return root;
+}
+
+/**
+ * The disk's device nodes and /dev/disk/by-uuid link for the guest's private /dev: a kernel
+ * package's postinst runs update-grub, whose grub-probe must resolve the root device (and writes
+ * root=UUID=..., not this host's loop device name).
+ */
+export async function chrootDevices(disk: AttachedDisk, root: string): Promise<ChrootOptions> {
+  const uuid = await blkidUuid(root);
+  return { blockDevices: [disk.loop, ...disk.partitions], byUuid: uuid ? { [uuid]: root } : {} };
+}

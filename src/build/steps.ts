@@ -1,0 +1,84 @@
+// Runs a layer's steps inside a prepared chroot. Used by the chroot backend and by the base build
+// (whose own steps run right after mmdebstrap).
+import { copyFileSync, lstatSync, mkdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import type { DistroFamily, Step } from '../definitions/types.js';
+import { StepError } from '../errors.js';
+import { checkInterrupted } from '../interrupt.js';
+import { log } from '../log.js';
+import { inChroot } from '../tools/chroot.js';
+import { guestCommands } from './guest.js';
+
+const quietLine = (line: string): void => log.debug(`  | ${line}`);
+
+/**
+ * Files are staged in the guest's /tmp and put in place by the guest's own `install`, so paths are
+ * resolved inside the guest: a symlink in the image can never redirect a write onto the host.
+ */
+function stage(root: string, file: string, name: string): string {
+  const tmp = path.join(root, 'tmp');
+  const st = lstatSync(tmp, { throwIfNoEntry: false });
+  if (!st || st.isSymbolicLink() || !st.isDirectory()) throw new StepError(`guest /tmp is missing or not a directory in ${root}`);
+  copyFileSync(file, path.join(tmp, name));
+  return `/tmp/${name}`;
+}
+
+export async function runStepsInChroot(root: string, family: DistroFamily, steps: Step[], layer: string): Promise<void> {
+  const cmds = guestCommands(family);
+  let refreshed = false;
+  const refresh = async (): Promise<void> => {
+    if (refreshed) return;
+    await inChroot(root, cmds.refresh, { onLine: quietLine });
+    refreshed = true;
+  };
+  for (const step of steps) {
+    checkInterrupted();
+    const label = `${layer}: step ${step.index + 1}/${steps.length}`;
+    switch (step.kind) {
+      case 'install':
+        log.info(`${label}: install ${step.packages.join(' ')}`);
+        await refresh();
+        await inChroot(root, cmds.install(step.packages), { onLine: quietLine });
+        break;
+      case 'upgrade':
+        log.info(`${label}: full upgrade`);
+        // Sources may have changed in an earlier step (the upgrade layer adds suites).
+        refreshed = false;
+        await refresh();
+        await inChroot(root, cmds.upgrade, { onLine: quietLine });
+        break;
+      case 'run': {
+        log.info(`${label}: run ${step.script}`);
+        const inGuest = stage(root, step.path, `ost-images-step-${step.index}.sh`);
+        try {
+          await inChroot(root, ['/bin/sh', inGuest], { onLine: quietLine });
+        } finally {
+          rmSync(path.join(root, inGuest), { force: true });
+        }
+        refreshed = false;
+        break;
+      }
+      case 'upload': {
+        log.info(`${label}: upload ${step.from} -> ${step.to}`);
+        const inGuest = stage(root, step.path, `ost-images-upload-${step.index}`);
+        try {
+          await inChroot(root, ['install', '-D', '-m', step.mode.toString(8), inGuest, step.to]);
+        } finally {
+          rmSync(path.join(root, inGuest), { force: true });
+        }
+        refreshed = false;
+        break;
+      }
+    }
+  }
+  await cleanGuest(root, family);
+}
+
+/** Package caches and index files are rebuilt on demand; keeping them only bloats the layer. */
+export async function cleanGuest(root: string, family: DistroFamily): Promise<void> {
+  for (const argv of guestCommands(family).clean) await inChroot(root, argv);
+}
+
+export function ensureDir(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+}

@@ -1,0 +1,46 @@
+// mount / umount / fstrim / mknod for the chroot backend.
+import { run } from './run.js';
+
+export async function mount(source: string, target: string, opts: { type?: string; options?: string[]; bind?: boolean } = {}): Promise<void> {
+  const args: string[] = [];
+  if (opts.bind) args.push('--bind');
+  if (opts.type) args.push('-t', opts.type);
+  if (opts.options?.length) args.push('-o', opts.options.join(','));
+  args.push(source, target);
+  await run('mount', args);
+}
+
+export async function umount(target: string): Promise<void> {
+  await run('umount', [target], { cleanup: true });
+}
+
+/**
+ * Gives freed file-system blocks back to the image below (qcow2 clusters of the overlay).
+ * Measured: without the syncfs first, ext4 cannot trim blocks freed in the still-open journal
+ * transaction (apt's deleted .debs), and a 200 MiB deleted file stayed allocated in the overlay.
+ */
+export async function fstrim(target: string): Promise<string> {
+  await run('sync', ['--file-system', target], { cleanup: true });
+  return (await run('fstrim', ['--verbose', target], { cleanup: true, allowFailure: true })).stdout.trim();
+}
+
+export async function mknod(file: string, mode: string, type: 'c' | 'b', major: number, minor: number): Promise<void> {
+  await run('mknod', ['-m', mode, file, type, String(major), String(minor)]);
+}
+
+export async function mkfsExt4(dev: string, label: string): Promise<void> {
+  // nodiscard: the fresh qcow2 is already all holes; discarding 8G through FUSE only costs time.
+  // A 32 MiB journal: every layer rewrites journal blocks into its overlay, up to the journal size.
+  await run('mkfs.ext4', ['-q', '-F', '-L', label, '-J', 'size=32', '-E', 'nodiscard', dev]);
+}
+
+export async function blkidUuid(dev: string): Promise<string> {
+  return (await run('blkid', ['-s', 'UUID', '-o', 'value', dev])).stdout.trim();
+}
+
+/** One MBR partition from 1 MiB to the end, bootable, type Linux. */
+export const SINGLE_ROOT_PARTITION = 'label: dos\nstart=2048, type=83, bootable\n';
+
+export async function partition(file: string, script: string): Promise<void> {
+  await run('sfdisk', ['--quiet', file], { input: script });
+}

@@ -1,0 +1,58 @@
+// qemu-img: creates overlays, reads chains, checks and converts images.
+import { run } from './run.js';
+
+/**
+ * A new qcow2: standalone with `size`, or an overlay on `backing`. The backing name is written as
+ * given and must be relative to the overlay's directory (`-F qcow2` always: probing a backing
+ * file's format is a security hole and qemu-img warns about it).
+ */
+export function createArgs(file: string, opts: { size?: number; backing?: string }): string[] {
+  const args = ['create', '-q', '-f', 'qcow2'];
+  if (opts.backing !== undefined) args.push('-b', opts.backing, '-F', 'qcow2');
+  args.push(file);
+  if (opts.size !== undefined) args.push(String(opts.size));
+  return args;
+}
+
+export function infoArgs(file: string, chain: boolean): string[] {
+  return ['info', '--output=json', ...(chain ? ['--backing-chain'] : []), '-f', 'qcow2', file];
+}
+
+export function checkArgs(file: string): string[] {
+  return ['check', '-q', '-f', 'qcow2', file];
+}
+
+export function rebaseUnsafeArgs(file: string, backing: string): string[] {
+  return ['rebase', '-u', '-f', 'qcow2', '-b', backing, '-F', 'qcow2', file];
+}
+
+export interface ImageInfo {
+  filename: string;
+  format: string;
+  'virtual-size': number;
+  'actual-size': number;
+  'backing-filename'?: string;
+  'full-backing-filename'?: string;
+  'backing-filename-format'?: string;
+}
+
+export async function create(file: string, opts: { size?: number; backing?: string }): Promise<void> {
+  await run('qemu-img', createArgs(file, opts));
+}
+
+export async function info(file: string): Promise<ImageInfo> {
+  return JSON.parse((await run('qemu-img', infoArgs(file, false))).stdout) as ImageInfo;
+}
+
+/** Every image of the chain, top first; fails if any backing file cannot be opened. */
+export async function chain(file: string): Promise<ImageInfo[]> {
+  return JSON.parse((await run('qemu-img', infoArgs(file, true))).stdout) as ImageInfo[];
+}
+
+export async function check(file: string): Promise<void> {
+  await run('qemu-img', checkArgs(file));
+}
+
+export async function rebaseUnsafe(file: string, backing: string): Promise<void> {
+  await run('qemu-img', rebaseUnsafeArgs(file, backing));
+}

@@ -1,0 +1,41 @@
+// rpmbuild and rpm: build a package from a rendered spec in a private topdir; read headers.
+import { run } from './run.js';
+
+export function rpmbuildArgs(spec: string, o: { topdir: string; buildroot: string; outdir: string }): string[] {
+  return [
+    '-bb',
+    '--quiet',
+    '--define', `_topdir ${o.topdir}`,
+    '--define', `_tmppath ${o.topdir}/tmp`,
+    '--define', `_rpmdir ${o.outdir}`,
+    // A flat output directory with plain NVRA names, not <arch>/ subdirectories.
+    '--define', '_build_name_fmt %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm',
+    '--buildroot', o.buildroot,
+    spec,
+  ];
+}
+
+export async function rpmbuild(spec: string, o: { topdir: string; buildroot: string; outdir: string }): Promise<void> {
+  await run('rpmbuild', rpmbuildArgs(spec, o));
+}
+
+export interface RpmHeader {
+  name: string;
+  version: string;
+  release: string;
+  provides: string[];
+  requires: string[];
+}
+
+const QF = '%{NAME}\\n%{VERSION}\\n%{RELEASE}\\n[P %{PROVIDES} %{PROVIDEFLAGS:depflags} %{PROVIDEVERSION}\\n][R %{REQUIRES} %{REQUIREFLAGS:depflags} %{REQUIREVERSION}\\n]';
+
+export function queryArgs(file: string): string[] {
+  return ['-qp', '--nosignature', '--nodigest', '--qf', QF, file];
+}
+
+export async function readHeader(file: string): Promise<RpmHeader> {
+  const lines = (await run('rpm', queryArgs(file))).stdout.split('\n').filter((l) => l.length > 0);
+  const [name, version, release, ...deps] = lines;
+  const dep = (prefix: string) => deps.filter((d) => d.startsWith(prefix)).map((d) => d.slice(2).replace(/\s+/g, ' ').trim());
+  return { name: name!, version: version!, release: release!, provides: dep('P '), requires: dep('R ').filter((r) => !r.startsWith('rpmlib(')) };
+}
