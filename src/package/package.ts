@@ -1,0 +1,77 @@
+// Wraps layer builds into RPMs. Each package is built in a private rpmbuild topdir under the
+// store's tmp directory (same file system as the images, so the image is hard-linked into the build
+// root, never copied) and renamed into the store's rpms directory only when complete.
+import { existsSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import Handlebars from 'handlebars';
+import type { LayerSet } from '../definitions/types.js';
+import { StepError } from '../errors.js';
+import { checkInterrupted } from '../interrupt.js';
+import { log } from '../log.js';
+import { SPECS_DIR } from '../paths.js';
+import { rpmFileName } from '../plan/naming.js';
+import type { BuildRecord, Store } from '../store.js';
+import { rpmbuild } from '../tools/rpmbuild.js';
+import { DEFAULT_PAYLOAD, packagedFiles, specView, type SpecView } from './spec.js';
+
+let template: Handlebars.TemplateDelegate<SpecView> | undefined;
+
+/** Renders the layer spec. noEscape: Handlebars' HTML escaping would turn '=' into '&#x3D;'. */
+export function renderSpec(view: SpecView): string {
+  template ??= Handlebars.compile<SpecView>(readFileSync(path.join(SPECS_DIR, 'layer.spec.hbs'), 'utf8'), { noEscape: true, strict: true });
+  return template(view);
+}
+
+export interface PackageResult {
+  layer: string;
+  action: 'packaged' | 'exists';
+  rpm: string;
+  bytes: number;
+  seconds: number;
+}
+
+export async function packageBuild(ls: LayerSet, rec: BuildRecord, store: Store, payload: string): Promise<PackageResult> {
+  const set = ls.set;
+  const layer = ls.layers.get(rec.layer);
+  if (!layer) throw new StepError(`build record for unknown layer ${rec.layer}`);
+  const outName = rpmFileName(set, rec.layer, rec);
+  const out = path.join(store.rpmsDir(set.name), outName);
+  if (existsSync(out)) return { layer: rec.layer, action: 'exists', rpm: out, bytes: statSync(out).size, seconds: 0 };
+
+  const t0 = Date.now();
+  const files = packagedFiles(set, rec, store.imagesDir(set.name));
+  const view = specView(set, layer, rec, files, payload);
+  const top = store.workDir(`rpmbuild-${rec.layer}`);
+  try {
+    const buildroot = path.join(top, 'BUILDROOT');
+    for (const f of files) {
+      const dest = path.join(buildroot, f.path);
+      mkdirSync(path.dirname(dest), { recursive: true });
+      linkSync(f.source, dest);
+    }
+    mkdirSync(path.join(top, 'tmp'));
+    const spec = path.join(top, `${view.name}.spec`);
+    writeFileSync(spec, renderSpec(view));
+    const outdir = path.join(top, 'RPMS');
+    await rpmbuild(spec, { topdir: top, buildroot, outdir });
+    renameSync(path.join(outdir, outName), out);
+  } finally {
+    rmSync(top, { recursive: true, force: true });
+  }
+  const seconds = (Date.now() - t0) / 1000;
+  const bytes = statSync(out).size;
+  log.info(`${rec.layer}: ${outName} (${(bytes / 2 ** 20).toFixed(0)} MiB) in ${seconds.toFixed(1)}s`);
+  return { layer: rec.layer, action: 'packaged', rpm: out, bytes, seconds };
+}
+
+/** Packages the current build of each layer that has no package yet. */
+export async function packageLayers(ls: LayerSet, layers: string[], store: Store, payload?: string): Promise<PackageResult[]> {
+  const results: PackageResult[] = [];
+  for (const name of layers) {
+    checkInterrupted();
+    const rec = store.current(ls.set.name, name);
+    if (!rec) throw new StepError(`layer '${name}' of set '${ls.set.name}' has no build yet; run 'ost-images build --set ${ls.set.name} --layer ${name}' first`);
+    results.push(await packageBuild(ls, rec, store, payload ?? ls.set.package.payload ?? DEFAULT_PAYLOAD));
+  }
+  return results;
+}

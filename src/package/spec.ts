@@ -1,0 +1,80 @@
+// The spec view model: every field the template prints, computed here (the template has no
+// logic). Values that come from users are escaped for rpm: '%' would start a macro, and a newline
+// would start a new tag or section.
+import path from 'node:path';
+import type { LayerDef, SetDef } from '../definitions/types.js';
+import { packageName, sshKeyFileName, unqualifiedName, vr } from '../plan/naming.js';
+import type { BuildRecord } from '../store.js';
+
+export const DEFAULT_PAYLOAD = 'w6T0L27.zstdio';
+export const PROJECT_URL = 'https://github.com/oVirt/ost-images';
+
+export interface SpecView {
+  set: string;
+  layer: string;
+  name: string;
+  version: string;
+  release: string;
+  summary: string;
+  description: string;
+  license: string;
+  url: string;
+  payload: string;
+  provides: string[];
+  requires: string[];
+  dirs: string[];
+  files: { path: string; mode: string }[];
+}
+
+/** One line of spec text from user text: whitespace folded, '%' escaped. */
+export function rpmText(text: string): string {
+  return text.replace(/\s+/g, ' ').trim().replace(/%/g, '%%');
+}
+
+export interface PackagedFile {
+  /** Absolute path on the installing machine. */
+  path: string;
+  /** File in the store to hard-link there. */
+  source: string;
+  mode: number;
+}
+
+/** What goes into a layer's package: the image, and for base layers the root key pair. */
+export function packagedFiles(set: SetDef, rec: BuildRecord, imagesDir: string): PackagedFile[] {
+  const dir = set.package.installDir;
+  const files: PackagedFile[] = [{ path: path.posix.join(dir, rec.image), source: path.join(imagesDir, rec.image), mode: 0o444 }];
+  if (rec.sshKey) {
+    files.push({ path: path.posix.join(dir, rec.sshKey.private), source: path.join(imagesDir, rec.sshKey.private), mode: 0o600 });
+    files.push({ path: path.posix.join(dir, rec.sshKey.public), source: path.join(imagesDir, rec.sshKey.public), mode: 0o644 });
+  }
+  return files;
+}
+
+export function specView(set: SetDef, layer: LayerDef, rec: BuildRecord, files: PackagedFile[], payload: string): SpecView {
+  const provides = [`ost-images-layer(${set.name}/${layer.name}) = ${vr(rec)}`];
+  if (set.package.default) provides.unshift(`${unqualifiedName(set, layer.name)} = ${vr(rec)}`);
+  const requires = rec.parent ? [`${packageName(set, rec.parent.layer)} = ${vr(rec.parent)}`] : [];
+  const chain = rec.parent ? ` on top of ${rec.parent.layer} ${vr(rec.parent)} (${rec.parent.image})` : '';
+  return {
+    set: set.name,
+    layer: layer.name,
+    name: packageName(set, layer.name),
+    version: rec.version,
+    release: rec.release,
+    summary: rpmText(`${set.distro.name} ${set.distro.version} ${layer.name} layer image: ${layer.description}`),
+    description: rpmText(
+      `${layer.description}. A qcow2 layer of the ${set.name} image set (${set.description})${chain}. ` +
+        `Installed read-only under ${set.package.installDir}; a layer's backing file is named relative to it, ` +
+        `so the installed chain is valid as it is.`,
+    ),
+    license: rpmText(set.package.license),
+    url: PROJECT_URL,
+    payload,
+    provides,
+    requires,
+    dirs: [path.posix.dirname(set.package.installDir), set.package.installDir],
+    files: files.map((f) => ({ path: f.path, mode: f.mode.toString(8).padStart(4, '0') })),
+  };
+}
+
+export { sshKeyFileName };
