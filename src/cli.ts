@@ -1,0 +1,258 @@
+// The command line. One top-level catch maps errors to fixed exit codes; stack traces only with
+// --debug. Human progress goes to stderr, --json results to stdout.
+import { Command, Option } from 'commander';
+import { loadLayerSet } from './definitions/load.js';
+import { EXIT_FAILED, OstError } from './errors.js';
+import { chooseBackend } from './host.js';
+import { installSignalHandlers } from './interrupt.js';
+import { configureLog, isDebug, log } from './log.js';
+import { DEFAULT_LAYERS_DIR, DEFAULT_SET } from './paths.js';
+import { planBuild } from './plan/plan.js';
+import { Store, defaultStoreDir } from './store.js';
+import { executePlan, imageOf } from './build/build.js';
+import { installInto } from './consume/install.js';
+import { testBoot } from './consume/test-boot.js';
+import { verifyChain } from './consume/verify.js';
+import type { LayerSet } from './definitions/types.js';
+import { StepError, UsageError } from './errors.js';
+import { packageLayers } from './package/package.js';
+import { DEFAULT_REPO_DIR } from './paths.js';
+import { imageFileName, packageName, rpmFileName, unqualifiedName } from './plan/naming.js';
+import { requireLayer, topLayers } from './plan/plan.js';
+import { publish } from './publish/publish.js';
+import path from 'node:path';
+import { existsSync, rmSync } from 'node:fs';
+
+interface Common {
+  set: string;
+  layersDir: string;
+  store: string;
+  json?: boolean;
+}
+
+function emit(opts: { json?: boolean }, value: unknown, human: () => void): void {
+  if (opts.json) process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  else human();
+}
+
+function currentBuilds(store: Store, set: string, layers: string[]) {
+  return new Map(layers.map((l) => [l, store.current(set, l)]));
+}
+
+export function buildProgram(): Command {
+  const program = new Command('ost-images')
+    .description('Build VM disk images in layers (qcow2 overlays) and ship every layer as an RPM in a DNF repository.')
+    .option('--debug', 'log every command run and show stack traces')
+    .option('-q, --quiet', 'only warnings and errors on stderr')
+    .hook('preAction', (cmd) => {
+      const o = cmd.opts<{ debug?: boolean; quiet?: boolean }>();
+      configureLog({ debug: o.debug, quiet: o.quiet });
+    });
+
+  const withCommon = (c: Command): Command =>
+    c
+      .option('-s, --set <name>', 'layer set (a folder under the layers directory)', DEFAULT_SET)
+      .option('--layers-dir <dir>', 'where layer sets are defined', DEFAULT_LAYERS_DIR)
+      .option('--store <dir>', 'layer store: images, build records, RPMs', defaultStoreDir())
+      .option('--json', 'machine-readable result on stdout');
+
+  withCommon(program.command('validate'))
+    .description('check a layer set and report every problem at once (exit 2 when invalid)')
+    .action((o: Common) => {
+      const ls = loadLayerSet(o.layersDir, o.set);
+      emit(o, { set: ls.set.name, layers: ls.order }, () => log.info(`set '${ls.set.name}' is valid: ${ls.order.join(', ')}`));
+    });
+
+  withCommon(program.command('build'))
+    .description('build layers as qcow2 overlays into the store (ancestors that have no build yet are built first)')
+    .option('-l, --layer <name...>', 'build only these layers (default: all)')
+    .addOption(new Option('-b, --backend <name>', 'how layer steps run').choices(['auto', 'chroot', 'guestfs']).default('auto'))
+    .option('-n, --dry-run', 'print the plan, build nothing')
+    .action(async (o: Common & { layer?: string[]; backend: 'auto' | 'chroot' | 'guestfs'; dryRun?: boolean }) => {
+      const ls = loadLayerSet(o.layersDir, o.set);
+      const store = new Store(o.store);
+      const plan = planBuild(ls, o.layer ?? [], currentBuilds(store, ls.set.name, ls.order));
+      if (o.dryRun) {
+        emit(o, plan, () => plan.entries.forEach((e) => log.info(`${e.layer}: ${e.action} (${e.reason})`)));
+        return;
+      }
+      const backend = await chooseBackend(o.backend);
+      log.info(`set '${ls.set.name}': ${plan.entries.filter((e) => e.action === 'build').length} layer(s) to build, backend ${backend}, store ${store.root}`);
+      const unlock = store.lock(ls.set.name);
+      try {
+        const results = await executePlan(ls, plan, store, backend);
+        emit(o, { set: ls.set.name, backend, layers: results }, () => undefined);
+      } finally {
+        unlock();
+      }
+    });
+
+  withCommon(program.command('package'))
+    .description("wrap each layer's current build into an RPM (layers that already have one are left as they are)")
+    .option('-l, --layer <name...>', 'package only these layers (default: all)')
+    .option('--payload <setting>', "rpm _binary_payload, e.g. w6T0L27.zstdio (default), w19T0L27.zstdio (release), w9T0.xzdio")
+    .action(async (o: Common & { layer?: string[]; payload?: string }) => {
+      const ls = loadLayerSet(o.layersDir, o.set);
+      const store = new Store(o.store);
+      const layers = o.layer ?? ls.order;
+      layers.forEach((l) => requireLayer(ls, l));
+      const unlock = store.lock(ls.set.name);
+      try {
+        const results = await packageLayers(ls, layers, store, o.payload);
+        emit(o, results, () => results.forEach((r) => log.info(`${r.layer}: ${r.action} ${r.rpm}`)));
+      } finally {
+        unlock();
+      }
+    });
+
+  withCommon(program.command('publish'))
+    .description('publish the packages of every layer of the set into a DNF repository (atomic switch of its metadata)')
+    .option('-r, --repo <dir>', 'repository directory', DEFAULT_REPO_DIR)
+    .action(async (o: Common & { repo: string }) => {
+      const ls = loadLayerSet(o.layersDir, o.set);
+      const result = await publish(o.repo, currentRpms(ls, new Store(o.store)));
+      emit(o, result, () => undefined);
+    });
+
+  program
+    .command('install')
+    .description('install layer packages from a repository into a scratch root with dnf (what a test machine does)')
+    .argument('<packages...>', 'package names, e.g. ost-images-engine-installed')
+    .option('-r, --repo <dir-or-url>', 'repository directory or URL', DEFAULT_REPO_DIR)
+    .requiredOption('--root <dir>', 'install root')
+    .option('--json', 'machine-readable result on stdout')
+    .action(async (packages: string[], o: { repo: string; root: string; json?: boolean }) => {
+      const r = await installInto(o.root, o.repo, packages);
+      emit(o, r, () => log.info(`installed into ${o.root}: ${r.installed.join(' ')}`));
+    });
+
+  program
+    .command('verify')
+    .description("check that an image's backing chain resolves and every image in it passes qemu-img check")
+    .argument('<image>', 'top image of the chain')
+    .option('--json', 'machine-readable result on stdout')
+    .action(async (image: string, o: { json?: boolean }) => {
+      const chain = await verifyChain(image);
+      emit(o, chain, () => chain.forEach((c) => log.info(`ok ${c.file}${c.backing ? ` -> ${path.basename(c.backing)}` : ''}`)));
+    });
+
+  withCommon(program.command('test-boot'))
+    .description("boot a layer (its current build, or any image) and wait for userspace on the serial console")
+    .option('-l, --layer <name>', 'layer whose current build to boot (default: every top layer)')
+    .option('-i, --image <file>', 'boot this image instead (e.g. an installed one)')
+    .option('-t, --timeout <seconds>', 'give up after this long', '600')
+    .option('--console-log <file>', 'where to write the console (kept on failure; default: a file in the store)')
+    .action(async (o: Common & { layer?: string; image?: string; timeout: string; consoleLog?: string }) => {
+      const timeoutSec = Number(o.timeout);
+      if (!Number.isFinite(timeoutSec) || timeoutSec <= 0) throw new UsageError(`--timeout: '${o.timeout}' is not a positive number of seconds`);
+      const images: string[] = [];
+      if (o.image) {
+        images.push(o.image);
+      } else {
+        const ls = loadLayerSet(o.layersDir, o.set);
+        const store = new Store(o.store);
+        for (const l of o.layer ? [o.layer] : topLayers(ls)) {
+          requireLayer(ls, l);
+          const rec = store.current(ls.set.name, l);
+          if (!rec) throw new StepError(`layer '${l}' has no build yet`);
+          images.push(imageOf(store, rec));
+        }
+      }
+      const results = [];
+      for (const image of images) results.push(await bootOne(image, timeoutSec, o.consoleLog, o.store));
+      emit(o, results, () => undefined);
+    });
+
+  withCommon(program.command('all'))
+    .description('the main job: build, package and publish the set, then install a top layer from the repository into a scratch root, verify its chain and boot it')
+    .option('-r, --repo <dir>', 'repository directory', DEFAULT_REPO_DIR)
+    .option('--install <layer>', 'layer to install and boot from the published repository', 'engine-installed')
+    .option('--root <dir>', 'scratch install root', path.join(DEFAULT_REPO_DIR, '..', 'scratch-root'))
+    .addOption(new Option('-b, --backend <name>', 'how layer steps run').choices(['auto', 'chroot', 'guestfs']).default('auto'))
+    .option('--no-boot', 'skip the boot test of the installed image')
+    .action(async (o: Common & { repo: string; install: string; root: string; backend: 'auto' | 'chroot' | 'guestfs'; boot: boolean }) => {
+      const ls = loadLayerSet(o.layersDir, o.set);
+      requireLayer(ls, o.install);
+      const store = new Store(o.store);
+      const stages: Record<string, number> = {};
+      const time = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+        const t0 = Date.now();
+        try {
+          return await fn();
+        } finally {
+          stages[name] = (Date.now() - t0) / 1000;
+        }
+      };
+      const backend = await chooseBackend(o.backend);
+      const unlock = store.lock(ls.set.name);
+      let built;
+      let packaged;
+      try {
+        const plan = planBuild(ls, [], currentBuilds(store, ls.set.name, ls.order));
+        built = await time('build', () => executePlan(ls, plan, store, backend));
+        packaged = await time('package', () => packageLayers(ls, ls.order, store));
+      } finally {
+        unlock();
+      }
+      const published = await time('publish', () => publish(o.repo, currentRpms(ls, store)));
+      rmSync(o.root, { recursive: true, force: true });
+      const wanted = ls.set.package.default ? unqualifiedName(ls.set, o.install) : packageName(ls.set, o.install);
+      const installed = await time('install', () => installInto(o.root, o.repo, [wanted]));
+      const top = store.current(ls.set.name, o.install)!;
+      const installedImage = path.join(o.root, ls.set.package.installDir, imageFileName(o.install, top));
+      const chain = await time('verify', () => verifyChain(installedImage));
+      const boot = o.boot ? await time('boot', () => bootOne(installedImage, 600, undefined, o.store)) : undefined;
+      const summary = { set: ls.set.name, backend, built, packaged, published, installed, image: installedImage, chain, boot, stages };
+      emit(o, summary, () => {
+        log.info(`done: ${wanted} and its chain are installed in ${path.resolve(o.root)}`);
+        log.info(`  image: ${installedImage}`);
+        log.info(`  chain: ${chain.map((c) => path.basename(c.file)).join(' -> ')}`);
+        log.info(`  stages: ${Object.entries(stages).map(([k, v]) => `${k} ${v.toFixed(0)}s`).join(', ')}`);
+      });
+    });
+
+  return program;
+}
+
+async function bootOne(image: string, timeoutSec: number, consoleLog: string | undefined, storeDir: string) {
+  const logFile = consoleLog ?? path.join(storeDir, 'console', `${path.basename(image)}.log`);
+  const r = await testBoot(image, { timeoutSec, consoleLog: logFile });
+  // The log matters when a boot fails; a passing boot's log is only kept when asked for.
+  if (!consoleLog && existsSync(logFile)) rmSync(logFile);
+  return r;
+}
+
+/** The package files of the current build of every layer; all must have been packaged. */
+function currentRpms(ls: LayerSet, store: Store): string[] {
+  const files: string[] = [];
+  const missing: string[] = [];
+  for (const layer of ls.order) {
+    const rec = store.current(ls.set.name, layer);
+    if (!rec) {
+      missing.push(`${layer} (not built)`);
+      continue;
+    }
+    const rpm = path.join(store.rpmsDir(ls.set.name), rpmFileName(ls.set, layer, rec));
+    if (existsSync(rpm)) files.push(rpm);
+    else missing.push(`${layer} (not packaged)`);
+  }
+  if (missing.length > 0) throw new StepError(`cannot publish set '${ls.set.name}': ${missing.join(', ')}; run 'ost-images build' and 'ost-images package' first`);
+  return files;
+}
+
+
+export async function main(argv: string[]): Promise<void> {
+  installSignalHandlers();
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (err) {
+    if (err instanceof OstError) {
+      log.error(err.message);
+      if (isDebug() && err.stack) process.stderr.write(`${err.stack}\n`);
+      process.exitCode = err.exitCode;
+    } else {
+      log.error(`unexpected failure: ${(err as Error)?.stack ?? String(err)}`);
+      process.exitCode = EXIT_FAILED;
+    }
+  }
+}

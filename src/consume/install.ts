@@ -1,0 +1,36 @@
+// What a test machine does: install layer packages from a repository with dnf, here into a
+// scratch root (--installroot) so nothing on the host changes.
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { log } from '../log.js';
+import { dnf } from '../tools/dnf.js';
+import { run } from '../tools/run.js';
+
+export function repoUrl(repo: string): string {
+  return /^[a-z]+:\/\//.test(repo) ? repo : pathToFileURL(path.resolve(repo)).href;
+}
+
+export interface InstallResult {
+  root: string;
+  installed: string[];
+}
+
+/** Installed NVRs in a root, sorted. */
+export async function installedPackages(root: string): Promise<string[]> {
+  const out = (await run('rpm', ['--root', root, '-qa', '--qf', '%{NAME}-%{VERSION}-%{RELEASE}\\n'])).stdout;
+  return out.split('\n').filter(Boolean).sort();
+}
+
+export async function installInto(root: string, repo: string, packages: string[], gpgcheck = false): Promise<InstallResult> {
+  mkdirSync(root, { recursive: true });
+  const cacheDir = mkdtempSync(path.join(os.tmpdir(), 'ost-images-dnf-'));
+  try {
+    log.info(`dnf install ${packages.join(' ')} from ${repoUrl(repo)} into ${root}`);
+    await dnf({ root: path.resolve(root), repoUrl: repoUrl(repo), cacheDir, gpgcheck }, ['install', ...packages], { onLine: (l) => log.debug(`  | ${l}`) });
+  } finally {
+    rmSync(cacheDir, { recursive: true, force: true });
+  }
+  return { root, installed: await installedPackages(root) };
+}
