@@ -21,7 +21,8 @@ import {
 export const SET_FILE = 'set.yaml';
 export const LAYER_FILE = 'layer.yaml';
 
-const ajv = new Ajv({ allErrors: true, strict: true });
+// verbose: error objects carry their schema, from which 'unknown key' lists the allowed keys.
+const ajv = new Ajv({ allErrors: true, strict: true, verbose: true });
 const validateSetShape = ajv.compile(setSchema);
 const validateLayerShape = ajv.compile(layerSchema);
 
@@ -158,7 +159,7 @@ function layerFile(layerDir: string, rel: string, at: Seg[], fi: FileIssues, wha
   }
   const full = path.join(layerDir, rel);
   if (!existsSync(full) || !statSync(full).isFile()) {
-    fi.add(at, `${what} '${rel}' does not exist in ${layerDir}`);
+    fi.add(at, `${what} '${rel}' does not exist in the layer folder`);
     return undefined;
   }
   return full;
@@ -180,7 +181,7 @@ function checkSet(name: string, dir: string, p: Parsed, issues: ConfigIssue[]): 
   const raw = p.data as unknown as RawSet;
   const fi = new FileIssues(p, issues);
   if (!LAYER_NAME.test(name)) {
-    issues.push({ file: dir, path: '', message: `set name '${name}' (the folder name) must match ${LAYER_NAME}` });
+    issues.push({ file: dir, path: '', message: `set name '${name}' (the folder name) is not valid: use lower-case letters, digits and . _ + - (it becomes part of RPM package names)` });
   }
   if (!RPM_VERSION.test(raw.distro.version)) {
     fi.add(['distro', 'version'], `'${raw.distro.version}' is not a valid RPM version (letters, digits, . _ + ~ ^; no '-')`);
@@ -192,7 +193,7 @@ function checkSet(name: string, dir: string, p: Parsed, issues: ConfigIssue[]): 
     fi.add(['package', 'prefix'], `'${raw.package.prefix}' is not a valid RPM package name (letters, digits, . _ + -)`);
   }
   const installDir = raw.package.install_dir ?? `/usr/share/${raw.package.prefix}/${name}`;
-  if (!path.isAbsolute(installDir) || /[\s%"'\\]/.test(installDir) || installDir.split('/').includes('..')) {
+  if (raw.package.install_dir !== undefined && (!path.isAbsolute(installDir) || /[\s%"'\\]/.test(installDir) || installDir.split('/').includes('..'))) {
     fi.add(['package', 'install_dir'], `'${installDir}' must be an absolute path without spaces, quotes, '%', '\\' or '..'`);
   }
   if (raw.package.payload !== undefined && !PAYLOAD.test(raw.package.payload)) {
@@ -241,7 +242,7 @@ function checkLayer(name: string, dir: string, p: Parsed, set: SetDef | undefine
   const raw = p.data as unknown as RawLayer;
   const fi = new FileIssues(p, issues);
   if (!LAYER_NAME.test(name)) {
-    issues.push({ file: dir, path: '', message: `layer name '${name}' (the folder name) must match ${LAYER_NAME}: RPM would reject it in a package name` });
+    issues.push({ file: dir, path: '', message: `layer name '${name}' (the folder name) is not valid: use lower-case letters, digits and . _ + - (RPM would reject it in a package name)` });
   }
   if (raw.parent === undefined && raw.base === undefined) {
     fi.add([], "a layer needs either 'parent' (the layer it is built on) or 'base' (how to make a fresh install)");
@@ -302,11 +303,11 @@ function checkLayer(name: string, dir: string, p: Parsed, set: SetDef | undefine
     }
   });
   if (issues.length > before) return undefined;
-  return { name, dir, file: p.file, description: raw.description ?? name, parent: raw.parent, base, steps };
+  return { name, dir, file: p.file, description: raw.description ?? name, parent: raw.parent, parentLine: p.lineOf(['parent']), base, steps };
 }
 
 /** Orders layers parents-first; reports unknown parents and cycles. */
-function checkGraph(layers: Map<string, LayerDef>, issues: ConfigIssue[]): string[] {
+function checkGraph(layers: Map<string, LayerDef>, folders: string[], issues: ConfigIssue[]): string[] {
   const order: string[] = [];
   const state = new Map<string, 'visiting' | 'done'>();
   const reportedCycles = new Set<string>();
@@ -319,18 +320,21 @@ function checkGraph(layers: Map<string, LayerDef>, issues: ConfigIssue[]): strin
       const id = [...cycle].sort().join(',');
       if (!reportedCycles.has(id)) {
         reportedCycles.add(id);
-        issues.push({ file: layer.file, path: '.parent', message: `layers form a cycle: ${cycle.join(' -> ')}` });
+        issues.push({ file: layer.file, path: '.parent', line: layer.parentLine, message: `layers form a cycle: ${cycle.join(' -> ')}` });
       }
       return;
     }
     state.set(name, 'visiting');
     if (layer.parent !== undefined) {
       if (!layers.has(layer.parent)) {
-        issues.push({
-          file: layer.file,
-          path: '.parent',
-          message: `unknown parent layer '${layer.parent}' (layers in this set: ${[...layers.keys()].sort().join(', ')})`,
-        });
+        // A parent whose own definition is invalid has been reported already.
+        if (!folders.includes(layer.parent))
+          issues.push({
+            file: layer.file,
+            path: '.parent',
+            line: layer.parentLine,
+            message: `unknown parent layer '${layer.parent}' (layers in this set: ${folders.join(', ')})`,
+          });
       } else {
         visit(layer.parent, [...trail, name]);
       }
@@ -367,7 +371,7 @@ export function loadLayerSet(layersDir: string, setName: string): LayerSet {
     if (layer) layers.set(name, layer);
   }
   if (layerDirs.length === 0) issues.push({ file: dir, path: '', message: 'the set has no layer folders' });
-  const order = checkGraph(layers, issues);
+  const order = checkGraph(layers, layerDirs, issues);
   if (issues.length > 0 || !set) throw new ConfigError(issues, `invalid layer set '${setName}'`);
   return { set, layers, order };
 }

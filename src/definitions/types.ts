@@ -57,6 +57,8 @@ export interface LayerDef {
   file: string;
   description: string;
   parent?: string;
+  /** Where `parent` stands in the file, for messages about the layer graph. */
+  parentLine?: number;
   base?: BaseDef;
   steps: Step[];
 }
