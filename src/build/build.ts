@@ -55,6 +55,7 @@ export async function executePlan(ls: LayerSet, plan: BuildPlan, store: Store, b
     const id = newBuildId(ls, new Set(store.builds(setName, layer.name).map((b) => b.release)));
     const file = imageFileName(layer.name, id);
     const partial = path.join(imagesDir, `.${file}.partial`);
+    const compacting = path.join(imagesDir, `.${file}.compact.partial`);
     const keyFile = layer.base ? sshKeyFileName(layer.name, id) : undefined;
     const keyPartial = keyFile ? path.join(imagesDir, `.${keyFile}.partial`) : undefined;
     const work = store.workDir(`build-${layer.name}`);
@@ -69,6 +70,11 @@ export async function executePlan(ls: LayerSet, plan: BuildPlan, store: Store, b
         await qemuImg.create(partial, { backing: parent!.image });
         await backend.customize({ set: ls.set, layer, image: partial, work });
       }
+      // fstrim leaves holes inside the qcow2 file, and rpm would install those holes as written
+      // zeros. Rewriting it densely (only clusters that differ from the parent) costs about a
+      // second per layer and shrank the upgrade layer's file from 541 to 276 MB.
+      await qemuImg.compact(partial, compacting, parent?.image);
+      renameSync(compacting, partial);
       await qemuImg.check(partial);
       chmodSync(partial, 0o444);
       if (keyFile) {
@@ -78,7 +84,7 @@ export async function executePlan(ls: LayerSet, plan: BuildPlan, store: Store, b
       renameSync(partial, path.join(imagesDir, file));
     } catch (err) {
       // Nothing half-built survives a failure: a later step must never pick it up.
-      for (const f of [partial, keyPartial, keyPartial && `${keyPartial}.pub`]) if (f) rmSync(f, { force: true });
+      for (const f of [partial, compacting, keyPartial, keyPartial && `${keyPartial}.pub`]) if (f) rmSync(f, { force: true });
       throw err;
     } finally {
       rmSync(work, { recursive: true, force: true });

@@ -26,6 +26,14 @@ export function rebaseUnsafeArgs(file: string, backing: string): string[] {
   return ['rebase', '-u', '-f', 'qcow2', '-b', backing, '-F', 'qcow2', file];
 }
 
+/**
+ * Rewrites an image densely. With `backing`, only clusters that differ from the backing chain are
+ * written (-B), and the result names the same backing file.
+ */
+export function compactArgs(src: string, dest: string, backing?: string): string[] {
+  return ['convert', '-q', '-f', 'qcow2', '-O', 'qcow2', ...(backing !== undefined ? ['-B', backing, '-F', 'qcow2'] : []), src, dest];
+}
+
 export interface ImageInfo {
   filename: string;
   format: string;
@@ -51,6 +59,10 @@ export async function chain(file: string): Promise<ImageInfo[]> {
 
 export async function check(file: string): Promise<void> {
   await run('qemu-img', checkArgs(file));
+}
+
+export async function compact(src: string, dest: string, backing?: string): Promise<void> {
+  await run('qemu-img', compactArgs(src, dest, backing));
 }
 
 export async function rebaseUnsafe(file: string, backing: string): Promise<void> {
