@@ -66,17 +66,40 @@ function start(tool: ToolName, args: string[], opts: RunOptions): ResultPromise 
     stdin: opts.input === undefined ? 'ignore' : 'pipe',
     all: true,
     reject: false,
-    timeout: opts.timeoutMs,
-    cancelSignal: opts.cleanup ? undefined : abortSignal,
-    forceKillAfterDelay: 5000,
+    // Its own process group, killed as a whole on interrupt or timeout: killing only the direct
+    // child (a shell in a chroot) leaves its children holding our output pipes, and the run
+    // would never end.
+    detached: true,
     maxBuffer: 256 * 1024 * 1024,
     lines: false,
   }) as ResultPromise;
 }
 
+function killGroup(pid: number | undefined): void {
+  if (!pid) return;
+  const kill = (sig: NodeJS.Signals): void => {
+    try {
+      process.kill(-pid, sig);
+    } catch {
+      // The group is gone.
+    }
+  };
+  kill('SIGTERM');
+  setTimeout(() => kill('SIGKILL'), 5000).unref();
+}
+
 export async function run(tool: ToolName, args: string[], opts: RunOptions = {}): Promise<RunResult> {
   if (!opts.cleanup && abortSignal.aborted) throw abortSignal.reason as Error;
   const child = start(tool, args, opts);
+  let timedOut = false;
+  const onAbort = (): void => killGroup(child.pid);
+  if (!opts.cleanup) abortSignal.addEventListener('abort', onAbort, { once: true });
+  const timer = opts.timeoutMs
+    ? setTimeout(() => {
+        timedOut = true;
+        killGroup(child.pid);
+      }, opts.timeoutMs)
+    : undefined;
   if (opts.onLine) {
     let partial = '';
     child.all?.on('data', (chunk: Buffer) => {
@@ -86,15 +109,23 @@ export async function run(tool: ToolName, args: string[], opts: RunOptions = {})
       for (const line of lines) opts.onLine!(line);
     });
   }
-  const result = await child;
+  let result;
+  try {
+    result = await child;
+  } finally {
+    abortSignal.removeEventListener('abort', onAbort);
+    if (timer) clearTimeout(timer);
+  }
   const all = typeof result.all === 'string' ? result.all : '';
   const stdout = typeof result.stdout === 'string' ? result.stdout : '';
   const stderr = typeof result.stderr === 'string' ? result.stderr : '';
   if (result.failed) {
     const code = (result as { code?: string }).code;
     if (code === 'ENOENT') throw new ToolMissingError(missingToolMessage(tool));
-    if (result.isCanceled && abortSignal.aborted) throw abortSignal.reason as InterruptedError;
-    if (result.timedOut) {
+    // A Ctrl-C reaches the whole process group: the child may die of SIGINT before execa cancels
+    // it. Either way the run was interrupted, not failed.
+    if (!opts.cleanup && abortSignal.aborted) throw abortSignal.reason as InterruptedError;
+    if (timedOut) {
       throw new ToolError(tool, args, { signal: `timeout after ${opts.timeoutMs} ms` }, tail(all));
     }
     if (result.exitCode !== undefined && opts.allowFailure) {
@@ -107,10 +138,14 @@ export async function run(tool: ToolName, args: string[], opts: RunOptions = {})
 
 /**
  * Starts a long-running process (a VM on a serial console) and hands back the child for the caller
- * to watch and stop. Still the only door to execa.
+ * to watch and stop; an interrupt kills it. Still the only door to execa.
  */
 export function spawnLong(tool: ToolName, args: string[], opts: RunOptions = {}): ResultPromise {
-  return start(tool, args, opts);
+  const child = start(tool, args, opts);
+  const onAbort = (): void => killGroup(child.pid);
+  abortSignal.addEventListener('abort', onAbort, { once: true });
+  child.finally(() => abortSignal.removeEventListener('abort', onAbort)).catch(() => undefined);
+  return child;
 }
 
 /** True when the program can be found on PATH. */
