@@ -10,6 +10,7 @@ import { DEFAULT_LAYERS_DIR, DEFAULT_SET } from './paths.js';
 import { planBuild } from './plan/plan.js';
 import { Store, defaultStoreDir } from './store.js';
 import { executePlan, imageOf } from './build/build.js';
+import { recoverOrphans } from './build/recover.js';
 import { installInto } from './consume/install.js';
 import { testBoot } from './consume/test-boot.js';
 import { verifyChain } from './consume/verify.js';
@@ -76,6 +77,7 @@ export function buildProgram(): Command {
         emit(o, plan, () => plan.entries.forEach((e) => log.info(`${e.layer}: ${e.action} (${e.reason})`)));
         return;
       }
+      await recoverOrphans(store);
       const backend = await chooseBackend(o.backend);
       log.info(`set '${ls.set.name}': ${plan.entries.filter((e) => e.action === 'build').length} layer(s) to build, backend ${backend}, store ${store.root}`);
       const unlock = store.lock(ls.set.name);
@@ -183,6 +185,7 @@ export function buildProgram(): Command {
           stages[name] = (Date.now() - t0) / 1000;
         }
       };
+      await recoverOrphans(store);
       const backend = await chooseBackend(o.backend);
       const unlock = store.lock(ls.set.name);
       let built;

@@ -65,10 +65,28 @@ export class Store {
     for (const d of [this.imagesDir(set), this.rpmsDir(set), path.join(this.root, 'tmp')]) mkdirSync(d, { recursive: true });
   }
 
-  /** A fresh work directory on the store's file system. */
+  /**
+   * A fresh work directory on the store's file system. Its name carries the owner's pid so a
+   * later run can tell the leftovers of a killed run (see build/recover.ts) from live work.
+   */
   workDir(label: string): string {
-    mkdirSync(path.join(this.root, 'tmp'), { recursive: true });
-    return mkdtempSync(path.join(this.root, 'tmp', `${label}-`));
+    mkdirSync(this.tmpDir(), { recursive: true });
+    return mkdtempSync(path.join(this.tmpDir(), `${label}.${process.pid}.`));
+  }
+
+  tmpDir(): string {
+    return path.join(this.root, 'tmp');
+  }
+
+  /** Work directories whose owning process is gone. */
+  orphanedWorkDirs(): string[] {
+    if (!existsSync(this.tmpDir())) return [];
+    return readdirSync(this.tmpDir())
+      .filter((d) => {
+        const pid = Number(/\.([0-9]+)\.[^.]+$/.exec(d)?.[1]);
+        return pid > 0 && !isAlive(pid);
+      })
+      .map((d) => path.join(this.tmpDir(), d));
   }
 
   current(set: string, layer: string): BuildRecord | undefined {
