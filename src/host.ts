@@ -1,5 +1,5 @@
 // What this host can do: is KVM really usable, which customization backend fits.
-import { accessSync, constants, existsSync, readdirSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { log } from './log.js';
 import { probeArgs, runUntil } from './tools/qemu-system.js';
 import { haveTool } from './tools/run.js';
@@ -12,6 +12,37 @@ function hostKernel(): string | undefined {
   return kernels.length > 0 ? `/boot/${kernels[kernels.length - 1]}` : undefined;
 }
 
+// The answer holds until the host reboots; cached under /run (cleared at boot) and keyed by the
+// boot id, because the probe costs up to PROBE_MS of every command that needs it.
+const PROBE_MS = 10_000;
+const CACHE_DIR = '/run/ost-images';
+
+function bootId(): string {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+function cached(kernel: string): boolean | undefined {
+  try {
+    const c = JSON.parse(readFileSync(`${CACHE_DIR}/kvm-probe.json`, 'utf8')) as { bootId: string; kernel: string; usable: boolean };
+    return c.bootId === bootId() && c.kernel === kernel ? c.usable : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function remember(kernel: string, usable: boolean): void {
+  try {
+    mkdirSync(CACHE_DIR, { recursive: true });
+    writeFileSync(`${CACHE_DIR}/kvm-probe.json`, JSON.stringify({ bootId: bootId(), kernel, usable }));
+  } catch {
+    // Not root or no /run: probe again next time.
+  }
+}
+
 /**
  * `/dev/kvm` existing and opening is not enough: on our builders a guest started with -accel kvm
  * hangs right after the BIOS. So boot the host's kernel without a disk and wait a few seconds for
@@ -19,6 +50,7 @@ function hostKernel(): string | undefined {
  */
 export function kvmUsable(): Promise<boolean> {
   kvmAnswer ??= (async () => {
+    // An override for hosts where the probe cannot run or its answer is known.
     if (process.env.OST_IMAGES_KVM === '0') return false;
     if (process.env.OST_IMAGES_KVM === '1') return true;
     try {
@@ -32,8 +64,14 @@ export function kvmUsable(): Promise<boolean> {
       log.debug('KVM: no host kernel or qemu-system to probe with; assuming unusable');
       return false;
     }
-    const r = await runUntil(probeArgs(kernel, 'kvm'), /Linux version/, 15000);
+    const known = cached(kernel);
+    if (known !== undefined) {
+      log.debug(`KVM: ${known ? 'usable' : 'not usable'} (probed earlier since this boot)`);
+      return known;
+    }
+    const r = await runUntil(probeArgs(kernel, 'kvm'), /Linux version/, PROBE_MS);
     log.info(`KVM probe: ${r.matched ? `usable (guest kernel started in ${r.seconds.toFixed(1)}s)` : `not usable (${r.reason}); using TCG`}`);
+    remember(kernel, r.matched);
     return r.matched;
   })();
   return kvmAnswer;

@@ -22,7 +22,7 @@ export function guestCommands(family: DistroFamily): GuestCommands {
       upgrade: [...APT, 'dist-upgrade', '-y'],
       clean: [
         ['apt-get', 'clean'],
-        ['find', '/var/lib/apt/lists', '-type', 'f', '-delete'],
+        ['find', '/var/lib/apt/lists', '-type', 'f', '-exec', 'rm', '-f', '{}', '+'],
       ],
       listInstalled: ['dpkg-query', '-W', '-f', '${Package} ${Version}\\n'],
     };

@@ -12,7 +12,7 @@ import { guestCommands } from './guest.js';
 const quietLine = (line: string): void => log.debug(`  | ${line}`);
 
 /**
- * Files are staged in the guest's /tmp and put in place by the guest's own `install`, so paths are
+ * Files are staged in the guest's /tmp and put in place by the guest's own cp, so paths are
  * resolved inside the guest: a symlink in the image can never redirect a write onto the host.
  */
 function stage(root: string, file: string, name: string): string {
@@ -62,7 +62,9 @@ export async function runStepsInChroot(root: string, family: DistroFamily, steps
         log.info(`${label}: upload ${step.from} -> ${step.to}`);
         const inGuest = stage(root, step.path, `ost-images-upload-${step.index}`);
         try {
-          await inChroot(root, ['install', '-D', '-m', step.mode.toString(8), inGuest, step.to]);
+          await inChroot(root, ['mkdir', '-p', path.posix.dirname(step.to)]);
+          await inChroot(root, ['cp', inGuest, step.to]);
+          await inChroot(root, ['chmod', step.mode.toString(8), step.to]);
         } finally {
           rmSync(path.join(root, inGuest), { force: true });
         }

@@ -63,7 +63,7 @@ describe('guest commands', () => {
     expect(c.refresh).toEqual([...apt, 'update']);
     expect(c.install(['postgresql', 'curl'])).toEqual([...apt, 'install', '-y', '--no-install-recommends', 'postgresql', 'curl']);
     expect(c.upgrade).toEqual([...apt, 'dist-upgrade', '-y']);
-    expect(c.clean).toEqual([['apt-get', 'clean'], ['find', '/var/lib/apt/lists', '-type', 'f', '-delete']]);
+    expect(c.clean).toEqual([['apt-get', 'clean'], ['find', '/var/lib/apt/lists', '-type', 'f', '-exec', 'rm', '-f', '{}', '+']]);
   });
   it('EL: dnf without weak dependencies', () => {
     const c = guestCommands('el');

@@ -1,0 +1,72 @@
+// Small real images for integration tests: seconds to make, real qcow2 chains, a real file system.
+import { chmodSync, copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { attachDisk, mountRoot } from '../../src/build/disk.js';
+import { withScope } from '../../src/scope.js';
+import { SINGLE_ROOT_PARTITION, mkfsExt4 } from '../../src/tools/mount.js';
+import * as qemuImg from '../../src/tools/qemu-img.js';
+import { Store, type BuildRecord } from '../../src/store.js';
+import { imageFileName } from '../../src/plan/naming.js';
+
+/**
+ * A 1 GiB disk with one partition holding a static busybox as the whole userland: enough for the
+ * chroot backend to run `run` steps. apt-get is a stub because the debian family's clean-up calls it;
+ * the real apt path is covered by the end-to-end test on the default set.
+ */
+export async function makeBusyboxDisk(image: string, work: string): Promise<void> {
+  await qemuImg.create(image, { size: 1024 ** 3 });
+  await withScope(async (scope) => {
+    const disk = await attachDisk(scope, image, work, SINGLE_ROOT_PARTITION);
+    await mkfsExt4(disk.partitions[0]!, 'root');
+    const root = await mountRoot(scope, disk.partitions[0]!, work);
+    for (const d of ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'etc', 'root', 'var/lib/apt/lists', 'proc', 'sys', 'dev', 'run']) mkdirSync(path.join(root, d), { recursive: true });
+    mkdirSync(path.join(root, 'tmp'), { mode: 0o1777 });
+    copyFileSync('/bin/busybox', path.join(root, 'bin', 'busybox'));
+    chmodSync(path.join(root, 'bin', 'busybox'), 0o755);
+    execFileSync('chroot', [root, '/bin/busybox', '--install', '-s']);
+    writeFileSync(path.join(root, 'usr', 'bin', 'apt-get'), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+    writeFileSync(path.join(root, 'etc', 'os-release'), 'ID=busybox\n');
+  });
+}
+
+/** Writes a recognisable pattern into an image so layers differ (qemu-io, part of qemu-utils). */
+export function writePattern(image: string, offsetMiB: number, pattern: number): void {
+  execFileSync('qemu-io', ['-f', 'qcow2', '-c', `write -P ${pattern} ${offsetMiB}M 1M`, image], { stdio: 'ignore' });
+}
+
+/**
+ * Records a build of `layer` in the store whose image is a small qcow2 (a new 64 MiB disk, or an
+ * overlay on the parent record's image), as `ost-images build` would have left it.
+ */
+export async function fakeBuild(store: Store, set: string, layer: string, release: string, parent?: BuildRecord, pattern = 0x11): Promise<BuildRecord> {
+  store.ensure(set);
+  const id = { version: '12', release };
+  const file = imageFileName(layer, id);
+  const full = store.imagePath(set, file);
+  await qemuImg.create(full, parent ? { backing: parent.image } : { size: 64 * 1024 ** 2 });
+  writePattern(full, 1, pattern);
+  chmodSync(full, 0o444);
+  let sshKey: BuildRecord['sshKey'];
+  if (!parent) {
+    writeFileSync(store.imagePath(set, `${file}.key`), 'private\n', { mode: 0o600 });
+    writeFileSync(store.imagePath(set, `${file}.key.pub`), 'public\n');
+    sshKey = { private: `${file}.key`, public: `${file}.key.pub` };
+  }
+  const rec: BuildRecord = {
+    schema: 1,
+    set,
+    layer,
+    ...id,
+    image: file,
+    parent: parent ? { layer: parent.layer, version: parent.version, release: parent.release, image: parent.image } : undefined,
+    sshKey,
+    backend: 'test',
+    builtAt: new Date().toISOString(),
+    seconds: 0,
+    virtualSize: 64 * 1024 ** 2,
+    allocatedSize: 0,
+  };
+  store.commit(rec);
+  return rec;
+}

@@ -1,0 +1,140 @@
+// The chroot backend on a real disk (a busybox root), through the real CLI: a layer builds, and
+// success, a failing step, SIGTERM, Ctrl-C and SIGKILL all end with no mount, loop device,
+// qemu-storage-daemon, lock or half-built image left behind (SIGKILL's leftovers are reclaimed by
+// the next run).
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { attachDisk, mountRoot, rootDevice } from '../../src/build/disk.js';
+import { withScope } from '../../src/scope.js';
+import { Store } from '../../src/store.js';
+import * as qemuImg from '../../src/tools/qemu-img.js';
+import { cli, startCli, waitFor } from '../helpers/cli.js';
+import { writeLayerSet } from '../helpers/layerset.js';
+import { makeBusyboxDisk } from '../helpers/tiny.js';
+
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'ost-chroot-'));
+const storeDir = path.join(tmp, 'store');
+const store = new Store(storeDir);
+const env = { OST_IMAGES_KVM: '0' };
+let layersDir: string;
+
+const files = {
+  'set.yaml': 'distro: {family: debian, name: Debian, version: "12", codename: bookworm, mirror: "http://deb.debian.org/debian"}\npackage: {prefix: ost-images}\n',
+  'base/layer.yaml': 'base:\n  mmdebstrap: {packages: [busybox]}\n',
+  'work/layer.yaml': 'parent: base\nsteps:\n  - upload: {from: motd, to: /etc/motd, mode: "0600"}\n  - run: work.sh\n',
+  'work/motd': 'hello from the work layer\n',
+  'work/work.sh': '#!/bin/sh\nset -e\necho "ran as $(id -u) in $(cat /etc/os-release)" > /root/work-ran\n',
+  'slow/layer.yaml': 'parent: base\nsteps:\n  - run: slow.sh\n',
+  'slow/slow.sh': '#!/bin/sh\necho started\nsleep 120\n',
+  'fail/layer.yaml': 'parent: base\nsteps:\n  - run: fail.sh\n',
+  'fail/fail.sh': '#!/bin/sh\necho "oops: the step failed" >&2\nexit 3\n',
+};
+
+const build = (layer: string) => ['build', '--set', 'tiny', '--layers-dir', layersDir, '--store', storeDir, '--backend', 'chroot', '--layer', layer];
+
+function leftovers(): string[] {
+  const found: string[] = [];
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const mp = line.split(' ')[4];
+    if (mp?.startsWith(storeDir)) found.push(`mount ${mp}`);
+  }
+  const loops = JSON.parse(execFileSync('losetup', ['--list', '--json', '--output', 'NAME,BACK-FILE']).toString() || '{"loopdevices":[]}') as {
+    loopdevices: { name: string; 'back-file': string | null }[];
+  };
+  for (const l of loops.loopdevices) if (l['back-file']?.startsWith(storeDir)) found.push(`loop ${l.name}`);
+  for (const pid of readdirSync('/proc').filter((p) => /^[0-9]+$/.test(p))) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (cmd.includes('qemu-storage-daemon') && cmd.includes(storeDir)) found.push(`daemon ${pid}`);
+    } catch {
+      // gone
+    }
+  }
+  if (existsSync(store.tmpDir())) for (const d of readdirSync(store.tmpDir())) found.push(`work dir ${d}`);
+  for (const f of readdirSync(store.imagesDir('tiny'))) if (f.includes('partial')) found.push(`partial ${f}`);
+  if (existsSync(path.join(storeDir, 'tiny', 'lock'))) found.push('lock');
+  return found;
+}
+
+beforeAll(async () => {
+  layersDir = writeLayerSet(files, 'tiny').layersDir;
+  store.ensure('tiny');
+  const image = store.imagePath('tiny', 'base-12-20260101000000.qcow2');
+  const work = mkdtempSync(path.join(tmp, 'mk-'));
+  await makeBusyboxDisk(image, work);
+  rmSync(work, { recursive: true });
+  store.commit({
+    schema: 1, set: 'tiny', layer: 'base', version: '12', release: '20260101000000', image: path.basename(image),
+    backend: 'test', builtAt: new Date().toISOString(), seconds: 0, virtualSize: 1024 ** 3, allocatedSize: 0,
+  });
+});
+
+describe('chroot backend', () => {
+  it('builds a layer as an overlay on its parent, running the steps inside the guest', async () => {
+    const r = await cli(build('work'), env);
+    expect(r.stderr).toContain('work: step 2/2: run work.sh');
+    expect(r.code, r.stderr).toBe(0);
+    expect(leftovers()).toEqual([]);
+    const rec = store.current('tiny', 'work')!;
+    expect(rec.parent).toMatchObject({ layer: 'base', image: 'base-12-20260101000000.qcow2' });
+    const chain = await qemuImg.chain(store.imagePath('tiny', rec.image));
+    expect(chain[0]!['backing-filename']).toBe('base-12-20260101000000.qcow2');
+    // Read the result back through the same machinery.
+    await withScope(async (scope) => {
+      const w = mkdtempSync(path.join(tmp, 'read-'));
+      const ro = path.join(w, 'check.qcow2');
+      await qemuImg.create(ro, { backing: store.imagePath('tiny', rec.image) });
+      const disk = await attachDisk(scope, ro, w);
+      const root = await mountRoot(scope, rootDevice(disk), w);
+      expect(readFileSync(path.join(root, 'etc/motd'), 'utf8')).toBe('hello from the work layer\n');
+      expect(readFileSync(path.join(root, 'root/work-ran'), 'utf8')).toBe('ran as 0 in ID=busybox\n');
+      // Nothing of the build machinery stays in the image.
+      expect(existsSync(path.join(root, 'usr/sbin/policy-rc.d'))).toBe(false);
+      expect(readdirSync(path.join(root, 'tmp'))).toEqual([]);
+    });
+  });
+
+  it('reports a failing step with its output, exit code 1, and leaves nothing behind', async () => {
+    const r = await cli(build('fail'), env);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/chroot exited with code 3: .* \/bin\/sh \/tmp\/ost-images-step-0\.sh/);
+    expect(r.stderr).toContain('oops: the step failed');
+    expect(leftovers()).toEqual([]);
+    expect(store.current('tiny', 'fail')).toBeUndefined();
+  });
+
+  it.each([
+    ['SIGTERM', false],
+    ['SIGINT (Ctrl-C: the whole process group)', true],
+  ])('releases everything on %s mid-step and exits 130', async (_name, group) => {
+    const run = startCli(build('slow'), env);
+    await waitFor(() => run.stderrSoFar().includes('run slow.sh'), 60_000, 'the slow step');
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(leftovers().some((l) => l.startsWith('daemon'))).toBe(true);
+    if (group) process.kill(-run.child.pid!, 'SIGINT');
+    else run.child.kill('SIGTERM');
+    const r = await run.done;
+    expect(r.stderr).toMatch(/received: stopping and cleaning up/);
+    expect(r.code).toBe(130);
+    expect(leftovers()).toEqual([]);
+    expect(store.current('tiny', 'slow')).toBeUndefined();
+  });
+
+  it('reclaims what a SIGKILLed build leaked, then builds', async () => {
+    const run = startCli(build('slow'), env);
+    await waitFor(() => run.stderrSoFar().includes('run slow.sh'), 60_000, 'the slow step');
+    run.child.kill('SIGKILL');
+    await run.done;
+    const leaked = leftovers();
+    expect(leaked.filter((l) => /^(mount|loop|daemon|partial|lock)/.test(l)).length).toBeGreaterThan(3);
+    // The chroot's sleep survives its killed parent; the next run stops it too.
+    const r = await cli(build('work'), env);
+    expect(r.stderr).toContain('reclaiming leftovers of a killed run');
+    expect(r.stderr).toContain('removing stale lock');
+    expect(r.code, r.stderr).toBe(0);
+    expect(leftovers()).toEqual([]);
+  });
+});
