@@ -22,7 +22,8 @@ import { imageFileName, packageName, rpmFileName, unqualifiedName } from './plan
 import { requireLayer, topLayers } from './plan/plan.js';
 import { publish } from './publish/publish.js';
 import path from 'node:path';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { PAYLOAD } from './definitions/names.js';
 
 interface Common {
   set: string;
@@ -93,14 +94,17 @@ export function buildProgram(): Command {
     .description("wrap each layer's current build into an RPM (layers that already have one are left as they are)")
     .option('-l, --layer <name...>', 'package only these layers (default: all)')
     .option('--payload <setting>', "rpm _binary_payload, e.g. w6T0L27.zstdio (default), w19T0L27.zstdio (release), w9T0.xzdio")
-    .action(async (o: Common & { layer?: string[]; payload?: string }) => {
+    .option('--out <dir>', "write the RPMs here instead of the store's rpms directory")
+    .action(async (o: Common & { layer?: string[]; payload?: string; out?: string }) => {
+      if (o.payload !== undefined && !PAYLOAD.test(o.payload)) throw new UsageError(`--payload: '${o.payload}' is not an rpm payload setting like w6T0L27.zstdio, w9T0.xzdio or w.ufdio`);
       const ls = loadLayerSet(o.layersDir, o.set);
       const store = new Store(o.store);
       const layers = o.layer ?? ls.order;
       layers.forEach((l) => requireLayer(ls, l));
       const unlock = store.lock(ls.set.name);
       try {
-        const results = await packageLayers(ls, layers, store, o.payload);
+        if (o.out) mkdirSync(o.out, { recursive: true });
+        const results = await packageLayers(ls, layers, store, o.payload, o.out);
         emit(o, results, () => results.forEach((r) => log.info(`${r.layer}: ${r.action} ${r.rpm}`)));
       } finally {
         unlock();

@@ -1,7 +1,7 @@
 // Wraps layer builds into RPMs. Each package is built in a private rpmbuild topdir under the
 // store's tmp directory (same file system as the images, so the image is hard-linked into the build
 // root, never copied) and renamed into the store's rpms directory only when complete.
-import { existsSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, copyFileSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Handlebars from 'handlebars';
 import type { LayerSet } from '../definitions/types.js';
@@ -30,12 +30,12 @@ export interface PackageResult {
   seconds: number;
 }
 
-export async function packageBuild(ls: LayerSet, rec: BuildRecord, store: Store, payload: string): Promise<PackageResult> {
+export async function packageBuild(ls: LayerSet, rec: BuildRecord, store: Store, payload: string, outDir?: string): Promise<PackageResult> {
   const set = ls.set;
   const layer = ls.layers.get(rec.layer);
   if (!layer) throw new StepError(`build record for unknown layer ${rec.layer}`);
   const outName = rpmFileName(set, rec.layer, rec);
-  const out = path.join(store.rpmsDir(set.name), outName);
+  const out = path.join(outDir ?? store.rpmsDir(set.name), outName);
   if (existsSync(out)) return { layer: rec.layer, action: 'exists', rpm: out, bytes: statSync(out).size, seconds: 0 };
 
   const t0 = Date.now();
@@ -54,7 +54,14 @@ export async function packageBuild(ls: LayerSet, rec: BuildRecord, store: Store,
     writeFileSync(spec, renderSpec(view));
     const outdir = path.join(top, 'RPMS');
     await rpmbuild(spec, { topdir: top, buildroot, outdir });
-    renameSync(path.join(outdir, outName), out);
+    try {
+      renameSync(path.join(outdir, outName), out);
+    } catch (err) {
+      // --out on another file system: copy under a temporary name, then rename.
+      if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+      copyFileSync(path.join(outdir, outName), `${out}.partial`);
+      renameSync(`${out}.partial`, out);
+    }
   } finally {
     rmSync(top, { recursive: true, force: true });
   }
@@ -65,13 +72,13 @@ export async function packageBuild(ls: LayerSet, rec: BuildRecord, store: Store,
 }
 
 /** Packages the current build of each layer that has no package yet. */
-export async function packageLayers(ls: LayerSet, layers: string[], store: Store, payload?: string): Promise<PackageResult[]> {
+export async function packageLayers(ls: LayerSet, layers: string[], store: Store, payload?: string, outDir?: string): Promise<PackageResult[]> {
   const results: PackageResult[] = [];
   for (const name of layers) {
     checkInterrupted();
     const rec = store.current(ls.set.name, name);
     if (!rec) throw new StepError(`layer '${name}' of set '${ls.set.name}' has no build yet; run 'ost-images build --set ${ls.set.name} --layer ${name}' first`);
-    results.push(await packageBuild(ls, rec, store, payload ?? ls.set.package.payload ?? DEFAULT_PAYLOAD));
+    results.push(await packageBuild(ls, rec, store, payload ?? ls.set.package.payload ?? DEFAULT_PAYLOAD, outDir));
   }
   return results;
 }

@@ -29,7 +29,6 @@ export const TOOLS = {
   'mkfs.ext4': { why: 'creating the base root filesystem', debian: 'e2fsprogs', fedora: 'e2fsprogs' },
   blkid: { why: 'reading filesystem UUIDs for fstab and the bootloader', debian: 'util-linux', fedora: 'util-linux' },
   chroot: { why: 'running the guest package manager natively (chroot backend)', debian: 'coreutils', fedora: 'coreutils' },
-  'grub-install': { why: 'installing the BIOS bootloader of the base disk', debian: 'grub-pc-bin', fedora: 'grub2-pc' },
   'ssh-keygen': { why: 'creating the root SSH key pair of the base image', debian: 'openssh-client', fedora: 'openssh-clients' },
 } as const satisfies Record<string, ToolInfo>;
 

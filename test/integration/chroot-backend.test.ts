@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attachDisk, mountRoot, rootDevice } from '../../src/build/disk.js';
 import { withScope } from '../../src/scope.js';
 import { Store } from '../../src/store.js';
@@ -70,6 +70,10 @@ beforeAll(async () => {
     schema: 1, set: 'tiny', layer: 'base', version: '12', release: '20260101000000', image: path.basename(image),
     backend: 'test', builtAt: new Date().toISOString(), seconds: 0, virtualSize: 1024 ** 3, allocatedSize: 0,
   });
+});
+
+afterAll(() => {
+  if (process.env.OST_IMAGES_KEEP !== '1') rmSync(tmp, { recursive: true, force: true });
 });
 
 describe('chroot backend', () => {

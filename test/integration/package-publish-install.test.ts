@@ -1,7 +1,7 @@
 // Real qemu-img, rpmbuild, createrepo_c, dnf and an HTTP server on tiny synthetic chains: the
 // packaging, publishing and consuming stages without the cost of building real images.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -39,7 +39,10 @@ beforeAll(async () => {
   server = await serveDirectory(repo);
 });
 
-afterAll(() => server?.stop());
+afterAll(() => {
+  server?.stop();
+  if (process.env.OST_IMAGES_KEEP !== '1') rmSync(tmp, { recursive: true, force: true });
+});
 
 describe('layer packages', () => {
   it('pin the exact parent build and provide the short name of the default set', async () => {

@@ -1,0 +1,79 @@
+// The default set end to end on the real tools: build all four layers, package, publish into a
+// temporary repository, serve it over HTTP on 127.0.0.1, install `ost-images-engine-installed` with
+// dnf into a scratch root, check the installed chain and boot the installed engine image.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadLayerSet } from '../../src/definitions/load.js';
+import { Store } from '../../src/store.js';
+import { cli } from '../helpers/cli.js';
+import { serveDirectory } from '../helpers/http.js';
+
+const tmp = mkdtempSync(path.join(process.env.OST_IMAGES_E2E_DIR ?? os.tmpdir(), 'ost-e2e-'));
+const storeDir = path.join(tmp, 'store');
+const repo = path.join(tmp, 'repo');
+const root = path.join(tmp, 'root');
+const common = ['--store', storeDir];
+const ls = loadLayerSet(path.resolve('layers'), 'debian12');
+const store = new Store(storeDir);
+let server: Awaited<ReturnType<typeof serveDirectory>>;
+
+const MIN = 60_000;
+
+async function ok(args: string[]): Promise<string> {
+  const r = await cli(args);
+  expect(r.code, `ost-images ${args.join(' ')}\n${r.stderr}`).toBe(0);
+  return r.stdout;
+}
+
+describe('the default set, debian12', () => {
+  beforeAll(async () => {
+    await ok(['build', ...common]);
+    await ok(['package', ...common]);
+    await ok(['publish', ...common, '--repo', repo]);
+    server = await serveDirectory(repo);
+  }, 30 * MIN);
+
+  afterAll(() => {
+    server?.stop();
+    // Gigabytes of images and an install root; OST_IMAGES_KEEP=1 keeps them for a post-mortem.
+    if (process.env.OST_IMAGES_KEEP !== '1') rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('builds four layers, each an overlay on its parent named by a relative backing file', () => {
+    const recs = ls.order.map((l) => store.current('debian12', l)!);
+    expect(recs.map((r) => r.layer)).toEqual(['base', 'upgrade', 'engine-installed', 'host-installed']);
+    expect(recs.map((r) => r.parent?.layer)).toEqual([undefined, 'base', 'upgrade', 'upgrade']);
+    // The upgrade really changed the system (the release suite alone is months behind -security).
+    expect(recs[1]!.allocatedSize).toBeGreaterThan(20 * 2 ** 20);
+  });
+
+  it('installs exactly base, upgrade and engine-installed with `dnf install ost-images-engine-installed` over HTTP', async () => {
+    const out = await ok(['install', '--repo', server.url, '--root', root, '--json', 'ost-images-engine-installed']);
+    const want = ['base', 'engine-installed', 'upgrade'].map((l) => {
+      const r = store.current('debian12', l)!;
+      return `ost-images-debian12-${l}-${r.version}-${r.release}`;
+    });
+    expect((JSON.parse(out) as { installed: string[] }).installed).toEqual(want);
+  }, 10 * MIN);
+
+  it('resolves the whole installed chain inside the install root, and every layer passes qemu-img check', async () => {
+    const dir = path.join(root, 'usr/share/ost-images/debian12');
+    const engine = store.current('debian12', 'engine-installed')!;
+    const chain = JSON.parse(execFileSync('qemu-img', ['info', '--backing-chain', '--output=json', path.join(dir, engine.image)]).toString()) as { filename: string }[];
+    expect(chain.map((c) => path.basename(c.filename))).toEqual(['engine-installed', 'upgrade', 'base'].map((l) => store.current('debian12', l)!.image));
+    expect(chain.every((c) => c.filename.startsWith(dir))).toBe(true);
+    for (const f of readdirSync(dir).filter((f) => f.endsWith('.qcow2'))) execFileSync('qemu-img', ['check', '-q', path.join(dir, f)]);
+    const out = await ok(['verify', '--json', path.join(dir, engine.image)]);
+    expect((JSON.parse(out) as unknown[]).length).toBe(3);
+  });
+
+  it('boots the installed engine image to userspace', async () => {
+    const engine = store.current('debian12', 'engine-installed')!;
+    const image = path.join(root, 'usr/share/ost-images/debian12', engine.image);
+    const out = await ok(['test-boot', ...common, '--image', image, '--timeout', '600', '--json']);
+    expect((JSON.parse(out) as { booted: boolean }[])[0]!.booted).toBe(true);
+  }, 15 * MIN);
+});
