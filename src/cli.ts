@@ -46,6 +46,19 @@ export function buildProgram(): Command {
     .description('Build VM disk images in layers (qcow2 overlays) and ship every layer as an RPM in a DNF repository.')
     .option('--debug', 'log every command run and show stack traces')
     .option('-q, --quiet', 'only warnings and errors on stderr')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  ost-images all                                   build, package, publish into repo/, install and boot the default set
+  ost-images build --layer engine-installed        rebuild one layer on the existing builds of its parents
+  ost-images build --dry-run --json                what a build would do, for machines
+  ost-images test-boot --layer host-installed      boot a layer's current build and log in over SSH
+  ost-images install --repo http://host/repo/ --root /tmp/r ost-images-engine-installed
+
+Exit codes: 0 success, 1 a step failed, 2 bad input (nothing written), 130 interrupted.
+Layer sets live in layers/<set>/ (set.yaml, <layer>/layer.yaml); see README.md.`,
+    )
     .hook('preAction', (cmd) => {
       const o = cmd.opts<{ debug?: boolean; quiet?: boolean }>();
       configureLog({ debug: o.debug, quiet: o.quiet });
@@ -148,7 +161,8 @@ export function buildProgram(): Command {
     .option('-i, --image <file>', 'boot this image instead (e.g. an installed one)')
     .option('-t, --timeout <seconds>', 'give up after this long', '600')
     .option('--console-log <file>', 'where to write the console (kept on failure; default: a file in the store)')
-    .action(async (o: Common & { layer?: string; image?: string; timeout: string; consoleLog?: string }) => {
+    .option('--no-ssh', "do not log in over SSH with the root key shipped with the chain's base")
+    .action(async (o: Common & { layer?: string; image?: string; timeout: string; consoleLog?: string; ssh: boolean }) => {
       const timeoutSec = Number(o.timeout);
       if (!Number.isFinite(timeoutSec) || timeoutSec <= 0) throw new UsageError(`--timeout: '${o.timeout}' is not a positive number of seconds`);
       const images: string[] = [];
@@ -165,7 +179,7 @@ export function buildProgram(): Command {
         }
       }
       const results = [];
-      for (const image of images) results.push(await bootOne(image, timeoutSec, o.consoleLog, o.store));
+      for (const image of images) results.push(await bootOne(image, timeoutSec, o.consoleLog, o.store, o.ssh));
       emit(o, results, () => undefined);
     });
 
@@ -221,9 +235,9 @@ export function buildProgram(): Command {
   return program;
 }
 
-async function bootOne(image: string, timeoutSec: number, consoleLog: string | undefined, storeDir: string) {
+async function bootOne(image: string, timeoutSec: number, consoleLog: string | undefined, storeDir: string, sshLogin = true) {
   const logFile = consoleLog ?? path.join(storeDir, 'console', `${path.basename(image)}.log`);
-  const r = await testBoot(image, { timeoutSec, consoleLog: logFile });
+  const r = await testBoot(image, { timeoutSec, consoleLog: logFile, ssh: sshLogin });
   // The log matters when a boot fails; a passing boot's log is only kept when asked for.
   if (!consoleLog && existsSync(logFile)) rmSync(logFile);
   return r;

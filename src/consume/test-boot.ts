@@ -1,12 +1,18 @@
 // Boots an image as an ordinary VM (BIOS, its own bootloader and kernel, no external kernel) and
-// reads the serial console until the guest reaches userspace. The console log is kept on failure
+// reads the serial console until the guest reaches userspace; then, when the chain's base ships a
+// root key pair, logs in over SSH with it, as a consumer would. The console log is kept on failure
 // and its tail printed, because "did not boot" alone tells nobody anything.
-import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { StepError } from '../errors.js';
 import { kvmUsable } from '../host.js';
+import { checkInterrupted } from '../interrupt.js';
 import { log } from '../log.js';
-import { bootArgs, runUntil } from '../tools/qemu-system.js';
+import * as qemuImg from '../tools/qemu-img.js';
+import { bootArgs, startVm } from '../tools/qemu-system.js';
+import { ssh } from '../tools/ssh.js';
 
 /** A getty's login prompt, or systemd announcing the multi-user target. */
 export const USERSPACE = /(login:\s*$)|(Reached target .*Multi-User System)/m;
@@ -16,21 +22,73 @@ export interface BootResult {
   accel: 'kvm' | 'tcg';
   booted: boolean;
   seconds: number;
+  /** Seconds until an SSH login with the shipped key worked; absent when not tried. */
+  sshSeconds?: number;
+  /** What `hostname` printed over SSH. */
+  sshHostname?: string;
   consoleLog: string;
 }
 
-export async function testBoot(image: string, opts: { timeoutSec: number; consoleLog: string; memMiB?: number }): Promise<BootResult> {
+/** The root key shipped with the chain's base image (`base-12-R.qcow2` -> `base-12-R.id_ed25519`). */
+export async function shippedKey(image: string): Promise<string | undefined> {
+  const chain = await qemuImg.chain(image);
+  const bottom = chain[chain.length - 1]!.filename;
+  const key = bottom.replace(/\.qcow2$/, '.id_ed25519');
+  return key !== bottom && existsSync(key) ? key : undefined;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function consoleTail(output: string): string {
+  return output.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, '').split('\n').slice(-25).join('\n');
+}
+
+export async function testBoot(image: string, opts: { timeoutSec: number; consoleLog: string; memMiB?: number; ssh?: boolean }): Promise<BootResult> {
   const accel = (await kvmUsable()) ? 'kvm' : 'tcg';
+  const key = opts.ssh === false ? undefined : await shippedKey(image);
+  const sshPort = key ? await freePort() : undefined;
   mkdirSync(path.dirname(opts.consoleLog), { recursive: true });
   writeFileSync(opts.consoleLog, '');
-  log.info(`test-boot ${path.basename(image)} under ${accel.toUpperCase()} (timeout ${opts.timeoutSec}s, console: ${opts.consoleLog})`);
-  const r = await runUntil(bootArgs(image, { accel, memMiB: opts.memMiB ?? 1024, smp: 2 }), USERSPACE, opts.timeoutSec * 1000, (chunk) =>
-    appendFileSync(opts.consoleLog, chunk),
-  );
-  if (!r.matched) {
-    const tail = r.output.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').split('\n').slice(-25).join('\n');
-    throw new StepError(`${path.basename(image)} did not reach userspace: ${r.reason}. Console log kept at ${opts.consoleLog}; its last lines:\n${tail}`);
+  const name = path.basename(image);
+  log.info(`test-boot ${name} under ${accel.toUpperCase()} (timeout ${opts.timeoutSec}s, console: ${opts.consoleLog})`);
+  const t0 = Date.now();
+  const vm = startVm(bootArgs(image, { accel, memMiB: opts.memMiB ?? 1024, smp: 2, sshPort }), (chunk) => appendFileSync(opts.consoleLog, chunk));
+  try {
+    const r = await vm.waitFor(USERSPACE, opts.timeoutSec * 1000);
+    if (!r.matched) {
+      throw new StepError(`${name} did not reach userspace: ${r.reason}. Console log kept at ${opts.consoleLog}; its last lines:\n${consoleTail(r.output)}`);
+    }
+    log.info(`test-boot: ${name} reached userspace in ${r.seconds.toFixed(1)}s`);
+    const result: BootResult = { image, accel, booted: true, seconds: r.seconds, consoleLog: opts.consoleLog };
+    if (!key || !sshPort) {
+      log.info(`test-boot: no root key shipped with the chain's base; SSH login not tried`);
+      return result;
+    }
+    // sshd may start a little after the login prompt; keep trying within the same deadline.
+    let last = '';
+    while (Date.now() - t0 < opts.timeoutSec * 1000) {
+      checkInterrupted();
+      const s = await ssh(sshPort, key, ['hostname']);
+      if (s.ok) {
+        result.sshSeconds = (Date.now() - t0) / 1000;
+        result.sshHostname = s.output.trim();
+        log.info(`test-boot: logged in as root over SSH with ${path.basename(key)} after ${result.sshSeconds.toFixed(1)}s (hostname ${result.sshHostname})`);
+        return result;
+      }
+      last = s.output.trim();
+      await sleep(2000);
+    }
+    throw new StepError(`${name} booted but SSH login with ${key} failed within ${opts.timeoutSec}s: ${last}. Console log kept at ${opts.consoleLog}`);
+  } finally {
+    await vm.stop();
   }
-  log.info(`test-boot: ${path.basename(image)} reached userspace in ${r.seconds.toFixed(1)}s`);
-  return { image, accel, booted: true, seconds: r.seconds, consoleLog: opts.consoleLog };
 }

@@ -14,7 +14,7 @@ export interface BootOptions {
  * snapshot=on sends every write to a temporary file, so booting never changes the image (which is
  * read-only and may back other layers).
  */
-export function bootArgs(image: string, o: BootOptions): string[] {
+export function bootArgs(image: string, o: BootOptions & { sshPort?: number }): string[] {
   return [
     '-accel', o.accel,
     ...(o.accel === 'kvm' ? ['-cpu', 'host'] : []),
@@ -24,7 +24,8 @@ export function bootArgs(image: string, o: BootOptions): string[] {
     '-no-reboot',
     '-serial', 'mon:stdio',
     '-drive', `file=${image},format=qcow2,if=virtio,snapshot=on`,
-    '-nic', 'user,model=virtio-net-pci',
+    // User networking; with sshPort the guest's sshd is reachable on that port of 127.0.0.1 only.
+    '-nic', `user,model=virtio-net-pci${o.sshPort ? `,hostfwd=tcp:127.0.0.1:${o.sshPort}-:22` : ''}`,
   ];
 }
 
@@ -45,31 +46,62 @@ export interface ConsoleResult {
   output: string;
 }
 
-/**
- * Runs qemu until its console prints `pattern`, it exits, or `timeoutMs` passes; then stops it.
- * Every console byte is also appended to `onData` (the console log).
- */
-export async function runUntil(args: string[], pattern: RegExp, timeoutMs: number, onData?: (chunk: string) => void): Promise<ConsoleResult> {
+/** A running VM whose serial console is watched. */
+export interface Vm {
+  /** Resolves when the console shows `pattern`, the VM exits, or `timeoutMs` passes. */
+  waitFor(pattern: RegExp, timeoutMs: number): Promise<ConsoleResult>;
+  stop(): Promise<void>;
+}
+
+const plain = (s: string): string => s.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, '');
+
+export function startVm(args: string[], onData?: (chunk: string) => void): Vm {
   const t0 = Date.now();
   const child = startQemu(args);
   let output = '';
-  let settle!: (r: Omit<ConsoleResult, 'seconds' | 'output'>) => void;
-  const done = new Promise<Omit<ConsoleResult, 'seconds' | 'output'>>((resolve) => (settle = resolve));
+  let exited: string | undefined;
+  const listeners = new Set<() => void>();
   child.all?.on('data', (chunk: Buffer) => {
     const text = chunk.toString('utf8');
     output += text;
     onData?.(text);
-    // Colour codes and carriage returns sit between words on a systemd console.
-    if (pattern.test(output.replace(/\x1b\[[0-9;]*m/g, '').replace(/\r/g, ''))) settle({ matched: true });
+    listeners.forEach((l) => l());
   });
-  const timer = setTimeout(() => settle({ matched: false, reason: `no match within ${Math.round(timeoutMs / 1000)}s` }), timeoutMs);
   child.then(
-    (r) => settle({ matched: false, reason: `qemu exited (${r.exitCode ?? r.signal ?? 'unknown'}) before the console matched` }),
-    () => settle({ matched: false, reason: 'qemu failed to start' }),
-  );
-  const result = await done;
-  clearTimeout(timer);
-  child.kill('SIGKILL');
-  await child.catch(() => undefined);
-  return { ...result, seconds: (Date.now() - t0) / 1000, output };
+    (r) => (exited = `qemu exited (${r.exitCode ?? r.signal ?? 'unknown'}) before the console matched`),
+    () => (exited = 'qemu failed to start or was killed'),
+  ).finally(() => listeners.forEach((l) => l()));
+  return {
+    waitFor(pattern, timeoutMs) {
+      return new Promise((resolve) => {
+        const finish = (matched: boolean, reason?: string): void => {
+          listeners.delete(check);
+          clearTimeout(timer);
+          resolve({ matched, reason, seconds: (Date.now() - t0) / 1000, output });
+        };
+        // Colour codes and carriage returns sit between words on a systemd console.
+        const check = (): void => {
+          if (pattern.test(plain(output))) finish(true);
+          else if (exited) finish(false, exited);
+        };
+        const timer = setTimeout(() => finish(false, `no match within ${Math.round(timeoutMs / 1000)}s`), timeoutMs);
+        listeners.add(check);
+        check();
+      });
+    },
+    async stop() {
+      child.kill('SIGKILL');
+      await child.catch(() => undefined);
+    },
+  };
+}
+
+/** Runs qemu until its console prints `pattern`, it exits, or `timeoutMs` passes; then stops it. */
+export async function runUntil(args: string[], pattern: RegExp, timeoutMs: number, onData?: (chunk: string) => void): Promise<ConsoleResult> {
+  const vm = startVm(args, onData);
+  try {
+    return await vm.waitFor(pattern, timeoutMs);
+  } finally {
+    await vm.stop();
+  }
 }

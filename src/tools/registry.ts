@@ -37,6 +37,7 @@ export const TOOLS = {
 export const EXTRA_TOOLS = {
   mknod: { why: 'creating the device nodes of a chroot /dev', debian: 'coreutils', fedora: 'coreutils' },
   'virt-sparsify': { why: 'trimming freed blocks after guestfs customization', debian: 'libguestfs-tools', fedora: 'guestfs-tools' },
+  ssh: { why: 'logging in to a booted image in test-boot', debian: 'openssh-client', fedora: 'openssh-clients' },
   sync: { why: 'flushing a guest file system before fstrim', debian: 'coreutils', fedora: 'coreutils' },
 } as const satisfies Record<string, ToolInfo>;
 

@@ -70,10 +70,12 @@ describe('the default set, debian12', () => {
     expect((JSON.parse(out) as unknown[]).length).toBe(3);
   });
 
-  it('boots the installed engine image to userspace', async () => {
+  it('boots the installed engine image to userspace, and root logs in over SSH with the key shipped in the base package', async () => {
     const engine = store.current('debian12', 'engine-installed')!;
     const image = path.join(root, 'usr/share/ost-images/debian12', engine.image);
     const out = await ok(['test-boot', ...common, '--image', image, '--timeout', '600', '--json']);
-    expect((JSON.parse(out) as { booted: boolean }[])[0]!.booted).toBe(true);
+    const r = (JSON.parse(out) as { booted: boolean; sshHostname?: string }[])[0]!;
+    expect(r.booted).toBe(true);
+    expect(r.sshHostname).toBe('debian12');
   }, 15 * MIN);
 });

@@ -140,6 +140,16 @@ describe('qemu-system', () => {
     ]);
     expect(bootArgs('/i.qcow2', { accel: 'kvm', memMiB: 512, smp: 1 }).slice(0, 4)).toEqual(['-accel', 'kvm', '-cpu', 'host']);
   });
+  it('forwards the guest sshd to a loopback port only', () => {
+    expect(bootArgs('/i.qcow2', { accel: 'tcg', memMiB: 1024, smp: 2, sshPort: 2222 }).slice(-2)).toEqual(['-nic', 'user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:2222-:22']);
+  });
+  it('logs in without prompts or host-key bookkeeping', async () => {
+    const { sshArgs } = await import('../../src/tools/ssh.js');
+    expect(sshArgs(2222, '/k', ['hostname'])).toEqual([
+      '-i', '/k', '-p', '2222', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes',
+      '-o', 'ConnectTimeout=10', '-o', 'LogLevel=ERROR', 'root@127.0.0.1', '--', 'hostname',
+    ]);
+  });
   it('probes an accelerator with a bare kernel', () => {
     expect(probeArgs('/boot/vmlinuz', 'kvm')).toEqual(['-accel', 'kvm', '-m', '256', '-nographic', '-no-reboot', '-kernel', '/boot/vmlinuz', '-append', 'console=ttyS0 panic=-1']);
   });
