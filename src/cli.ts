@@ -106,7 +106,7 @@ Layer sets live in layers/<set>/ (set.yaml, <layer>/layer.yaml); see README.md.`
   withCommon(program.command('package'))
     .description("wrap each layer's current build into an RPM (layers that already have one are left as they are)")
     .option('-l, --layer <name...>', 'package only these layers (default: all)')
-    .option('--payload <setting>', "rpm _binary_payload, e.g. w6T0L27.zstdio (default), w19T0L27.zstdio (release), w9T0.xzdio")
+    .option('--payload <setting>', "rpm _binary_payload, e.g. w6T0L27.zstdio (default), w7T0.xzdio (release), w9T0.xzdio")
     .option('--out <dir>', "write the RPMs here instead of the store's rpms directory")
     .action(async (o: Common & { layer?: string[]; payload?: string; out?: string }) => {
       if (o.payload !== undefined && !PAYLOAD.test(o.payload)) throw new UsageError(`--payload: '${o.payload}' is not an rpm payload setting like w6T0L27.zstdio, w9T0.xzdio or w.ufdio`);
