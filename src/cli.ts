@@ -19,7 +19,7 @@ import { StepError, UsageError } from './errors.js';
 import { packageLayers } from './package/package.js';
 import { DEFAULT_REPO_DIR } from './paths.js';
 import { imageFileName, packageName, rpmFileName, unqualifiedName } from './plan/naming.js';
-import { requireLayer, topLayers } from './plan/plan.js';
+import { requireLayer, topLayers, type BuildPlan } from './plan/plan.js';
 import { publish } from './publish/publish.js';
 import path from 'node:path';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
@@ -78,22 +78,42 @@ Layer sets live in layers/<set>/ (set.yaml, <layer>/layer.yaml); see README.md.`
       emit(o, { set: ls.set.name, layers: ls.order }, () => log.info(`set '${ls.set.name}' is valid: ${ls.order.join(', ')}`));
     });
 
+  const printPlan = (o: { json?: boolean }, plan: BuildPlan): void =>
+    emit(o, plan, () => {
+      for (const e of plan.entries) {
+        log.info(`${e.layer}: ${e.action === 'build' ? 'build' : 'reuse'} (${e.reason}) key ${e.key.slice(0, 12)}`);
+        for (const c of e.changes) log.info(`    ${c}`);
+      }
+    });
+
+  withCommon(program.command('plan'))
+    .description('show what build would do for every layer, and why; builds nothing (same as build --dry-run)')
+    .option('-l, --layer <name...>', 'plan only these layers and their ancestors (default: all)')
+    .option('-f, --force', 'plan to rebuild the requested layers even if their inputs did not change')
+    .action((o: Common & { layer?: string[]; force?: boolean }) => {
+      const ls = loadLayerSet(o.layersDir, o.set);
+      printPlan(o, planBuild(ls, o.layer ?? [], currentBuilds(new Store(o.store), ls.set.name, ls.order), { force: o.force }));
+    });
+
   withCommon(program.command('build'))
-    .description('build layers as qcow2 overlays into the store (ancestors that have no build yet are built first)')
-    .option('-l, --layer <name...>', 'build only these layers (default: all)')
+    .description('build the layers whose inputs changed (and missing ancestors) as qcow2 overlays into the store')
+    .option('-l, --layer <name...>', 'build only these layers and what they need (default: all)')
     .addOption(new Option('-b, --backend <name>', 'how layer steps run').choices(['auto', 'chroot', 'guestfs']).default('auto'))
+    .option('-f, --force', 'rebuild the requested layers even if their inputs did not change')
     .option('-n, --dry-run', 'print the plan, build nothing')
-    .action(async (o: Common & { layer?: string[]; backend: 'auto' | 'chroot' | 'guestfs'; dryRun?: boolean }) => {
+    .action(async (o: Common & { layer?: string[]; backend: 'auto' | 'chroot' | 'guestfs'; dryRun?: boolean; force?: boolean }) => {
       const ls = loadLayerSet(o.layersDir, o.set);
       const store = new Store(o.store);
-      const plan = planBuild(ls, o.layer ?? [], currentBuilds(store, ls.set.name, ls.order));
+      const plan = planBuild(ls, o.layer ?? [], currentBuilds(store, ls.set.name, ls.order), { force: o.force });
       if (o.dryRun) {
-        emit(o, plan, () => plan.entries.forEach((e) => log.info(`${e.layer}: ${e.action} (${e.reason})`)));
+        printPlan(o, plan);
         return;
       }
+      const toBuild = plan.entries.filter((e) => e.action === 'build').length;
       await recoverOrphans(store);
-      const backend = await chooseBackend(o.backend);
-      log.info(`set '${ls.set.name}': ${plan.entries.filter((e) => e.action === 'build').length} layer(s) to build, backend ${backend}, store ${store.root}`);
+      // Nothing to build needs no backend, so no KVM probe either.
+      const backend = toBuild > 0 ? await chooseBackend(o.backend) : 'chroot';
+      log.info(`set '${ls.set.name}': ${toBuild} layer(s) to build${toBuild ? `, backend ${backend}` : ''}, store ${store.root}`);
       const unlock = store.lock(ls.set.name);
       try {
         const results = await executePlan(ls, plan, store, backend);
@@ -204,12 +224,12 @@ Layer sets live in layers/<set>/ (set.yaml, <layer>/layer.yaml); see README.md.`
         }
       };
       await recoverOrphans(store);
-      const backend = await chooseBackend(o.backend);
+      const plan = planBuild(ls, [], currentBuilds(store, ls.set.name, ls.order));
+      const backend = plan.entries.some((e) => e.action === 'build') ? await chooseBackend(o.backend) : 'chroot';
       const unlock = store.lock(ls.set.name);
       let built;
       let packaged;
       try {
-        const plan = planBuild(ls, [], currentBuilds(store, ls.set.name, ls.order));
         built = await time('build', () => executePlan(ls, plan, store, backend));
         packaged = await time('package', () => packageLayers(ls, ls.order, store));
       } finally {

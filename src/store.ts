@@ -18,6 +18,7 @@ import { StepError } from './errors.js';
 import { writeJsonAtomic } from './fsutil.js';
 import { log } from './log.js';
 import type { BuildId } from './plan/naming.js';
+import type { LayerManifest } from './plan/keys.js';
 
 export interface ParentRef extends BuildId {
   layer: string;
@@ -28,6 +29,9 @@ export interface BuildRecord extends BuildId {
   schema: 1;
   set: string;
   layer: string;
+  /** Input key and the manifest it was computed from (absent in records of older toolchains). */
+  key?: string;
+  manifest?: LayerManifest;
   /** File name in the set's images directory. */
   image: string;
   parent?: ParentRef;

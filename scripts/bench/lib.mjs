@@ -13,9 +13,11 @@ export function timeCli(args, { env = {}, inherit = false } = {}) {
   const r = spawnSync('/usr/bin/time', ['-f', 'BENCH %e %M', process.execPath, BIN, ...args], {
     env: { ...process.env, ...env },
     encoding: 'utf8',
-    stdio: ['ignore', 'pipe', inherit ? 'inherit' : 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe'],
     maxBuffer: 64 * 1024 * 1024,
   });
+  // GNU time's line is the last of stderr; show the rest when asked to.
+  if (inherit) process.stderr.write((r.stderr ?? '').replace(/^BENCH .*$/m, ''));
   if (r.error) throw new Error(`cannot run /usr/bin/time (apt-get install time): ${r.error.message}`);
   const m = /BENCH ([0-9.]+) ([0-9]+)/.exec(r.stderr ?? '');
   if (r.status !== 0) throw new Error(`ost-images ${args.join(' ')} failed (${r.status}):\n${(r.stderr ?? '').slice(-3000)}`);

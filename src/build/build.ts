@@ -96,6 +96,8 @@ export async function executePlan(ls: LayerSet, plan: BuildPlan, store: Store, b
       set: setName,
       layer: layer.name,
       ...id,
+      key: entry.key,
+      manifest: entry.manifest,
       image: file,
       parent: parent ? { layer: parent.layer, version: parent.version, release: parent.release, image: parent.image } : undefined,
       sshKey: keyFile ? { private: keyFile, public: `${keyFile}.pub` } : undefined,

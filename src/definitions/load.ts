@@ -2,6 +2,7 @@
 // a typed LayerSet. Every problem in every file is collected and reported together (ConfigError,
 // exit 2); nothing is written while loading.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { LineCounter, parseDocument, isMap, isPair, isScalar, type Document, type Node } from 'yaml';
@@ -151,6 +152,11 @@ class FileIssues {
   }
 }
 
+/** The bytes of a file a step uses are part of the layer's inputs (its key). */
+function digest(file: string): string {
+  return createHash('sha256').update(readFileSync(file)).digest('hex');
+}
+
 /** A path inside the layer folder; refuses absolute paths and escapes with '..'. */
 function layerFile(layerDir: string, rel: string, at: Seg[], fi: FileIssues, what: string): string | undefined {
   if (path.isAbsolute(rel) || rel.split(/[\\/]/).includes('..')) {
@@ -290,7 +296,7 @@ function checkLayer(name: string, dir: string, p: Parsed, set: SetDef | undefine
     } else if ('run' in s) {
       const script = s.run as string;
       const full = layerFile(dir, script, [...at, 'run'], fi, 'script');
-      if (full) steps.push({ kind: 'run', script, path: full, index: i });
+      if (full) steps.push({ kind: 'run', script, path: full, sha256: digest(full), index: i });
     } else if ('upload' in s) {
       const u = s.upload as { from: string; to: string; mode?: string };
       const full = layerFile(dir, u.from, [...at, 'upload', 'from'], fi, 'file');
@@ -299,7 +305,7 @@ function checkLayer(name: string, dir: string, p: Parsed, set: SetDef | undefine
       }
       const modeText = u.mode ?? '0644';
       if (!/^0?[0-7]{3,4}$/.test(modeText)) fi.add([...at, 'upload', 'mode'], `'${modeText}' must be an octal file mode like 0644`);
-      if (full) steps.push({ kind: 'upload', from: u.from, path: full, to: u.to, mode: parseInt(modeText, 8), index: i });
+      if (full) steps.push({ kind: 'upload', from: u.from, path: full, sha256: digest(full), to: u.to, mode: parseInt(modeText, 8), index: i });
     }
   });
   if (issues.length > before) return undefined;

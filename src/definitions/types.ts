@@ -38,8 +38,8 @@ export interface SetDef {
 export type Step =
   | { kind: 'install'; packages: string[]; index: number }
   | { kind: 'upgrade'; index: number }
-  | { kind: 'run'; script: string; path: string; index: number }
-  | { kind: 'upload'; from: string; path: string; to: string; mode: number; index: number };
+  | { kind: 'run'; script: string; path: string; sha256: string; index: number }
+  | { kind: 'upload'; from: string; path: string; sha256: string; to: string; mode: number; index: number };
 
 export interface BaseDef {
   method: 'mmdebstrap';

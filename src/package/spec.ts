@@ -58,6 +58,8 @@ export function packagedFiles(set: SetDef, rec: BuildRecord, imagesDir: string):
 
 export function specView(set: SetDef, layer: LayerDef, rec: BuildRecord, files: PackagedFile[], payload: string): SpecView {
   const provides = [`ost-images-layer(${set.name}/${layer.name}) = ${vr(rec)}`];
+  // The input key, so a builder can find a published build of exactly these inputs.
+  if (rec.key) provides.push(`ost-images-key(${rec.key})`);
   if (set.package.default) provides.unshift(`${unqualifiedName(set, layer.name)} = ${vr(rec)}`);
   const requires = rec.parent ? [`${packageName(set, rec.parent.layer)} = ${vr(rec.parent)}`] : [];
   const chain = rec.parent ? ` on top of ${rec.parent.layer} ${vr(rec.parent)} (${rec.parent.image})` : '';

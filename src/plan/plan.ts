@@ -3,14 +3,20 @@
 import { UsageError } from '../errors.js';
 import type { LayerSet } from '../definitions/types.js';
 import type { BuildRecord } from '../store.js';
+import { computeKeys, manifestDiff, type LayerManifest } from './keys.js';
 
 export type Action = 'build' | 'reuse';
 
 export interface PlanEntry {
   layer: string;
   parent?: string;
+  /** The layer's input key (see keys.ts). */
+  key: string;
   action: Action;
   reason: string;
+  /** For a build: what differs from the inputs of the current build. */
+  changes: string[];
+  manifest: LayerManifest;
   /** For reuse: the existing build. */
   existing?: BuildRecord;
 }
@@ -44,38 +50,49 @@ export function requireLayer(ls: LayerSet, layer: string): void {
   }
 }
 
+export interface PlanOptions {
+  /** Rebuild the requested layers even when their inputs did not change. */
+  force?: boolean;
+}
+
 /**
- * Requested layers are built; their ancestors are reused when a build exists and built otherwise.
- * With no request, every layer is built. A rebuilt ancestor forces its requested descendants to be
- * built on top of it, never the other way round.
+ * For every requested layer and its ancestors: reuse the current build when its input key is the
+ * layer's key now (and it was made on its parent's current build), build otherwise, saying why.
+ * With no request, every layer of the set is considered. Nothing here touches the disk.
  */
-export function planBuild(ls: LayerSet, requested: string[], current: Map<string, BuildRecord | undefined>): BuildPlan {
+export function planBuild(ls: LayerSet, requested: string[], current: Map<string, BuildRecord | undefined>, opts: PlanOptions = {}): BuildPlan {
   requested.forEach((l) => requireLayer(ls, l));
   const targets = requested.length > 0 ? requested : ls.order;
   const needed = new Set(targets.flatMap((t) => chainOf(ls, t)));
+  const keys = computeKeys(ls);
   const entries: PlanEntry[] = [];
-  const building = new Set<string>();
+  const byLayer = new Map<string, PlanEntry>();
   for (const layer of ls.order) {
     if (!needed.has(layer)) continue;
     const parent = ls.layers.get(layer)!.parent;
+    const { key, manifest } = keys.get(layer)!;
     const existing = current.get(layer);
-    let action: Action;
+    const parentEntry = parent !== undefined ? byLayer.get(parent) : undefined;
+    const changes = existing?.manifest ? manifestDiff(existing.manifest, manifest) : [];
+    let action: Action = 'build';
     let reason: string;
-    if (targets.includes(layer)) {
-      action = 'build';
-      reason = requested.length > 0 ? 'requested' : 'building the whole set';
-    } else if (parent !== undefined && building.has(parent)) {
-      action = 'build';
+    if (opts.force && targets.includes(layer)) {
+      reason = 'forced';
+    } else if (parentEntry?.action === 'build') {
       reason = `parent '${parent}' is being rebuilt`;
     } else if (!existing) {
-      action = 'build';
       reason = 'no build of this layer yet';
+    } else if (existing.key !== key) {
+      reason = existing.manifest ? 'inputs changed' : 'the current build records no inputs';
+    } else if (parentEntry?.existing && existing.parent?.release !== parentEntry.existing.release) {
+      reason = `made on another build of '${parent}' than its current one`;
     } else {
       action = 'reuse';
-      reason = `existing build ${existing.version}-${existing.release}`;
+      reason = `in local store: ${existing.version}-${existing.release}`;
     }
-    if (action === 'build') building.add(layer);
-    entries.push({ layer, parent, action, reason, existing: action === 'reuse' ? existing : undefined });
+    const entry: PlanEntry = { layer, parent, key, action, reason, changes: action === 'build' ? changes : [], manifest, existing: action === 'reuse' ? existing : undefined };
+    byLayer.set(layer, entry);
+    entries.push(entry);
   }
   return { set: ls.set.name, entries };
 }

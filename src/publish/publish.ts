@@ -97,6 +97,11 @@ export async function publish(repo: string, rpms: string[]): Promise<PublishResu
   // Refuse before writing anything: new packages against what the repository already holds.
   const poolFiles = readdirSync(pool).filter((f) => f.endsWith('.rpm'));
   const incoming = rpms.filter((r) => !poolFiles.includes(path.basename(r)));
+  const previous = currentSnapshot(repo);
+  if (incoming.length === 0 && previous) {
+    log.info(`nothing new to publish into ${repo}`);
+    return { repo, snapshot: path.basename(previous), added: [], packages: poolFiles.length, seconds: (Date.now() - t0) / 1000 };
+  }
   const headers = [];
   for (const f of [...poolFiles.map((p) => path.join(pool, p)), ...incoming]) headers.push({ file: f, header: await readHeader(f) });
   const conflicts = unqualifiedConflicts(headers);
@@ -104,7 +109,6 @@ export async function publish(repo: string, rpms: string[]): Promise<PublishResu
 
   for (const r of incoming) placeFile(r, path.join(pool, path.basename(r)));
 
-  const previous = currentSnapshot(repo);
   let stamp = releaseStamp(new Date());
   for (let n = 1; existsSync(path.join(snapsDir, stamp)); n++) stamp = `${releaseStamp(new Date())}.${n}`;
   const snap = path.join(snapsDir, stamp);

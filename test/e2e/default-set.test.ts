@@ -2,12 +2,13 @@
 // temporary repository, serve it over HTTP on 127.0.0.1, install `ost-images-engine-installed` with
 // dnf into a scratch root, check the installed chain and boot the installed engine image.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadLayerSet } from '../../src/definitions/load.js';
 import { Store } from '../../src/store.js';
+import { readHeader } from '../../src/tools/rpmbuild.js';
 import { cli } from '../helpers/cli.js';
 import { serveDirectory } from '../helpers/http.js';
 
@@ -78,4 +79,30 @@ describe('the default set, debian12', () => {
     expect(r.booted).toBe(true);
     expect(r.sshHostname).toBe('debian12');
   }, 15 * MIN);
+
+  it('a run with no change builds and packages nothing', async () => {
+    const out = await ok(['build', ...common, '--json']);
+    expect((JSON.parse(out) as { layers: { action: string }[] }).layers.map((l) => l.action)).toEqual(['reused', 'reused', 'reused', 'reused']);
+    const plan = JSON.parse(await ok(['plan', ...common, '--json'])) as { entries: { action: string; reason: string }[] };
+    expect(plan.entries.every((e) => e.action === 'reuse' && e.reason.startsWith('in local store'))).toBe(true);
+  });
+
+  it('after editing only the engine layer, only engine-installed is built and packaged, on the existing upgrade build', async () => {
+    const layers = mkdtempSync(path.join(tmp, 'layers-'));
+    cpSync(path.resolve('layers'), layers, { recursive: true });
+    appendFileSync(path.join(layers, 'debian12/engine-installed/configure-engine.sh'), 'echo tuned > /etc/ost-images-tuning\n');
+    const before = Object.fromEntries(ls.order.map((l) => [l, store.current('debian12', l)!]));
+    const rpmsBefore = Object.fromEntries(readdirSync(store.rpmsDir('debian12')).map((f) => [f, statSync(path.join(store.rpmsDir('debian12'), f)).mtimeMs]));
+    const plan = JSON.parse(await ok(['plan', ...common, '--layers-dir', layers, '--json'])) as { entries: { layer: string; action: string; changes: string[] }[] };
+    expect(plan.entries.map((e) => `${e.layer}:${e.action}`)).toEqual(['base:reuse', 'upgrade:reuse', 'engine-installed:build', 'host-installed:reuse']);
+    expect(plan.entries[2]!.changes).toEqual([expect.stringMatching(/^\.steps\[1\]\.run\.sha256: "[0-9a-f]{64}" -> "[0-9a-f]{64}"$/)]);
+    const built = JSON.parse(await ok(['build', ...common, '--layers-dir', layers, '--json'])) as { layers: { layer: string; action: string }[] };
+    expect(built.layers.map((l) => `${l.layer}:${l.action}`)).toEqual(['base:reused', 'upgrade:reused', 'engine-installed:built', 'host-installed:reused']);
+    const packaged = JSON.parse(await ok(['package', ...common, '--layers-dir', layers, '--json'])) as { layer: string; action: string; rpm: string }[];
+    expect(packaged.map((p) => `${p.layer}:${p.action}`)).toEqual(['base:exists', 'upgrade:exists', 'engine-installed:packaged', 'host-installed:exists']);
+    for (const [f, mtime] of Object.entries(rpmsBefore)) expect(statSync(path.join(store.rpmsDir('debian12'), f)).mtimeMs).toBe(mtime);
+    for (const l of ['base', 'upgrade', 'host-installed']) expect(store.current('debian12', l)).toEqual(before[l]);
+    const engine = await readHeader(packaged[2]!.rpm);
+    expect(engine.requires).toEqual([`ost-images-debian12-upgrade = ${before.upgrade!.version}-${before.upgrade!.release}`]);
+  }, 10 * MIN);
 });

@@ -5,6 +5,7 @@ import { renderSpec } from '../../src/package/package.js';
 import { packagedFiles, rpmText, specView } from '../../src/package/spec.js';
 import { imageFileName, packageName, releaseStamp, rpmFileName, unqualifiedName } from '../../src/plan/naming.js';
 import { chainOf, descendantsOf, planBuild, topLayers } from '../../src/plan/plan.js';
+import { computeKeys } from '../../src/plan/keys.js';
 import { unqualifiedConflicts } from '../../src/publish/publish.js';
 import type { BuildRecord } from '../../src/store.js';
 import { writeLayerSet } from '../helpers/layerset.js';
@@ -16,6 +17,7 @@ const nonDefault = loadLayerSet(writeLayerSet(demoSet({ isDefault: false }), 'el
 function rec(layer: string, release: string, parent?: BuildRecord): BuildRecord {
   return {
     schema: 1, set: 'demo', layer, version: '12', release, image: imageFileName(layer, { version: '12', release }),
+    key: computeKeys(ls).get(layer)!.key, manifest: computeKeys(ls).get(layer)!.manifest,
     parent: parent && { layer: parent.layer, version: parent.version, release: parent.release, image: parent.image },
     sshKey: parent ? undefined : { private: `${layer}-12-${release}.id_ed25519`, public: `${layer}-12-${release}.id_ed25519.pub` },
     backend: 'chroot', builtAt: '2026-01-01T00:00:00Z', seconds: 1, virtualSize: 1, allocatedSize: 1,
@@ -49,7 +51,11 @@ describe('spec view model', () => {
       release: '20260101000200',
       payload: 'w6T0L27.zstdio',
       requires: ['ost-images-demo-upgrade = 12-20260101000100'],
-      provides: ['ost-images-engine-installed = 12-20260101000200', 'ost-images-layer(demo/engine-installed) = 12-20260101000200'],
+      provides: [
+        'ost-images-engine-installed = 12-20260101000200',
+        'ost-images-layer(demo/engine-installed) = 12-20260101000200',
+        `ost-images-key(${computeKeys(ls).get('engine-installed')!.key})`,
+      ],
       dirs: ['/usr/share/ost-images', '/usr/share/ost-images/demo'],
       files: [{ path: '/usr/share/ost-images/demo/engine-installed-12-20260101000200.qcow2', mode: '0444' }],
     });
@@ -63,7 +69,7 @@ describe('spec view model', () => {
     ]);
   });
   it('a non-default set provides no short names', () => {
-    const b = { ...base, set: 'el9' };
+    const b = { ...base, set: 'el9', key: undefined };
     expect(specView(nonDefault.set, nonDefault.layers.get('base')!, b, [], 'w.ufdio').provides).toEqual(['ost-images-layer(el9/base) = 12-20260101000000']);
   });
   it('escapes user text: % doubled, newlines folded', () => {
@@ -90,24 +96,46 @@ describe('planning', () => {
     expect(descendantsOf(ls, 'upgrade').sort()).toEqual(['engine-installed', 'host-installed']);
     expect(topLayers(ls)).toEqual(['engine-installed', 'host-installed']);
   });
-  it('builds everything when nothing is asked for', () => {
-    expect(planBuild(ls, [], have).entries.map((e) => `${e.layer}:${e.action}`)).toEqual([
-      'base:build', 'upgrade:build', 'engine-installed:build', 'host-installed:build',
+  it('with nothing asked for, builds what has no build or changed inputs and reuses the rest', () => {
+    expect(planBuild(ls, [], have).entries.map((e) => `${e.layer}:${e.action}:${e.reason}`)).toEqual([
+      'base:reuse:in local store: 12-20260101000000',
+      'upgrade:reuse:in local store: 12-20260101000100',
+      'engine-installed:reuse:in local store: 12-20260101000200',
+      'host-installed:build:no build of this layer yet',
+    ]);
+    expect(planBuild(ls, [], none).entries.every((e) => e.action === 'build')).toBe(true);
+  });
+  it('rebuilds what --force names, and everything built on it', () => {
+    expect(planBuild(ls, ['upgrade', 'engine-installed'], have, { force: true }).entries.map((e) => `${e.layer}:${e.action}:${e.reason}`)).toEqual([
+      'base:reuse:in local store: 12-20260101000000', 'upgrade:build:forced', 'engine-installed:build:forced',
     ]);
   });
-  it('rebuilds one layer on the existing builds of its ancestors', () => {
-    const p = planBuild(ls, ['engine-installed'], have);
+  it('rebuilds a layer whose inputs changed, saying what changed', () => {
+    const stale = new Map(have);
+    stale.set('engine-installed', { ...engine, key: 'old', manifest: { ...engine.manifest!, steps: [{ install: ['mysql'] }] } });
+    const e = planBuild(ls, ['engine-installed'], stale).entries[2]!;
+    expect([e.action, e.reason, e.changes]).toEqual(['build', 'inputs changed', ['.steps[0].install[0]: "mysql" -> "postgresql"']]);
+  });
+  it('rebuilds a child made on another build of its parent', () => {
+    const moved = new Map(have);
+    moved.set('engine-installed', { ...engine, parent: { ...engine.parent!, release: '20250101000000' } });
+    expect(planBuild(ls, ['engine-installed'], moved).entries[2]!.reason).toBe("made on another build of 'upgrade' than its current one");
+  });
+  it('rebuilds one changed layer on the existing builds of its ancestors', () => {
+    const p = planBuild(ls, ['engine-installed'], new Map(have).set('engine-installed', { ...engine, key: 'older' }));
     expect(p.entries.map((e) => `${e.layer}:${e.action}`)).toEqual(['base:reuse', 'upgrade:reuse', 'engine-installed:build']);
     expect(p.entries[1]!.existing).toBe(upgrade);
   });
   it('builds missing ancestors first', () => {
     expect(planBuild(ls, ['host-installed'], none).entries.map((e) => `${e.layer}:${e.action}:${e.reason}`)).toEqual([
-      'base:build:no build of this layer yet', "upgrade:build:parent 'base' is being rebuilt", 'host-installed:build:requested',
+      'base:build:no build of this layer yet', "upgrade:build:parent 'base' is being rebuilt", "host-installed:build:parent 'upgrade' is being rebuilt",
     ]);
   });
   it('rebuilds requested children on top of a rebuilt parent', () => {
-    expect(planBuild(ls, ['upgrade', 'engine-installed'], have).entries.map((e) => `${e.layer}:${e.action}`)).toEqual([
-      'base:reuse', 'upgrade:build', 'engine-installed:build',
+    const noUpgrade = new Map(have);
+    noUpgrade.delete('upgrade');
+    expect(planBuild(ls, ['upgrade', 'engine-installed'], noUpgrade).entries.map((e) => `${e.layer}:${e.action}:${e.reason}`)).toEqual([
+      'base:reuse:in local store: 12-20260101000000', 'upgrade:build:no build of this layer yet', "engine-installed:build:parent 'upgrade' is being rebuilt",
     ]);
   });
   it('refuses an unknown layer, naming the ones that exist', () => {

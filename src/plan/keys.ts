@@ -1,0 +1,116 @@
+// Input keys. A layer's key is the sha256 of a canonical JSON manifest of everything that shapes
+// its image: the parent's key, the distribution settings, the layer's own definition, the bytes of
+// every file its steps use, and the toolchain's builder version. Keys chain like a Merkle tree, so
+// computing them reads only definitions, never image bytes. Pure.
+import { createHash } from 'node:crypto';
+import type { LayerDef, LayerSet } from '../definitions/types.js';
+
+/**
+ * Bump when the toolchain changes what it writes into images (base assembly, chroot clean-up,
+ * compaction): every key changes and every layer is rebuilt once.
+ */
+export const BUILDER_VERSION = 1;
+
+export interface LayerManifest {
+  schema: 1;
+  builder: number;
+  distro: { family: string; version: string; codename?: string; mirror?: string; arch: string };
+  imageSize?: number;
+  layer: string;
+  parent: { layer: string; key: string } | null;
+  base?: Omit<NonNullable<LayerDef['base']>, 'method'> & { method: string };
+  steps: unknown[];
+}
+
+/** JSON with object keys sorted at every level: the same data always gives the same bytes. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+export function keyOf(manifest: LayerManifest): string {
+  return createHash('sha256').update(canonicalJson(manifest)).digest('hex');
+}
+
+function stepManifest(step: LayerDef['steps'][number]): unknown {
+  switch (step.kind) {
+    case 'install':
+      return { install: step.packages };
+    case 'upgrade':
+      return { upgrade: true };
+    case 'run':
+      // The script's bytes matter, not where the checkout is.
+      return { run: { file: step.script, sha256: step.sha256 } };
+    case 'upload':
+      return { upload: { from: step.from, sha256: step.sha256, to: step.to, mode: step.mode.toString(8) } };
+  }
+}
+
+export function layerManifest(ls: LayerSet, layer: LayerDef, parentKey: string | undefined): LayerManifest {
+  const d = ls.set.distro;
+  return {
+    schema: 1,
+    builder: BUILDER_VERSION,
+    distro: { family: d.family, version: d.version, codename: d.codename, mirror: d.mirror, arch: d.arch },
+    // Only a base layer's disk size is an input; overlays inherit theirs.
+    imageSize: layer.base ? ls.set.image.sizeBytes : undefined,
+    layer: layer.name,
+    parent: layer.parent !== undefined ? { layer: layer.parent, key: parentKey! } : null,
+    base: layer.base ? { ...layer.base } : undefined,
+    steps: layer.steps.map(stepManifest),
+  };
+}
+
+/** Every layer's manifest and key, parents first. */
+export function computeKeys(ls: LayerSet): Map<string, { key: string; manifest: LayerManifest }> {
+  const out = new Map<string, { key: string; manifest: LayerManifest }>();
+  for (const name of ls.order) {
+    const layer = ls.layers.get(name)!;
+    const parentKey = layer.parent !== undefined ? out.get(layer.parent)!.key : undefined;
+    const manifest = layerManifest(ls, layer, parentKey);
+    out.set(name, { key: keyOf(manifest), manifest });
+  }
+  return out;
+}
+
+function flatten(value: unknown, at: string, out: Map<string, string>): void {
+  if (Array.isArray(value)) {
+    value.forEach((v, i) => flatten(v, `${at}[${i}]`, out));
+    if (value.length === 0) out.set(at, '[]');
+  } else if (value && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) if (v !== undefined) flatten(v, `${at}.${k}`, out);
+  } else {
+    out.set(at, JSON.stringify(value));
+  }
+}
+
+/**
+ * What differs between the manifest of the last build and the current one, one line per changed
+ * value: `.steps[0].install[1]: "curl" -> "wget"`. A changed parent key is reported as such.
+ */
+export function manifestDiff(before: LayerManifest, after: LayerManifest): string[] {
+  const a = new Map<string, string>();
+  const b = new Map<string, string>();
+  flatten(before, '', a);
+  flatten(after, '', b);
+  const lines: string[] = [];
+  for (const k of [...new Set([...a.keys(), ...b.keys()])].sort()) {
+    if (a.get(k) === b.get(k)) continue;
+    if (k === '.parent.key') {
+      lines.push(`parent '${after.parent?.layer}' changed (key ${a.get(k)?.slice(1, 13)}... -> ${b.get(k)?.slice(1, 13)}...)`);
+    } else if (!a.has(k)) {
+      lines.push(`${k}: added ${b.get(k)}`);
+    } else if (!b.has(k)) {
+      lines.push(`${k}: removed (was ${a.get(k)})`);
+    } else {
+      lines.push(`${k}: ${a.get(k)} -> ${b.get(k)}`);
+    }
+  }
+  return lines;
+}
