@@ -239,13 +239,21 @@ interface RawLayer {
   steps?: Record<string, unknown>[];
 }
 
-function checkLayer(name: string, dir: string, p: Parsed, set: SetDef | undefined, issues: ConfigIssue[]): LayerDef | undefined {
+interface GraphNode {
+  parent?: string;
+  file: string;
+  parentLine?: number;
+}
+
+function checkLayer(name: string, dir: string, p: Parsed, set: SetDef | undefined, issues: ConfigIssue[], graph: Map<string, GraphNode>): LayerDef | undefined {
   const before = issues.length;
   if (!validateLayerShape(p.data)) {
     issues.push(...shapeIssues(p, validateLayerShape.errors ?? []));
     return undefined;
   }
   const raw = p.data as unknown as RawLayer;
+  // The layer graph is checked for every layer whose shape is right, whatever else is wrong with it.
+  graph.set(name, { parent: raw.parent, file: p.file, parentLine: p.lineOf(['parent']) });
   const fi = new FileIssues(p, issues);
   if (!LAYER_NAME.test(name)) {
     issues.push({ file: dir, path: '', message: `layer name '${name}' (the folder name) is not valid: use lower-case letters, digits and . _ + - (RPM would reject it in a package name)` });
@@ -313,7 +321,7 @@ function checkLayer(name: string, dir: string, p: Parsed, set: SetDef | undefine
 }
 
 /** Orders layers parents-first; reports unknown parents and cycles. */
-function checkGraph(layers: Map<string, LayerDef>, folders: string[], issues: ConfigIssue[]): string[] {
+function checkGraph(layers: Map<string, GraphNode>, folders: string[], issues: ConfigIssue[]): string[] {
   const order: string[] = [];
   const state = new Map<string, 'visiting' | 'done'>();
   const reportedCycles = new Set<string>();
@@ -365,6 +373,7 @@ export function loadLayerSet(layersDir: string, setName: string): LayerSet {
   const set = setParsed ? checkSet(setName, dir, setParsed, issues) : undefined;
 
   const layers = new Map<string, LayerDef>();
+  const graph = new Map<string, GraphNode>();
   const layerDirs = readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
   for (const name of layerDirs) {
     const file = path.join(dir, name, LAYER_FILE);
@@ -373,11 +382,11 @@ export function loadLayerSet(layersDir: string, setName: string): LayerSet {
       continue;
     }
     const parsed = parseYamlFile(file, issues);
-    const layer = parsed ? checkLayer(name, path.join(dir, name), parsed, set, issues) : undefined;
+    const layer = parsed ? checkLayer(name, path.join(dir, name), parsed, set, issues, graph) : undefined;
     if (layer) layers.set(name, layer);
   }
   if (layerDirs.length === 0) issues.push({ file: dir, path: '', message: 'the set has no layer folders' });
-  const order = checkGraph(layers, layerDirs, issues);
+  const order = checkGraph(graph, layerDirs, issues);
   if (issues.length > 0 || !set) throw new ConfigError(issues, `invalid layer set '${setName}'`);
   return { set, layers, order };
 }

@@ -9,6 +9,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attachDisk, mountRoot, rootDevice } from '../../src/build/disk.js';
 import { withScope } from '../../src/scope.js';
+import { loadLayerSet } from '../../src/definitions/load.js';
+import { computeKeys } from '../../src/plan/keys.js';
 import { Store } from '../../src/store.js';
 import * as qemuImg from '../../src/tools/qemu-img.js';
 import { cli, startCli, waitFor } from '../helpers/cli.js';
@@ -66,8 +68,11 @@ beforeAll(async () => {
   const work = mkdtempSync(path.join(tmp, 'mk-'));
   await makeBusyboxDisk(image, work);
   rmSync(work, { recursive: true });
+  // The busybox disk stands in for the base build: recorded under the base's real input key, so
+  // the planner reuses it as it would a base built by mmdebstrap.
+  const { key, manifest } = computeKeys(loadLayerSet(layersDir, 'tiny')).get('base')!;
   store.commit({
-    schema: 1, set: 'tiny', layer: 'base', version: '12', release: '20260101000000', image: path.basename(image),
+    schema: 1, set: 'tiny', layer: 'base', version: '12', release: '20260101000000', image: path.basename(image), key, manifest,
     backend: 'test', builtAt: new Date().toISOString(), seconds: 0, virtualSize: 1024 ** 3, allocatedSize: 0,
   });
 });
