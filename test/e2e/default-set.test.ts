@@ -2,8 +2,7 @@
 // temporary repository, serve it over HTTP on 127.0.0.1, install `ost-images-engine-installed` with
 // dnf into a scratch root, check the installed chain and boot the installed engine image.
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, cpSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
-import os from 'node:os';
+import { appendFileSync, cpSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadLayerSet } from '../../src/definitions/load.js';
@@ -11,8 +10,9 @@ import { Store } from '../../src/store.js';
 import { readHeader } from '../../src/tools/rpmbuild.js';
 import { cli } from '../helpers/cli.js';
 import { serveDirectory } from '../helpers/http.js';
+import { removeTree, testTmp } from '../helpers/tmp.js';
 
-const tmp = mkdtempSync(path.join(process.env.OST_IMAGES_E2E_DIR ?? os.tmpdir(), 'ost-e2e-'));
+const tmp = testTmp('e2e');
 const storeDir = path.join(tmp, 'store');
 const repo = path.join(tmp, 'repo');
 const root = path.join(tmp, 'root');
@@ -40,7 +40,7 @@ describe('the default set, debian12', () => {
   afterAll(() => {
     server?.stop();
     // Gigabytes of images and an install root; OST_IMAGES_KEEP=1 keeps them for a post-mortem.
-    if (process.env.OST_IMAGES_KEEP !== '1') rmSync(tmp, { recursive: true, force: true });
+    removeTree(tmp);
   });
 
   it('builds four layers, each an overlay on its parent named by a relative backing file', () => {

@@ -1,7 +1,7 @@
 // Writes a layer set described as { relative path: content } into a fresh temporary directory.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { testTmp } from './tmp.js';
 
 export const VALID_SET = {
   'set.yaml': [
@@ -21,12 +21,8 @@ export const VALID_SET = {
   'app/go.sh': '#!/bin/sh\ntrue\n',
 };
 
-const made: string[] = [];
-process.on('exit', () => made.forEach((d) => rmSync(d, { recursive: true, force: true })));
-
 export function writeLayerSet(files: Record<string, string>, setName = 'demo'): { layersDir: string; setDir: string } {
-  const layersDir = mkdtempSync(path.join(os.tmpdir(), 'ost-layers-'));
-  made.push(layersDir);
+  const layersDir = testTmp('layers');
   const setDir = path.join(layersDir, setName);
   for (const [rel, content] of Object.entries(files)) {
     const file = path.join(setDir, rel);

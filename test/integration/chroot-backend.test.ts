@@ -4,7 +4,6 @@
 // the next run).
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attachDisk, mountRoot, rootDevice } from '../../src/build/disk.js';
@@ -13,11 +12,12 @@ import { loadLayerSet } from '../../src/definitions/load.js';
 import { computeKeys } from '../../src/plan/keys.js';
 import { Store } from '../../src/store.js';
 import * as qemuImg from '../../src/tools/qemu-img.js';
+import { testTmp, removeTree } from '../helpers/tmp.js';
 import { cli, startCli, waitFor } from '../helpers/cli.js';
 import { writeLayerSet } from '../helpers/layerset.js';
 import { makeBusyboxDisk } from '../helpers/tiny.js';
 
-const tmp = mkdtempSync(path.join(os.tmpdir(), 'ost-chroot-'));
+const tmp = testTmp('chroot');
 const storeDir = path.join(tmp, 'store');
 const store = new Store(storeDir);
 const env = { OST_IMAGES_KVM: '0' };
@@ -78,7 +78,7 @@ beforeAll(async () => {
 });
 
 afterAll(() => {
-  if (process.env.OST_IMAGES_KEEP !== '1') rmSync(tmp, { recursive: true, force: true });
+  removeTree(tmp);
 });
 
 describe('chroot backend', () => {

@@ -1,16 +1,16 @@
 // The CLI as users meet it: exit codes, error messages, nothing written on bad input, and a failed
 // boot that keeps its console log.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as qemuImg from '../../src/tools/qemu-img.js';
+import { testTmp, removeTree } from '../helpers/tmp.js';
 import { cli } from '../helpers/cli.js';
 import { VALID_SET, writeLayerSet } from '../helpers/layerset.js';
 
-const tmp = mkdtempSync(path.join(os.tmpdir(), 'ost-cli-'));
+const tmp = testTmp('cli');
 const env = { OST_IMAGES_KVM: '0' };
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+afterAll(() => removeTree(tmp));
 
 describe('bad input', () => {
   it('an invalid set: every error, exit 2, and no store created', async () => {

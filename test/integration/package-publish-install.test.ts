@@ -1,8 +1,7 @@
 // Real qemu-img, rpmbuild, createrepo_c, dnf and an HTTP server on tiny synthetic chains: the
 // packaging, publishing and consuming stages without the cost of building real images.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installInto } from '../../src/consume/install.js';
@@ -14,12 +13,13 @@ import { packageLayers, type PackageResult } from '../../src/package/package.js'
 import { publish } from '../../src/publish/publish.js';
 import { Store, type BuildRecord } from '../../src/store.js';
 import { readHeader } from '../../src/tools/rpmbuild.js';
+import { testTmp, removeTree } from '../helpers/tmp.js';
 import { serveDirectory } from '../helpers/http.js';
 import { demoSet } from '../helpers/sets.js';
 import { writeLayerSet } from '../helpers/layerset.js';
 import { fakeBuild } from '../helpers/tiny.js';
 
-const tmp = mkdtempSync(path.join(os.tmpdir(), 'ost-int-'));
+const tmp = testTmp('int');
 const store = new Store(path.join(tmp, 'store'));
 const repo = path.join(tmp, 'repo');
 let ls: LayerSet;
@@ -41,7 +41,7 @@ beforeAll(async () => {
 
 afterAll(() => {
   server?.stop();
-  if (process.env.OST_IMAGES_KEEP !== '1') rmSync(tmp, { recursive: true, force: true });
+  removeTree(tmp);
 });
 
 describe('layer packages', () => {
