@@ -21,6 +21,7 @@ import { DEFAULT_REPO_DIR } from './paths.js';
 import { imageFileName, packageName, rpmFileName, unqualifiedName } from './plan/naming.js';
 import { requireLayer, topLayers, type BuildPlan } from './plan/plan.js';
 import { publish } from './publish/publish.js';
+import { resolveUpstream } from './plan/upstream.js';
 import path from 'node:path';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { PAYLOAD } from './definitions/names.js';
@@ -90,9 +91,11 @@ Layer sets live in layers/<set>/ (set.yaml, <layer>/layer.yaml); see README.md.`
     .description('show what build would do for every layer, and why; builds nothing (same as build --dry-run)')
     .option('-l, --layer <name...>', 'plan only these layers and their ancestors (default: all)')
     .option('-f, --force', 'plan to rebuild the requested layers even if their inputs did not change')
-    .action((o: Common & { layer?: string[]; force?: boolean }) => {
+    .option('--offline', 'use the last known upstream digests instead of fetching them')
+    .action(async (o: Common & { layer?: string[]; force?: boolean; offline?: boolean }) => {
       const ls = loadLayerSet(o.layersDir, o.set);
-      printPlan(o, planBuild(ls, o.layer ?? [], currentBuilds(new Store(o.store), ls.set.name, ls.order), { force: o.force }));
+      const digests = await resolveUpstream(ls, o.store, { offline: o.offline });
+      printPlan(o, planBuild(ls, o.layer ?? [], currentBuilds(new Store(o.store), ls.set.name, ls.order), { force: o.force, digests }));
     });
 
   withCommon(program.command('build'))
@@ -101,10 +104,12 @@ Layer sets live in layers/<set>/ (set.yaml, <layer>/layer.yaml); see README.md.`
     .addOption(new Option('-b, --backend <name>', 'how layer steps run').choices(['auto', 'chroot', 'guestfs']).default('auto'))
     .option('-f, --force', 'rebuild the requested layers even if their inputs did not change')
     .option('-n, --dry-run', 'print the plan, build nothing')
-    .action(async (o: Common & { layer?: string[]; backend: 'auto' | 'chroot' | 'guestfs'; dryRun?: boolean; force?: boolean }) => {
+    .option('--offline', 'use the last known upstream digests instead of fetching them')
+    .action(async (o: Common & { layer?: string[]; backend: 'auto' | 'chroot' | 'guestfs'; dryRun?: boolean; force?: boolean; offline?: boolean }) => {
       const ls = loadLayerSet(o.layersDir, o.set);
       const store = new Store(o.store);
-      const plan = planBuild(ls, o.layer ?? [], currentBuilds(store, ls.set.name, ls.order), { force: o.force });
+      const digests = await resolveUpstream(ls, o.store, { offline: o.offline });
+      const plan = planBuild(ls, o.layer ?? [], currentBuilds(store, ls.set.name, ls.order), { force: o.force, digests });
       if (o.dryRun) {
         printPlan(o, plan);
         return;
@@ -210,7 +215,8 @@ Layer sets live in layers/<set>/ (set.yaml, <layer>/layer.yaml); see README.md.`
     .option('--root <dir>', 'scratch install root', path.join(DEFAULT_REPO_DIR, '..', 'scratch-root'))
     .addOption(new Option('-b, --backend <name>', 'how layer steps run').choices(['auto', 'chroot', 'guestfs']).default('auto'))
     .option('--no-boot', 'skip the boot test of the installed image')
-    .action(async (o: Common & { repo: string; install: string; root: string; backend: 'auto' | 'chroot' | 'guestfs'; boot: boolean }) => {
+    .option('--offline', 'use the last known upstream digests instead of fetching them')
+    .action(async (o: Common & { repo: string; install: string; root: string; backend: 'auto' | 'chroot' | 'guestfs'; boot: boolean; offline?: boolean }) => {
       const ls = loadLayerSet(o.layersDir, o.set);
       requireLayer(ls, o.install);
       const store = new Store(o.store);
@@ -224,7 +230,8 @@ Layer sets live in layers/<set>/ (set.yaml, <layer>/layer.yaml); see README.md.`
         }
       };
       await recoverOrphans(store);
-      const plan = planBuild(ls, [], currentBuilds(store, ls.set.name, ls.order));
+      const digests = await resolveUpstream(ls, o.store, { offline: o.offline });
+      const plan = planBuild(ls, [], currentBuilds(store, ls.set.name, ls.order), { digests });
       const backend = plan.entries.some((e) => e.action === 'build') ? await chooseBackend(o.backend) : 'chroot';
       const unlock = store.lock(ls.set.name);
       let built;

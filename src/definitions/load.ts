@@ -237,6 +237,7 @@ interface RawLayer {
     kernel_cmdline?: string[];
   };
   steps?: Record<string, unknown>[];
+  upstream?: string[];
 }
 
 interface GraphNode {
@@ -316,8 +317,11 @@ function checkLayer(name: string, dir: string, p: Parsed, set: SetDef | undefine
       if (full) steps.push({ kind: 'upload', from: u.from, path: full, sha256: digest(full), to: u.to, mode: parseInt(modeText, 8), index: i });
     }
   });
+  (raw.upstream ?? []).forEach((u, i) => {
+    if (!/^(https?|file):\/\/[^\s]+$/.test(u)) fi.add(['upstream', i], `'${u}' is not an http(s):// or file:// URL`);
+  });
   if (issues.length > before) return undefined;
-  return { name, dir, file: p.file, description: raw.description ?? name, parent: raw.parent, parentLine: p.lineOf(['parent']), base, steps };
+  return { upstream: raw.upstream ?? [], name, dir, file: p.file, description: raw.description ?? name, parent: raw.parent, parentLine: p.lineOf(['parent']), base, steps };
 }
 
 /** Orders layers parents-first; reports unknown parents and cycles. */

@@ -52,6 +52,7 @@ export const layerSchema = {
   properties: {
     description: { type: 'string' },
     parent: { type: 'string' },
+    upstream: stringList,
     base: {
       type: 'object',
       additionalProperties: false,

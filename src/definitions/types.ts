@@ -61,6 +61,8 @@ export interface LayerDef {
   parentLine?: number;
   base?: BaseDef;
   steps: Step[];
+  /** URLs of upstream metadata whose digests join the layer's key. */
+  upstream: string[];
 }
 
 export interface LayerSet {

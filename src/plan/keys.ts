@@ -20,6 +20,8 @@ export interface LayerManifest {
   parent: { layer: string; key: string } | null;
   base?: Omit<NonNullable<LayerDef['base']>, 'method'> & { method: string };
   steps: unknown[];
+  /** Digests of the layer's declared upstream metadata, by URL. */
+  upstream?: Record<string, string>;
 }
 
 /** JSON with object keys sorted at every level: the same data always gives the same bytes. */
@@ -52,7 +54,7 @@ function stepManifest(step: LayerDef['steps'][number]): unknown {
   }
 }
 
-export function layerManifest(ls: LayerSet, layer: LayerDef, parentKey: string | undefined): LayerManifest {
+export function layerManifest(ls: LayerSet, layer: LayerDef, parentKey: string | undefined, digests: Record<string, string> = {}): LayerManifest {
   const d = ls.set.distro;
   return {
     schema: 1,
@@ -64,16 +66,17 @@ export function layerManifest(ls: LayerSet, layer: LayerDef, parentKey: string |
     parent: layer.parent !== undefined ? { layer: layer.parent, key: parentKey! } : null,
     base: layer.base ? { ...layer.base } : undefined,
     steps: layer.steps.map(stepManifest),
+    upstream: layer.upstream.length > 0 ? Object.fromEntries(layer.upstream.map((u) => [u, digests[u] ?? 'unknown'])) : undefined,
   };
 }
 
 /** Every layer's manifest and key, parents first. */
-export function computeKeys(ls: LayerSet): Map<string, { key: string; manifest: LayerManifest }> {
+export function computeKeys(ls: LayerSet, digests: Record<string, string> = {}): Map<string, { key: string; manifest: LayerManifest }> {
   const out = new Map<string, { key: string; manifest: LayerManifest }>();
   for (const name of ls.order) {
     const layer = ls.layers.get(name)!;
     const parentKey = layer.parent !== undefined ? out.get(layer.parent)!.key : undefined;
-    const manifest = layerManifest(ls, layer, parentKey);
+    const manifest = layerManifest(ls, layer, parentKey, digests);
     out.set(name, { key: keyOf(manifest), manifest });
   }
   return out;

@@ -53,6 +53,8 @@ export function requireLayer(ls: LayerSet, layer: string): void {
 export interface PlanOptions {
   /** Rebuild the requested layers even when their inputs did not change. */
   force?: boolean;
+  /** Upstream digests by URL (see upstream.ts). */
+  digests?: Record<string, string>;
 }
 
 /**
@@ -64,7 +66,7 @@ export function planBuild(ls: LayerSet, requested: string[], current: Map<string
   requested.forEach((l) => requireLayer(ls, l));
   const targets = requested.length > 0 ? requested : ls.order;
   const needed = new Set(targets.flatMap((t) => chainOf(ls, t)));
-  const keys = computeKeys(ls);
+  const keys = computeKeys(ls, opts.digests);
   const entries: PlanEntry[] = [];
   const byLayer = new Map<string, PlanEntry>();
   for (const layer of ls.order) {

@@ -81,9 +81,11 @@ describe('the default set, debian12', () => {
   }, 15 * MIN);
 
   it('a run with no change builds and packages nothing', async () => {
-    const out = await ok(['build', ...common, '--json']);
+    // --offline: the digests the build used, so a mirror update between the two runs cannot
+    // make this test rebuild anything.
+    const out = await ok(['build', ...common, '--json', '--offline']);
     expect((JSON.parse(out) as { layers: { action: string }[] }).layers.map((l) => l.action)).toEqual(['reused', 'reused', 'reused', 'reused']);
-    const plan = JSON.parse(await ok(['plan', ...common, '--json'])) as { entries: { action: string; reason: string }[] };
+    const plan = JSON.parse(await ok(['plan', ...common, '--json', '--offline'])) as { entries: { action: string; reason: string }[] };
     expect(plan.entries.every((e) => e.action === 'reuse' && e.reason.startsWith('in local store'))).toBe(true);
   });
 
@@ -93,10 +95,10 @@ describe('the default set, debian12', () => {
     appendFileSync(path.join(layers, 'debian12/engine-installed/configure-engine.sh'), 'echo tuned > /etc/ost-images-tuning\n');
     const before = Object.fromEntries(ls.order.map((l) => [l, store.current('debian12', l)!]));
     const rpmsBefore = Object.fromEntries(readdirSync(store.rpmsDir('debian12')).map((f) => [f, statSync(path.join(store.rpmsDir('debian12'), f)).mtimeMs]));
-    const plan = JSON.parse(await ok(['plan', ...common, '--layers-dir', layers, '--json'])) as { entries: { layer: string; action: string; changes: string[] }[] };
+    const plan = JSON.parse(await ok(['plan', ...common, '--layers-dir', layers, '--json', '--offline'])) as { entries: { layer: string; action: string; changes: string[] }[] };
     expect(plan.entries.map((e) => `${e.layer}:${e.action}`)).toEqual(['base:reuse', 'upgrade:reuse', 'engine-installed:build', 'host-installed:reuse']);
     expect(plan.entries[2]!.changes).toEqual([expect.stringMatching(/^\.steps\[1\]\.run\.sha256: "[0-9a-f]{64}" -> "[0-9a-f]{64}"$/)]);
-    const built = JSON.parse(await ok(['build', ...common, '--layers-dir', layers, '--json'])) as { layers: { layer: string; action: string }[] };
+    const built = JSON.parse(await ok(['build', ...common, '--layers-dir', layers, '--json', '--offline'])) as { layers: { layer: string; action: string }[] };
     expect(built.layers.map((l) => `${l.layer}:${l.action}`)).toEqual(['base:reused', 'upgrade:reused', 'engine-installed:built', 'host-installed:reused']);
     const packaged = JSON.parse(await ok(['package', ...common, '--layers-dir', layers, '--json'])) as { layer: string; action: string; rpm: string }[];
     expect(packaged.map((p) => `${p.layer}:${p.action}`)).toEqual(['base:exists', 'upgrade:exists', 'engine-installed:packaged', 'host-installed:exists']);

@@ -11,11 +11,14 @@ const BASE_FILES: Record<string, string> = {
   'engine-installed/layer.yaml': 'description: Engine\nparent: upgrade\nsteps:\n  - install: [postgresql]\n  - run: setup.sh\n  - upload: {from: app.conf, to: /etc/app.conf}\n',
   'engine-installed/setup.sh': '#!/bin/sh\necho setup\n',
   'engine-installed/app.conf': 'port=80\n',
+  'upgrade/layer.yaml': 'description: All updates\nparent: base\nupstream: [http://mirror.example/dists/updates/InRelease]\nsteps:\n  - upgrade: true\n',
 };
 
-function keys(change: Record<string, string> = {}): Record<string, string> {
+const UP = 'http://mirror.example/dists/updates/InRelease';
+
+function keys(change: Record<string, string> = {}, digests: Record<string, string> = { [UP]: 'a'.repeat(64) }): Record<string, string> {
   const ls = loadLayerSet(writeLayerSet({ ...BASE_FILES, ...change }).layersDir, 'demo');
-  return Object.fromEntries([...computeKeys(ls)].map(([l, v]) => [l, v.key]));
+  return Object.fromEntries([...computeKeys(ls, digests)].map(([l, v]) => [l, v.key]));
 }
 
 const before = keys();
@@ -31,11 +34,15 @@ describe('input keys', () => {
     ['one byte of a script', { 'engine-installed/setup.sh': '#!/bin/sh\necho setuP\n' }, ['engine-installed']],
     ['an uploaded file', { 'engine-installed/app.conf': 'port=81\n' }, ['engine-installed']],
     ['a package name', { 'host-installed/layer.yaml': 'description: Host\nparent: upgrade\nsteps:\n  - install: [qemu-kvm]\n' }, ['host-installed']],
-    ['the parent (upgrade steps)', { 'upgrade/layer.yaml': 'description: All updates\nparent: base\nsteps:\n  - upgrade: true\n  - install: [vim]\n' }, ['engine-installed', 'host-installed', 'upgrade']],
+    ['the parent (upgrade steps)', { 'upgrade/layer.yaml': 'parent: base\nupstream: [http://mirror.example/dists/updates/InRelease]\nsteps:\n  - upgrade: true\n  - install: [vim]\n' }, ['engine-installed', 'host-installed', 'upgrade']],
     ['the base packages', { 'base/layer.yaml': 'base:\n  mmdebstrap: {packages: [openssh-server, curl]}\n' }, ['base', 'engine-installed', 'host-installed', 'upgrade']],
     ['the mirror', { 'set.yaml': BASE_FILES['set.yaml']!.replace('http://deb.debian.org/debian', 'http://mirror.example/debian') }, ['base', 'engine-installed', 'host-installed', 'upgrade']],
   ])('change %s: that layer and the layers above it', (_what, change, expected) => {
     expect(changedLayers(keys(change))).toEqual(expected);
+  });
+
+  it('change with an upstream digest: the layer declaring it and the layers above it', () => {
+    expect(changedLayers(keys({}, { [UP]: 'b'.repeat(64) }))).toEqual(['engine-installed', 'host-installed', 'upgrade']);
   });
 
   it('ignore what does not shape the image: descriptions, package naming, YAML key order and layout', () => {
@@ -52,7 +59,7 @@ describe('input keys', () => {
 
   it('explain a change as a diff of manifests', () => {
     const ls1 = loadLayerSet(writeLayerSet(BASE_FILES).layersDir, 'demo');
-    const ls2 = loadLayerSet(writeLayerSet({ ...BASE_FILES, 'engine-installed/setup.sh': 'changed\n', 'upgrade/layer.yaml': 'parent: base\nsteps:\n  - upgrade: true\n  - install: [vim]\n' }).layersDir, 'demo');
+    const ls2 = loadLayerSet(writeLayerSet({ ...BASE_FILES, 'engine-installed/setup.sh': 'changed\n', 'upgrade/layer.yaml': 'parent: base\nupstream: [http://mirror.example/dists/updates/InRelease]\nsteps:\n  - upgrade: true\n  - install: [vim]\n' }).layersDir, 'demo');
     const [a, b] = [computeKeys(ls1).get('engine-installed')!.manifest, computeKeys(ls2).get('engine-installed')!.manifest];
     const diff = manifestDiff(a, b);
     expect(diff).toHaveLength(2);

@@ -1,0 +1,86 @@
+#!/usr/bin/env node
+// A run in which nothing changed: `build` (every layer reused) and `plan`, as wall time (median of
+// --runs). Then the same on a synthetic set whose base image holds 64 MiB and then 4 GiB of data,
+// side by side: keys are computed from definitions, so the cost must not grow with image size.
+//   scripts/bench/nochange.mjs [--set debian12] [--store DIR] [--runs 5]
+// The default set must be built in the store first (uses --offline: no network in the timing).
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { arg, cleanup, defaultStore, fmt, median, table, timeCli, tmpdir, ROOT } from './lib.mjs';
+
+const set = arg('set', 'debian12');
+const store = arg('store', defaultStore());
+const runs = Number(arg('runs', '5'));
+
+const { loadLayerSet } = await import(path.join(ROOT, 'dist/definitions/load.js'));
+const { computeKeys } = await import(path.join(ROOT, 'dist/plan/keys.js'));
+const { Store } = await import(path.join(ROOT, 'dist/store.js'));
+
+function measure(args) {
+  const secs = [];
+  for (let i = 0; i < runs; i++) {
+    const t = timeCli(args);
+    if (args[0] === 'build' && !JSON.parse(t.stdout).layers.every((l) => l.action === 'reused')) throw new Error('a layer was rebuilt: the store is not up to date');
+    secs.push(t.seconds);
+  }
+  return median(secs);
+}
+
+/** A four-layer synthetic set whose base image holds `bytes` of data, recorded under real keys. */
+function syntheticStore(dir, bytes) {
+  const layers = path.join(dir, 'layers', 'synth');
+  const files = {
+    'set.yaml': 'distro: {family: debian, name: Debian, version: "12", codename: bookworm, mirror: "http://deb.debian.org/debian"}\npackage: {prefix: ost-images}\n',
+    'base/layer.yaml': 'base:\n  mmdebstrap: {packages: [openssh-server]}\n',
+    'upgrade/layer.yaml': 'parent: base\nsteps:\n  - upgrade: true\n',
+    'engine-installed/layer.yaml': 'parent: upgrade\nsteps:\n  - install: [postgresql]\n',
+    'host-installed/layer.yaml': 'parent: upgrade\nsteps:\n  - install: [qemu-system-x86]\n',
+  };
+  for (const [f, c] of Object.entries(files)) {
+    mkdirSync(path.dirname(path.join(layers, f)), { recursive: true });
+    writeFileSync(path.join(layers, f), c);
+  }
+  const ls = loadLayerSet(path.join(dir, 'layers'), 'synth');
+  const keys = computeKeys(ls);
+  const st = new Store(path.join(dir, 'store'));
+  st.ensure('synth');
+  let parent;
+  for (const [i, layer] of ls.order.entries()) {
+    const release = `2026010100000${i}`;
+    const image = `${layer}-12-${release}.qcow2`;
+    const file = st.imagePath('synth', image);
+    const p = layer === 'host-installed' ? st.current('synth', 'upgrade') : parent;
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', ...(p ? ['-b', p.image, '-F', 'qcow2'] : []), file, ...(p ? [] : ['8G'])]);
+    if (!p) execFileSync('qemu-io', ['-f', 'qcow2', '-c', `write -P 0x5a 0 ${bytes}`, file], { stdio: 'ignore' });
+    const rec = {
+      schema: 1, set: 'synth', layer, version: '12', release, image, key: keys.get(layer).key, manifest: keys.get(layer).manifest,
+      parent: p ? { layer: p.layer, version: p.version, release: p.release, image: p.image } : undefined,
+      backend: 'bench', builtAt: new Date().toISOString(), seconds: 0, virtualSize: 0, allocatedSize: 0,
+    };
+    st.commit(rec);
+    if (layer !== 'host-installed') parent = rec;
+  }
+  return { layersDir: path.join(dir, 'layers'), storeDir: path.join(dir, 'store') };
+}
+
+const rows = [];
+const common = ['--set', set, '--store', store, '--offline'];
+rows.push([`${set} (built store)`, `${fmt(measure(['build', '-q', '--json', ...common]), 2)} s`, `${fmt(measure(['plan', '-q', '--json', ...common]), 2)} s`]);
+const synth = {};
+for (const [label, bytes] of [['64 MiB', '64M'], ['4 GiB', '4G']]) {
+  const dir = tmpdir('nochange', path.join(store, 'tmp', '..'));
+  try {
+    process.stderr.write(`synthetic base with ${label} of data ...\n`);
+    const s = syntheticStore(dir, bytes);
+    const c = ['--set', 'synth', '--layers-dir', s.layersDir, '--store', s.storeDir, '--offline'];
+    synth[label] = [measure(['build', '-q', '--json', ...c]), measure(['plan', '-q', '--json', ...c])];
+    rows.push([`synthetic, base holding ${label}`, `${fmt(synth[label][0], 2)} s`, `${fmt(synth[label][1], 2)} s`]);
+  } finally {
+    cleanup(dir);
+  }
+}
+console.log(`\nA run with nothing to do (median of ${runs}, whole command including Node start-up)\n`);
+console.log(table(['layer set', 'build (all reused)', 'plan'], rows));
+console.log(`\n4 GiB vs 64 MiB base: build ${fmt(synth['4 GiB'][0] / synth['64 MiB'][0], 2)}x, plan ${fmt(synth['4 GiB'][1] / synth['64 MiB'][1], 2)}x (1.00x: independent of image size)`);
+console.log(`target: no-change build of ${set} under 1 s: ${fmt(Number(rows[0][1].split(' ')[0]), 2)} s`);
