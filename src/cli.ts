@@ -3,7 +3,7 @@
 import { Command, Option } from 'commander';
 import { loadLayerSet } from './definitions/load.js';
 import { EXIT_FAILED, OstError } from './errors.js';
-import { chooseBackend } from './host.js';
+import { chooseBackend, type BackendName } from './host.js';
 import { installSignalHandlers } from './interrupt.js';
 import { configureLog, isDebug, log } from './log.js';
 import { DEFAULT_LAYERS_DIR, DEFAULT_SET } from './paths.js';
@@ -12,6 +12,7 @@ import { Store, defaultStoreDir } from './store.js';
 import { executePlan, imageOf } from './build/build.js';
 import { recoverOrphans } from './build/recover.js';
 import { installInto } from './consume/install.js';
+import { publishedKeys } from './consume/remote-cache.js';
 import { testBoot } from './consume/test-boot.js';
 import { verifyChain } from './consume/verify.js';
 import type { LayerSet } from './definitions/types.js';
@@ -82,7 +83,7 @@ Layer sets live in layers/<set>/ (set.yaml, <layer>/layer.yaml); see README.md.`
   const printPlan = (o: { json?: boolean }, plan: BuildPlan): void =>
     emit(o, plan, () => {
       for (const e of plan.entries) {
-        log.info(`${e.layer}: ${e.action === 'build' ? 'build' : 'reuse'} (${e.reason}) key ${e.key.slice(0, 12)}`);
+        log.info(`${e.layer}: ${e.action} (${e.reason}) key ${e.key.slice(0, 12)}`);
         for (const c of e.changes) log.info(`    ${c}`);
       }
     });
@@ -92,10 +93,12 @@ Layer sets live in layers/<set>/ (set.yaml, <layer>/layer.yaml); see README.md.`
     .option('-l, --layer <name...>', 'plan only these layers and their ancestors (default: all)')
     .option('-f, --force', 'plan to rebuild the requested layers even if their inputs did not change')
     .option('--offline', 'use the last known upstream digests instead of fetching them')
-    .action(async (o: Common & { layer?: string[]; force?: boolean; offline?: boolean }) => {
+    .option('--cache-repo <repo...>', 'repositories (directories or URLs) whose published layers are used instead of building them')
+    .action(async (o: Common & { layer?: string[]; force?: boolean; offline?: boolean; cacheRepo?: string[] }) => {
       const ls = loadLayerSet(o.layersDir, o.set);
       const digests = await resolveUpstream(ls, o.store, { offline: o.offline });
-      printPlan(o, planBuild(ls, o.layer ?? [], currentBuilds(new Store(o.store), ls.set.name, ls.order), { force: o.force, digests }));
+      const remote = o.cacheRepo ? await publishedKeys(o.cacheRepo) : undefined;
+      printPlan(o, planBuild(ls, o.layer ?? [], currentBuilds(new Store(o.store), ls.set.name, ls.order), { force: o.force, digests, remote }));
     });
 
   withCommon(program.command('build'))
@@ -105,22 +108,27 @@ Layer sets live in layers/<set>/ (set.yaml, <layer>/layer.yaml); see README.md.`
     .option('-f, --force', 'rebuild the requested layers even if their inputs did not change')
     .option('-n, --dry-run', 'print the plan, build nothing')
     .option('--offline', 'use the last known upstream digests instead of fetching them')
-    .action(async (o: Common & { layer?: string[]; backend: 'auto' | 'chroot' | 'guestfs'; dryRun?: boolean; force?: boolean; offline?: boolean }) => {
+    .option('--cache-repo <repo...>', 'repositories (directories or URLs) whose published layers are used instead of building them')
+    .action(async (o: Common & { layer?: string[]; backend: 'auto' | 'chroot' | 'guestfs'; dryRun?: boolean; force?: boolean; offline?: boolean; cacheRepo?: string[] }) => {
       const ls = loadLayerSet(o.layersDir, o.set);
       const store = new Store(o.store);
       const digests = await resolveUpstream(ls, o.store, { offline: o.offline });
-      const plan = planBuild(ls, o.layer ?? [], currentBuilds(store, ls.set.name, ls.order), { force: o.force, digests });
+      const remote = o.cacheRepo ? await publishedKeys(o.cacheRepo) : undefined;
+      const makePlan = () => planBuild(ls, o.layer ?? [], currentBuilds(store, ls.set.name, ls.order), { force: o.force, digests, remote });
       if (o.dryRun) {
-        printPlan(o, plan);
+        printPlan(o, makePlan());
         return;
       }
-      const toBuild = plan.entries.filter((e) => e.action === 'build').length;
-      await recoverOrphans(store);
-      // Nothing to build needs no backend, so no KVM probe either.
-      const backend = toBuild > 0 ? await chooseBackend(o.backend) : 'chroot';
-      log.info(`set '${ls.set.name}': ${toBuild} layer(s) to build${toBuild ? `, backend ${backend}` : ''}, store ${store.root}`);
-      const unlock = store.lock(ls.set.name);
+      // Plan under the lock: a build that waited for another one reuses what that one built.
+      const unlock = await store.lock(ls.set.name);
       try {
+        const plan = makePlan();
+        const toBuild = plan.entries.filter((e) => e.action === 'build').length;
+        const toFetch = plan.entries.filter((e) => e.action === 'fetch').length;
+        await recoverOrphans(store);
+        // Nothing to build needs no backend, so no KVM probe either.
+        const backend = toBuild > 0 ? await chooseBackend(o.backend) : 'chroot';
+        log.info(`set '${ls.set.name}': ${toBuild} layer(s) to build${toBuild ? `, backend ${backend}` : ''}${toFetch ? `, ${toFetch} to fetch` : ''}, store ${store.root}`);
         const results = await executePlan(ls, plan, store, backend);
         emit(o, { set: ls.set.name, backend, layers: results }, () => undefined);
       } finally {
@@ -139,7 +147,7 @@ Layer sets live in layers/<set>/ (set.yaml, <layer>/layer.yaml); see README.md.`
       const store = new Store(o.store);
       const layers = o.layer ?? ls.order;
       layers.forEach((l) => requireLayer(ls, l));
-      const unlock = store.lock(ls.set.name);
+      const unlock = await store.lock(ls.set.name);
       try {
         if (o.out) mkdirSync(o.out, { recursive: true });
         const results = await packageLayers(ls, layers, store, o.payload, o.out);
@@ -229,14 +237,15 @@ Layer sets live in layers/<set>/ (set.yaml, <layer>/layer.yaml); see README.md.`
           stages[name] = (Date.now() - t0) / 1000;
         }
       };
-      await recoverOrphans(store);
       const digests = await resolveUpstream(ls, o.store, { offline: o.offline });
-      const plan = planBuild(ls, [], currentBuilds(store, ls.set.name, ls.order), { digests });
-      const backend = plan.entries.some((e) => e.action === 'build') ? await chooseBackend(o.backend) : 'chroot';
-      const unlock = store.lock(ls.set.name);
+      const unlock = await store.lock(ls.set.name);
       let built;
       let packaged;
+      let backend: BackendName;
       try {
+        await recoverOrphans(store);
+        const plan = planBuild(ls, [], currentBuilds(store, ls.set.name, ls.order), { digests });
+        backend = plan.entries.some((e) => e.action === 'build') ? await chooseBackend(o.backend) : 'chroot';
         built = await time('build', () => executePlan(ls, plan, store, backend));
         packaged = await time('package', () => packageLayers(ls, ls.order, store));
       } finally {

@@ -17,6 +17,8 @@ import path from 'node:path';
 import { StepError } from './errors.js';
 import { writeJsonAtomic } from './fsutil.js';
 import { log } from './log.js';
+import { checkInterrupted } from './interrupt.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { BuildId } from './plan/naming.js';
 import type { LayerManifest } from './plan/keys.js';
 
@@ -114,22 +116,30 @@ export class Store {
       .sort((a, b) => a.release.localeCompare(b.release));
   }
 
+  /** Where a build's record is kept. */
+  recordPath(rec: BuildId & { set: string; layer: string }): string {
+    return path.join(this.buildsDir(rec.set, rec.layer), `${rec.version}-${rec.release}.json`);
+  }
+
   /** Records a completed build and makes it the current one for its layer. */
   commit(rec: BuildRecord): void {
     const dir = this.buildsDir(rec.set, rec.layer);
     mkdirSync(dir, { recursive: true });
-    writeJsonAtomic(path.join(dir, `${rec.version}-${rec.release}.json`), rec);
+    writeJsonAtomic(this.recordPath(rec), rec);
     writeJsonAtomic(path.join(dir, 'current.json'), rec);
   }
 
   /**
-   * Takes the set's lock, or fails naming the holder. A lock whose process is gone (killed with
-   * SIGKILL, machine rebooted) is stale and is taken over, together with that run's leftovers.
+   * Takes the set's lock, waiting while another live process holds it: a second build started
+   * while one runs then plans after it and reuses what it built. A lock whose process is gone
+   * (killed with SIGKILL, machine rebooted) is stale and is taken over, with that run's partials.
    */
-  lock(set: string): () => void {
+  async lock(set: string, opts: { waitMs?: number } = {}): Promise<() => void> {
     mkdirSync(path.join(this.root, set), { recursive: true });
     const file = path.join(this.root, set, 'lock');
-    for (let attempt = 0; attempt < 2; attempt++) {
+    const deadline = Date.now() + (opts.waitMs ?? Number.POSITIVE_INFINITY);
+    let announced = false;
+    for (;;) {
       try {
         const fd = openSync(file, 'wx');
         writeSync(fd, `${process.pid}\n`);
@@ -137,16 +147,25 @@ export class Store {
         return () => rmSync(file, { force: true });
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        const pid = Number(readFileSync(file, 'utf8').trim());
-        if (pid && isAlive(pid)) {
-          throw new StepError(`set '${set}' is locked by running process ${pid} (${file}); wait for it to finish`);
-        }
-        log.warn(`removing stale lock of dead process ${pid || '?'} (${file})`);
-        rmSync(file, { force: true });
-        this.removePartials(set);
       }
+      let pid = 0;
+      try {
+        pid = Number(readFileSync(file, 'utf8').trim());
+      } catch {
+        continue; // Released between our open and read.
+      }
+      if (pid && isAlive(pid)) {
+        if (Date.now() >= deadline) throw new StepError(`set '${set}' is locked by running process ${pid} (${file})`);
+        if (!announced) log.info(`waiting for process ${pid}, which is working on set '${set}' (${file})`);
+        announced = true;
+        checkInterrupted();
+        await sleep(500);
+        continue;
+      }
+      log.warn(`removing stale lock of dead process ${pid || '?'} (${file})`);
+      rmSync(file, { force: true });
+      this.removePartials(set);
     }
-    throw new StepError(`could not take lock ${file}`);
   }
 
   /** Deletes half-built images left by a run that died without cleaning up. */

@@ -52,7 +52,13 @@ function syntheticStore(dir, bytes) {
     const file = st.imagePath('synth', image);
     const p = layer === 'host-installed' ? st.current('synth', 'upgrade') : parent;
     execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', ...(p ? ['-b', p.image, '-F', 'qcow2'] : []), file, ...(p ? [] : ['8G'])]);
-    if (!p) execFileSync('qemu-io', ['-f', 'qcow2', '-c', `write -P 0x5a 0 ${bytes}`, file], { stdio: 'ignore' });
+    if (!p) {
+      // qemu-io takes at most 2 GiB per request: write in 512 MiB pieces.
+      const chunk = 512 * 2 ** 20;
+      const cmds = [];
+      for (let off = 0; off < bytes; off += chunk) cmds.push('-c', `write -P 0x5a ${off} ${Math.min(chunk, bytes - off)}`);
+      execFileSync('qemu-io', ['-f', 'qcow2', ...cmds, file], { stdio: 'ignore' });
+    }
     const rec = {
       schema: 1, set: 'synth', layer, version: '12', release, image, key: keys.get(layer).key, manifest: keys.get(layer).manifest,
       parent: p ? { layer: p.layer, version: p.version, release: p.release, image: p.image } : undefined,
@@ -68,7 +74,7 @@ const rows = [];
 const common = ['--set', set, '--store', store, '--offline'];
 rows.push([`${set} (built store)`, `${fmt(measure(['build', '-q', '--json', ...common]), 2)} s`, `${fmt(measure(['plan', '-q', '--json', ...common]), 2)} s`]);
 const synth = {};
-for (const [label, bytes] of [['64 MiB', '64M'], ['4 GiB', '4G']]) {
+for (const [label, bytes] of [['64 MiB', 64 * 2 ** 20], ['4 GiB', 4 * 2 ** 30]]) {
   const dir = tmpdir('nochange', path.join(store, 'tmp', '..'));
   try {
     process.stderr.write(`synthetic base with ${label} of data ...\n`);

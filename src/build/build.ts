@@ -12,13 +12,14 @@ import type { BuildRecord, Store } from '../store.js';
 import * as qemuImg from '../tools/qemu-img.js';
 import { keygen } from '../tools/ssh-keygen.js';
 import { buildBase } from './base.js';
+import { fetchLayer } from '../consume/remote-cache.js';
 import { chrootBackend } from './backends/chroot.js';
 import { guestfsBackend } from './backends/guestfs.js';
 import type { Backend } from './backends/types.js';
 
 export interface BuildResult {
   layer: string;
-  action: 'built' | 'reused';
+  action: 'built' | 'reused' | 'fetched';
   record: BuildRecord;
   seconds: number;
 }
@@ -51,6 +52,18 @@ export async function executePlan(ls: LayerSet, plan: BuildPlan, store: Store, b
     }
     const layer = ls.layers.get(entry.layer)!;
     const parent = layer.parent !== undefined ? done.get(layer.parent) : undefined;
+    if (entry.action === 'fetch') {
+      const t0 = Date.now();
+      const rec = await fetchLayer(entry.remote!, store, setName, ls.set.package.installDir);
+      if (rec.parent?.release !== parent?.release) {
+        throw new StepError(`${entry.remote!.nvr} was made on ${rec.parent?.layer} ${rec.parent?.release}, not on the chain's ${parent?.release}`);
+      }
+      await qemuImg.check(store.imagePath(setName, rec.image));
+      done.set(entry.layer, rec);
+      results.push({ layer: entry.layer, action: 'fetched', record: rec, seconds: (Date.now() - t0) / 1000 });
+      log.info(`${label}: ${rec.image} from the repository`);
+      continue;
+    }
     if (layer.parent !== undefined && !parent) throw new StepError(`internal: parent ${layer.parent} of ${layer.name} was not built first`);
     const id = newBuildId(ls, new Set(store.builds(setName, layer.name).map((b) => b.release)));
     const file = imageFileName(layer.name, id);

@@ -39,7 +39,8 @@ export async function packageBuild(ls: LayerSet, rec: BuildRecord, store: Store,
   if (existsSync(out)) return { layer: rec.layer, action: 'exists', rpm: out, bytes: statSync(out).size, seconds: 0 };
 
   const t0 = Date.now();
-  const files = packagedFiles(set, rec, store.imagesDir(set.name));
+  const recordFile = store.recordPath(rec);
+  const files = packagedFiles(set, rec, store.imagesDir(set.name), existsSync(recordFile) ? recordFile : undefined);
   const view = specView(set, layer, rec, files, payload);
   const top = store.workDir(`rpmbuild-${rec.layer}`);
   try {

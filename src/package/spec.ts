@@ -45,10 +45,20 @@ export interface PackagedFile {
   mode: number;
 }
 
-/** What goes into a layer's package: the image, and for base layers the root key pair. */
-export function packagedFiles(set: SetDef, rec: BuildRecord, imagesDir: string): PackagedFile[] {
+/** The build record shipped beside the image: `engine-installed-12-R.qcow2` -> `...-12-R.build.json`. */
+export function recordFileName(rec: BuildRecord): string {
+  return rec.image.replace(/\.qcow2$/, '.build.json');
+}
+
+/**
+ * What goes into a layer's package: the image, its build record (key, input manifest, parent
+ * build: what a builder needs to reuse the package as a cache hit, and what a consumer reads to
+ * know what it got), and for base layers the root key pair.
+ */
+export function packagedFiles(set: SetDef, rec: BuildRecord, imagesDir: string, recordSource?: string): PackagedFile[] {
   const dir = set.package.installDir;
   const files: PackagedFile[] = [{ path: path.posix.join(dir, rec.image), source: path.join(imagesDir, rec.image), mode: 0o444 }];
+  if (recordSource) files.push({ path: path.posix.join(dir, recordFileName(rec)), source: recordSource, mode: 0o444 });
   if (rec.sshKey) {
     files.push({ path: path.posix.join(dir, rec.sshKey.private), source: path.join(imagesDir, rec.sshKey.private), mode: 0o600 });
     files.push({ path: path.posix.join(dir, rec.sshKey.public), source: path.join(imagesDir, rec.sshKey.public), mode: 0o644 });

@@ -3,9 +3,10 @@
 import { UsageError } from '../errors.js';
 import type { LayerSet } from '../definitions/types.js';
 import type { BuildRecord } from '../store.js';
+import type { RemoteRef } from '../consume/remote-cache.js';
 import { computeKeys, manifestDiff, type LayerManifest } from './keys.js';
 
-export type Action = 'build' | 'reuse';
+export type Action = 'build' | 'reuse' | 'fetch';
 
 export interface PlanEntry {
   layer: string;
@@ -19,6 +20,8 @@ export interface PlanEntry {
   manifest: LayerManifest;
   /** For reuse: the existing build. */
   existing?: BuildRecord;
+  /** For fetch: the published package with this layer's key. */
+  remote?: RemoteRef;
 }
 
 export interface BuildPlan {
@@ -55,6 +58,13 @@ export interface PlanOptions {
   force?: boolean;
   /** Upstream digests by URL (see upstream.ts). */
   digests?: Record<string, string>;
+  /** Layer keys published in cache repositories. */
+  remote?: Map<string, RemoteRef>;
+}
+
+/** The release of the build a layer will sit on once the plan ran, if it is known now. */
+function plannedRelease(e: PlanEntry | undefined): string | undefined {
+  return e?.action === 'reuse' ? e.existing?.release : e?.action === 'fetch' ? e.remote?.release : undefined;
 }
 
 /**
@@ -82,6 +92,8 @@ export function planBuild(ls: LayerSet, requested: string[], current: Map<string
       reason = 'forced';
     } else if (parentEntry?.action === 'build') {
       reason = `parent '${parent}' is being rebuilt`;
+    } else if (parentEntry?.action === 'fetch' && existing?.parent?.release !== parentEntry.remote?.release) {
+      reason = `parent '${parent}' is taken from the repository`;
     } else if (!existing) {
       reason = 'no build of this layer yet';
     } else if (existing.key !== key) {
@@ -92,7 +104,20 @@ export function planBuild(ls: LayerSet, requested: string[], current: Map<string
       action = 'reuse';
       reason = `in local store: ${existing.version}-${existing.release}`;
     }
-    const entry: PlanEntry = { layer, parent, key, action, reason, changes: action === 'build' ? changes : [], manifest, existing: action === 'reuse' ? existing : undefined };
+    // A published build of the same inputs replaces a local build, provided it was made on the
+    // very parent build this chain will have: an overlay is only valid on the bytes it was made on.
+    const remote = opts.remote?.get(key);
+    let fetched: RemoteRef | undefined;
+    if (action === 'build' && reason !== 'forced' && remote && (parent === undefined || remote.parentRelease === plannedRelease(parentEntry))) {
+      action = 'fetch';
+      reason = `in repository: ${remote.nvr}`;
+      fetched = remote;
+    }
+    const entry: PlanEntry = {
+      layer, parent, key, action, reason, changes: action === 'build' ? changes : [], manifest,
+      existing: action === 'reuse' ? existing : undefined,
+      remote: fetched,
+    };
     byLayer.set(layer, entry);
     entries.push(entry);
   }

@@ -29,3 +29,30 @@ export async function digestOf(url: string, o: FetchOptions = {}): Promise<strin
   }
   return hash.digest('hex');
 }
+
+/** A whole (small) document: repomd.xml, primary.xml.gz. */
+export async function fetchBytes(url: string, o: FetchOptions = {}): Promise<Buffer> {
+  try {
+    if (url.startsWith('file:')) return (await import('node:fs')).readFileSync(fileURLToPath(url));
+    return await got(url, { timeout: { request: o.timeoutMs ?? 60_000 }, retry: { limit: o.retries ?? 3 }, headers: { 'user-agent': 'ost-images' } }).buffer();
+  } catch (err) {
+    throw new StepError(`cannot fetch ${url}: ${(err as Error).message}`);
+  }
+}
+
+/** Downloads to `dest` (a temporary name the caller renames), returning the sha256 of the bytes. */
+export async function download(url: string, dest: string, o: FetchOptions = {}): Promise<string> {
+  const { createWriteStream } = await import('node:fs');
+  const { pipeline } = await import('node:stream/promises');
+  const hash = createHash('sha256');
+  try {
+    const src = url.startsWith('file:')
+      ? createReadStream(fileURLToPath(url))
+      : got.stream(url, { timeout: { request: o.timeoutMs ?? 600_000 }, retry: { limit: o.retries ?? 3 }, headers: { 'user-agent': 'ost-images' } });
+    src.on('data', (chunk: Buffer) => hash.update(chunk));
+    await pipeline(src, createWriteStream(dest));
+  } catch (err) {
+    throw new StepError(`cannot download ${url}: ${(err as Error).message}`);
+  }
+  return hash.digest('hex');
+}

@@ -8,6 +8,7 @@ import { SINGLE_ROOT_PARTITION, mkfsExt4 } from '../../src/tools/mount.js';
 import * as qemuImg from '../../src/tools/qemu-img.js';
 import { Store, type BuildRecord } from '../../src/store.js';
 import { imageFileName } from '../../src/plan/naming.js';
+import type { LayerManifest } from '../../src/plan/keys.js';
 
 /**
  * A 1 GiB disk with one partition holding a static busybox as the whole userland: enough for the
@@ -39,7 +40,15 @@ export function writePattern(image: string, offsetMiB: number, pattern: number):
  * Records a build of `layer` in the store whose image is a small qcow2 (a new 64 MiB disk, or an
  * overlay on the parent record's image), as `ost-images build` would have left it.
  */
-export async function fakeBuild(store: Store, set: string, layer: string, release: string, parent?: BuildRecord, pattern = 0x11): Promise<BuildRecord> {
+export async function fakeBuild(
+  store: Store,
+  set: string,
+  layer: string,
+  release: string,
+  parent?: BuildRecord,
+  pattern = 0x11,
+  keyed?: { key: string; manifest: LayerManifest },
+): Promise<BuildRecord> {
   store.ensure(set);
   const id = { version: '12', release };
   const file = imageFileName(layer, id);
@@ -59,6 +68,7 @@ export async function fakeBuild(store: Store, set: string, layer: string, releas
     layer,
     ...id,
     image: file,
+    ...keyed,
     parent: parent ? { layer: parent.layer, version: parent.version, release: parent.release, image: parent.image } : undefined,
     sshKey,
     backend: 'test',

@@ -32,6 +32,8 @@ const files = {
   'slow/layer.yaml': 'parent: base\nsteps:\n  - run: slow.sh\n',
   'slow/slow.sh': '#!/bin/sh\necho started\nsleep 120\n',
   'fail/layer.yaml': 'parent: base\nsteps:\n  - run: fail.sh\n',
+  'pair/layer.yaml': 'parent: base\nsteps:\n  - run: pair.sh\n',
+  'pair/pair.sh': '#!/bin/sh\nsleep 3\necho built > /root/pair\n',
   'fail/fail.sh': '#!/bin/sh\necho "oops: the step failed" >&2\nexit 3\n',
 };
 
@@ -137,6 +139,7 @@ describe('chroot backend', () => {
     await waitFor(() => run.stderrSoFar().includes('run slow.sh'), 60_000, 'the slow step');
     run.child.kill('SIGKILL');
     await run.done;
+    expect(store.current('tiny', 'slow')).toBeUndefined();
     const leaked = leftovers();
     expect(leaked.filter((l) => /^(mount|loop|daemon|partial|lock)/.test(l)).length).toBeGreaterThan(3);
     // The chroot's sleep survives its killed parent; the next run stops it too.
@@ -144,6 +147,21 @@ describe('chroot backend', () => {
     expect(r.stderr).toContain('reclaiming leftovers of a killed run');
     expect(r.stderr).toContain('removing stale lock');
     expect(r.code, r.stderr).toBe(0);
+    expect(leftovers()).toEqual([]);
+  });
+
+  it('a second build of the same layer started meanwhile waits, then reuses the first one\'s result', async () => {
+    const first = startCli([...build('pair'), '--json'], env);
+    await waitFor(() => first.stderrSoFar().includes('run pair.sh'), 60_000, 'the first build');
+    const second = startCli([...build('pair'), '--json'], env);
+    const [a, b] = await Promise.all([first.done, second.done]);
+    expect(a.code, a.stderr).toBe(0);
+    expect(b.code, b.stderr).toBe(0);
+    expect(b.stderr).toMatch(/waiting for process [0-9]+, which is working on set 'tiny'/);
+    const actions = (r: typeof a) => (JSON.parse(r.stdout) as { layers: { layer: string; action: string }[] }).layers.map((l) => `${l.layer}:${l.action}`);
+    expect(actions(a)).toEqual(['base:reused', 'pair:built']);
+    expect(actions(b)).toEqual(['base:reused', 'pair:reused']);
+    expect(store.builds('tiny', 'pair')).toHaveLength(1);
     expect(leftovers()).toEqual([]);
   });
 });

@@ -59,7 +59,7 @@ describe('layer packages', () => {
     ]);
   });
 
-  it('are noarch, zstd-compressed, with read-only images and the base key pair', () => {
+  it('are noarch, zstd-compressed, with read-only images, their build record and the base key pair', () => {
     const rpm = pkgs.find((p) => p.layer === 'base')!.rpm;
     const q = execFileSync('rpm', ['-qp', '--qf', '%{ARCH} %{PAYLOADCOMPRESSOR} %{PAYLOADFLAGS}\\n', rpm]).toString().trim();
     expect(q).toBe('noarch zstd 6T0L27');
@@ -67,6 +67,7 @@ describe('layer packages', () => {
     expect(files).toEqual([
       'drwxr-xr-x /usr/share/ost-images',
       'drwxr-xr-x /usr/share/ost-images/demo',
+      '-r--r--r-- /usr/share/ost-images/demo/base-12-20260101000000.build.json',
       '-r--r--r-- /usr/share/ost-images/demo/base-12-20260101000000.qcow2',
       '-rw------- /usr/share/ost-images/demo/base-12-20260101000000.qcow2.key',
       '-rw-r--r-- /usr/share/ost-images/demo/base-12-20260101000000.qcow2.key.pub',

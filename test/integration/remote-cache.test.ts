@@ -1,0 +1,84 @@
+// The published repository as a shared cache: layers packaged and published from one store are
+// taken by a builder with an empty store instead of being built, byte for byte.
+import { createHash } from 'node:crypto';
+import { readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadLayerSet } from '../../src/definitions/load.js';
+import type { LayerSet } from '../../src/definitions/types.js';
+import { packageLayers } from '../../src/package/package.js';
+import { computeKeys } from '../../src/plan/keys.js';
+import { publish } from '../../src/publish/publish.js';
+import { Store } from '../../src/store.js';
+import { cli } from '../helpers/cli.js';
+import { serveDirectory } from '../helpers/http.js';
+import { writeLayerSet } from '../helpers/layerset.js';
+import { demoSet } from '../helpers/sets.js';
+import { fakeBuild } from '../helpers/tiny.js';
+import { removeTree, testTmp } from '../helpers/tmp.js';
+
+const tmp = testTmp('remote');
+const storeA = new Store(path.join(tmp, 'a'));
+const storeB = path.join(tmp, 'b');
+const repo = path.join(tmp, 'repo');
+let ls: LayerSet;
+let layersDir: string;
+let server: Awaited<ReturnType<typeof serveDirectory>>;
+const env = { OST_IMAGES_KVM: '0' };
+
+const sha = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');
+
+beforeAll(async () => {
+  layersDir = writeLayerSet(demoSet({ isDefault: true })).layersDir;
+  ls = loadLayerSet(layersDir, 'demo');
+  const keys = computeKeys(ls);
+  const base = await fakeBuild(storeA, 'demo', 'base', '20260101000000', undefined, 0x11, keys.get('base'));
+  const upgrade = await fakeBuild(storeA, 'demo', 'upgrade', '20260101000100', base, 0x22, keys.get('upgrade'));
+  await fakeBuild(storeA, 'demo', 'engine-installed', '20260101000200', upgrade, 0x33, keys.get('engine-installed'));
+  await fakeBuild(storeA, 'demo', 'host-installed', '20260101000300', upgrade, 0x44, keys.get('host-installed'));
+  const pkgs = await packageLayers(ls, ls.order, storeA);
+  await publish(repo, pkgs.map((p) => p.rpm));
+  server = await serveDirectory(repo);
+});
+
+afterAll(() => {
+  server?.stop();
+  removeTree(tmp);
+});
+
+describe('the repository as a remote cache', () => {
+  const args = () => ['--set', 'demo', '--layers-dir', layersDir, '--store', storeB, '--cache-repo', server.url, '--json'];
+
+  it('plans every layer as "in repository" for an empty store', async () => {
+    const r = await cli(['plan', ...args()], env);
+    expect(r.code, r.stderr).toBe(0);
+    const plan = JSON.parse(r.stdout) as { entries: { layer: string; action: string; reason: string }[] };
+    expect(plan.entries.map((e) => `${e.layer}:${e.action}:${e.reason}`)).toEqual([
+      'base:fetch:in repository: ost-images-demo-base-12-20260101000000',
+      'upgrade:fetch:in repository: ost-images-demo-upgrade-12-20260101000100',
+      'engine-installed:fetch:in repository: ost-images-demo-engine-installed-12-20260101000200',
+      'host-installed:fetch:in repository: ost-images-demo-host-installed-12-20260101000300',
+    ]);
+  });
+
+  it('builds nothing: the chain is taken from the repository, byte for byte, with its packages', async () => {
+    const r = await cli(['build', ...args()], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect((JSON.parse(r.stdout) as { layers: { action: string }[] }).layers.map((l) => l.action)).toEqual(['fetched', 'fetched', 'fetched', 'fetched']);
+    const b = new Store(storeB);
+    for (const layer of ls.order) {
+      const [ra, rb] = [storeA.current('demo', layer)!, b.current('demo', layer)!];
+      expect(rb).toEqual(ra);
+      expect(sha(b.imagePath('demo', rb.image))).toBe(sha(storeA.imagePath('demo', ra.image)));
+    }
+    // The published packages themselves, so packaging them again changes nothing.
+    expect(readdirSync(b.rpmsDir('demo')).sort()).toEqual(readdirSync(path.join(repo, 'packages')).sort());
+    const again = await cli(['package', '--set', 'demo', '--layers-dir', layersDir, '--store', storeB, '--json'], env);
+    expect((JSON.parse(again.stdout) as { action: string }[]).map((p) => p.action)).toEqual(['exists', 'exists', 'exists', 'exists']);
+  });
+
+  it('a second build with the cache finds everything in the local store', async () => {
+    const r = await cli(['build', ...args()], env);
+    expect((JSON.parse(r.stdout) as { layers: { action: string }[] }).layers.map((l) => l.action)).toEqual(['reused', 'reused', 'reused', 'reused']);
+  });
+});
