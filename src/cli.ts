@@ -24,7 +24,8 @@ import { requireLayer, topLayers, type BuildPlan } from './plan/plan.js';
 import { publish } from './publish/publish.js';
 import { resolveUpstream } from './plan/upstream.js';
 import path from 'node:path';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { planGc } from './plan/gc.js';
 import { PAYLOAD } from './definitions/names.js';
 
 interface Common {
@@ -41,6 +42,11 @@ function emit(opts: { json?: boolean }, value: unknown, human: () => void): void
 
 function currentBuilds(store: Store, set: string, layers: string[]) {
   return new Map(layers.map((l) => [l, store.current(set, l)]));
+}
+
+/** Every build of every layer whose image is still in the store. */
+function buildHistory(store: Store, set: string, layers: string[]) {
+  return new Map(layers.map((l) => [l, store.builds(set, l).filter((b) => existsSync(store.imagePath(set, b.image)))]));
 }
 
 export function buildProgram(): Command {
@@ -98,7 +104,8 @@ Layer sets live in layers/<set>/ (set.yaml, <layer>/layer.yaml); see README.md.`
       const ls = loadLayerSet(o.layersDir, o.set);
       const digests = await resolveUpstream(ls, o.store, { offline: o.offline });
       const remote = o.cacheRepo ? await publishedKeys(o.cacheRepo) : undefined;
-      printPlan(o, planBuild(ls, o.layer ?? [], currentBuilds(new Store(o.store), ls.set.name, ls.order), { force: o.force, digests, remote }));
+      const store = new Store(o.store);
+      printPlan(o, planBuild(ls, o.layer ?? [], currentBuilds(store, ls.set.name, ls.order), { force: o.force, digests, remote, history: buildHistory(store, ls.set.name, ls.order) }));
     });
 
   withCommon(program.command('build'))
@@ -114,7 +121,8 @@ Layer sets live in layers/<set>/ (set.yaml, <layer>/layer.yaml); see README.md.`
       const store = new Store(o.store);
       const digests = await resolveUpstream(ls, o.store, { offline: o.offline });
       const remote = o.cacheRepo ? await publishedKeys(o.cacheRepo) : undefined;
-      const makePlan = () => planBuild(ls, o.layer ?? [], currentBuilds(store, ls.set.name, ls.order), { force: o.force, digests, remote });
+      const makePlan = () =>
+        planBuild(ls, o.layer ?? [], currentBuilds(store, ls.set.name, ls.order), { force: o.force, digests, remote, history: buildHistory(store, ls.set.name, ls.order) });
       if (o.dryRun) {
         printPlan(o, makePlan());
         return;
@@ -216,6 +224,58 @@ Layer sets live in layers/<set>/ (set.yaml, <layer>/layer.yaml); see README.md.`
       emit(o, results, () => undefined);
     });
 
+  const cache = program.command('cache').description('list and trim the layer store');
+
+  withCommon(cache.command('ls'))
+    .description("every build in the store: layer, version-release, key, current, packaged, allocated size")
+    .action((o: Common) => {
+      const ls = loadLayerSet(o.layersDir, o.set);
+      const store = new Store(o.store);
+      const rows = ls.order.flatMap((layer) => {
+        const cur = store.current(ls.set.name, layer)?.release;
+        return store.builds(ls.set.name, layer).map((b) => ({
+          layer,
+          build: `${b.version}-${b.release}`,
+          key: b.key ?? null,
+          current: b.release === cur,
+          packaged: existsSync(path.join(store.rpmsDir(ls.set.name), rpmFileName(ls.set, layer, b))),
+          allocatedMiB: Math.round(b.allocatedSize / 2 ** 20),
+          parent: b.parent ? `${b.parent.layer} ${b.parent.version}-${b.parent.release}` : null,
+        }));
+      });
+      emit(o, rows, () =>
+        rows.forEach((r) => log.info(`${r.current ? '*' : ' '} ${r.layer.padEnd(20)} ${r.build}  ${(r.key ?? '-').slice(0, 12).padEnd(12)}  ${String(r.allocatedMiB).padStart(6)} MiB  ${r.packaged ? 'packaged' : ''}`)),
+      );
+    });
+
+  withCommon(cache.command('gc'))
+    .description('delete builds no longer needed: keeps current builds, the newest of each layer, published builds, and everything they are built on')
+    .option('-k, --keep <n>', 'newest builds to keep per layer', '2')
+    .option('-r, --repo <dir>', 'also keep every build whose package is published in this repository')
+    .option('-n, --dry-run', 'only say what would be deleted')
+    .action(async (o: Common & { keep: string; repo?: string; dryRun?: boolean }) => {
+      const keep = Number(o.keep);
+      if (!Number.isInteger(keep) || keep < 1) throw new UsageError(`--keep: '${o.keep}' is not a whole number of at least 1`);
+      const ls = loadLayerSet(o.layersDir, o.set);
+      const store = new Store(o.store);
+      const unlock = await store.lock(ls.set.name);
+      try {
+        const builds = ls.order.flatMap((l) => store.builds(ls.set.name, l));
+        const current = ls.order.map((l) => store.current(ls.set.name, l)).filter((b): b is NonNullable<typeof b> => !!b);
+        const poolFiles = o.repo && existsSync(path.join(o.repo, 'packages')) ? new Set(readdirSync(path.join(o.repo, 'packages'))) : new Set<string>();
+        const published = new Set(builds.filter((b) => poolFiles.has(rpmFileName(ls.set, b.layer, b))).map((b) => `${b.layer}@${b.release}`));
+        const d = planGc(builds, current, { keep, published });
+        if (!o.dryRun) for (const b of d.remove) store.removeBuild(b, [rpmFileName(ls.set, b.layer, b)]);
+        const freed = d.remove.reduce((a, b) => a + b.allocatedSize, 0);
+        emit(o, { removed: d.remove.map((b) => `${b.layer} ${b.version}-${b.release}`), kept: d.keep.length, freedBytes: freed, dryRun: !!o.dryRun }, () => {
+          d.remove.forEach((b) => log.info(`${o.dryRun ? 'would delete' : 'deleted'} ${b.layer} ${b.version}-${b.release}`));
+          log.info(`${d.remove.length} build(s) ${o.dryRun ? 'to delete' : 'deleted'}, ${(freed / 2 ** 20).toFixed(0)} MiB; ${d.keep.length} kept`);
+        });
+      } finally {
+        unlock();
+      }
+    });
+
   withCommon(program.command('all'))
     .description('the main job: build, package and publish the set, then install a top layer from the repository into a scratch root, verify its chain and boot it')
     .option('-r, --repo <dir>', 'repository directory', DEFAULT_REPO_DIR)
@@ -244,7 +304,7 @@ Layer sets live in layers/<set>/ (set.yaml, <layer>/layer.yaml); see README.md.`
       let backend: BackendName;
       try {
         await recoverOrphans(store);
-        const plan = planBuild(ls, [], currentBuilds(store, ls.set.name, ls.order), { digests });
+        const plan = planBuild(ls, [], currentBuilds(store, ls.set.name, ls.order), { digests, history: buildHistory(store, ls.set.name, ls.order) });
         backend = plan.entries.some((e) => e.action === 'build') ? await chooseBackend(o.backend) : 'chroot';
         built = await time('build', () => executePlan(ls, plan, store, backend));
         packaged = await time('package', () => packageLayers(ls, ls.order, store));

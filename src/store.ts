@@ -168,6 +168,12 @@ export class Store {
     }
   }
 
+  /** Deletes a build: its image, key pair, record and the given package files. */
+  removeBuild(rec: BuildRecord, rpms: string[]): void {
+    const files = [rec.image, rec.sshKey?.private, rec.sshKey?.public].filter((f): f is string => !!f).map((f) => this.imagePath(rec.set, f));
+    for (const f of [...files, ...rpms.map((r) => path.join(this.rpmsDir(rec.set), r)), this.recordPath(rec)]) rmSync(f, { force: true });
+  }
+
   /** Deletes half-built images left by a run that died without cleaning up. */
   removePartials(set: string): void {
     const dir = this.imagesDir(set);

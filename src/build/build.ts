@@ -46,6 +46,7 @@ export async function executePlan(ls: LayerSet, plan: BuildPlan, store: Store, b
     const label = `[${i + 1}/${plan.entries.length}] ${entry.layer}`;
     if (entry.action === 'reuse') {
       log.info(`${label}: reusing ${entry.existing!.image}`);
+      if (store.current(setName, entry.layer)?.release !== entry.existing!.release) store.commit(entry.existing!);
       done.set(entry.layer, entry.existing!);
       results.push({ layer: entry.layer, action: 'reused', record: entry.existing!, seconds: 0 });
       continue;

@@ -60,6 +60,8 @@ export interface PlanOptions {
   digests?: Record<string, string>;
   /** Layer keys published in cache repositories. */
   remote?: Map<string, RemoteRef>;
+  /** Every recorded build per layer: the store is searched by key, not only its current build. */
+  history?: Map<string, BuildRecord[]>;
 }
 
 /** The release of the build a layer will sit on once the plan ran, if it is known now. */
@@ -83,8 +85,14 @@ export function planBuild(ls: LayerSet, requested: string[], current: Map<string
     if (!needed.has(layer)) continue;
     const parent = ls.layers.get(layer)!.parent;
     const { key, manifest } = keys.get(layer)!;
-    const existing = current.get(layer);
     const parentEntry = parent !== undefined ? byLayer.get(parent) : undefined;
+    // The current build, or else an earlier build of exactly these inputs on the same parent build
+    // (a definition changed and changed back): the store is addressed by key.
+    const cur = current.get(layer);
+    const earlier = (opts.history?.get(layer) ?? [])
+      .filter((b) => b.key === key && (parent === undefined || b.parent?.release === plannedRelease(parentEntry)))
+      .pop();
+    const existing = cur?.key === key || !earlier ? cur : earlier;
     const changes = existing?.manifest ? manifestDiff(existing.manifest, manifest) : [];
     let action: Action = 'build';
     let reason: string;
@@ -102,7 +110,7 @@ export function planBuild(ls: LayerSet, requested: string[], current: Map<string
       reason = `made on another build of '${parent}' than its current one`;
     } else {
       action = 'reuse';
-      reason = `in local store: ${existing.version}-${existing.release}`;
+      reason = `in local store: ${existing.version}-${existing.release}${existing !== cur ? ' (an earlier build of the same inputs)' : ''}`;
     }
     // A published build of the same inputs replaces a local build, provided it was made on the
     // very parent build this chain will have: an overlay is only valid on the bytes it was made on.

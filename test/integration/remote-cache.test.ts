@@ -82,3 +82,26 @@ describe('the repository as a remote cache', () => {
     expect((JSON.parse(r.stdout) as { layers: { action: string }[] }).layers.map((l) => l.action)).toEqual(['reused', 'reused', 'reused', 'reused']);
   });
 });
+
+describe('cache ls and gc', () => {
+  it('lists builds and deletes the ones no longer needed, never a parent of a kept build', async () => {
+    const common = ['--set', 'demo', '--layers-dir', layersDir, '--store', storeA.root];
+    const upgrade = storeA.current('demo', 'upgrade')!;
+    await fakeBuild(storeA, 'demo', 'engine-installed', '20260105000000', upgrade, 0x66);
+    const newest = await fakeBuild(storeA, 'demo', 'engine-installed', '20260106000000', upgrade, 0x77);
+    const ls1 = JSON.parse((await cli(['cache', 'ls', '--json', ...common], env)).stdout) as { layer: string; build: string; current: boolean }[];
+    expect(ls1.filter((r) => r.layer === 'engine-installed').map((r) => `${r.build}${r.current ? '*' : ''}`)).toEqual([
+      '12-20260101000200', '12-20260105000000', '12-20260106000000*',
+    ]);
+    const dry = await cli(['cache', 'gc', '--keep', '1', '--dry-run', '--json', ...common], env);
+    expect((JSON.parse(dry.stdout) as { removed: string[] }).removed).toEqual(['engine-installed 12-20260101000200', 'engine-installed 12-20260105000000']);
+    expect(storeA.builds('demo', 'engine-installed')).toHaveLength(3);
+    // The first engine build is published: keep it when asked to keep what the repository holds.
+    const gc = await cli(['cache', 'gc', '--keep', '1', '--repo', repo, '--json', ...common], env);
+    expect(gc.code, gc.stderr).toBe(0);
+    expect((JSON.parse(gc.stdout) as { removed: string[] }).removed).toEqual(['engine-installed 12-20260105000000']);
+    expect(storeA.builds('demo', 'engine-installed').map((r) => r.release)).toEqual(['20260101000200', newest.release]);
+    expect(readdirSync(storeA.imagesDir('demo')).filter((f) => f.includes('20260105000000'))).toEqual([]);
+    expect(storeA.current('demo', 'upgrade')).toEqual(upgrade);
+  });
+});
