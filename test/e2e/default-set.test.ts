@@ -2,7 +2,8 @@
 // temporary repository, serve it over HTTP on 127.0.0.1, install `ost-images-engine-installed` with
 // dnf into a scratch root, check the installed chain and boot the installed engine image.
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, cpSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadLayerSet } from '../../src/definitions/load.js';
@@ -79,6 +80,23 @@ describe('the default set, debian12', () => {
     expect(r.booted).toBe(true);
     expect(r.sshHostname).toBe('debian12');
   }, 15 * MIN);
+
+  it('a builder with an empty store takes the whole published chain from the repository, byte for byte, and builds nothing', async () => {
+    const empty = path.join(tmp, 'store-empty');
+    // The upstream digests the publishing build used: a mirror update in between must not make
+    // this second builder's keys differ (with the network it would fetch them itself).
+    mkdirSync(path.join(empty, 'debian12'), { recursive: true });
+    cpSync(path.join(storeDir, 'debian12', 'upstream.json'), path.join(empty, 'debian12', 'upstream.json'));
+    const out = await ok(['build', '--store', empty, '--cache-repo', server.url, '--offline', '--json']);
+    expect((JSON.parse(out) as { layers: { action: string }[] }).layers.map((l) => l.action)).toEqual(['fetched', 'fetched', 'fetched', 'fetched']);
+    const fresh = new Store(empty);
+    const sha = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');
+    for (const l of ls.order) {
+      const [a, b] = [store.current('debian12', l)!, fresh.current('debian12', l)!];
+      expect(b.key).toBe(a.key);
+      expect(sha(fresh.imagePath('debian12', b.image))).toBe(sha(store.imagePath('debian12', a.image)));
+    }
+  }, 10 * MIN);
 
   it('a run with no change builds and packages nothing', async () => {
     // --offline: the digests the build used, so a mirror update between the two runs cannot
