@@ -44,11 +44,6 @@ function currentBuilds(store: Store, set: string, layers: string[]) {
   return new Map(layers.map((l) => [l, store.current(set, l)]));
 }
 
-/** Every build of every layer whose image is still in the store. */
-function buildHistory(store: Store, set: string, layers: string[]) {
-  return new Map(layers.map((l) => [l, store.builds(set, l).filter((b) => existsSync(store.imagePath(set, b.image)))]));
-}
-
 export function buildProgram(): Command {
   const program = new Command('ost-images')
     .description('Build VM disk images in layers (qcow2 overlays) and ship every layer as an RPM in a DNF repository.')
@@ -105,7 +100,7 @@ Layer sets live in layers/<set>/ (set.yaml, <layer>/layer.yaml); see README.md.`
       const digests = await resolveUpstream(ls, o.store, { offline: o.offline });
       const remote = o.cacheRepo ? await publishedKeys(o.cacheRepo) : undefined;
       const store = new Store(o.store);
-      printPlan(o, planBuild(ls, o.layer ?? [], currentBuilds(store, ls.set.name, ls.order), { force: o.force, digests, remote, history: buildHistory(store, ls.set.name, ls.order) }));
+      printPlan(o, planBuild(ls, o.layer ?? [], currentBuilds(store, ls.set.name, ls.order), { force: o.force, digests, remote }));
     });
 
   withCommon(program.command('build'))
@@ -122,7 +117,7 @@ Layer sets live in layers/<set>/ (set.yaml, <layer>/layer.yaml); see README.md.`
       const digests = await resolveUpstream(ls, o.store, { offline: o.offline });
       const remote = o.cacheRepo ? await publishedKeys(o.cacheRepo) : undefined;
       const makePlan = () =>
-        planBuild(ls, o.layer ?? [], currentBuilds(store, ls.set.name, ls.order), { force: o.force, digests, remote, history: buildHistory(store, ls.set.name, ls.order) });
+        planBuild(ls, o.layer ?? [], currentBuilds(store, ls.set.name, ls.order), { force: o.force, digests, remote });
       if (o.dryRun) {
         printPlan(o, makePlan());
         return;
@@ -304,7 +299,7 @@ Layer sets live in layers/<set>/ (set.yaml, <layer>/layer.yaml); see README.md.`
       let backend: BackendName;
       try {
         await recoverOrphans(store);
-        const plan = planBuild(ls, [], currentBuilds(store, ls.set.name, ls.order), { digests, history: buildHistory(store, ls.set.name, ls.order) });
+        const plan = planBuild(ls, [], currentBuilds(store, ls.set.name, ls.order), { digests });
         backend = plan.entries.some((e) => e.action === 'build') ? await chooseBackend(o.backend) : 'chroot';
         built = await time('build', () => executePlan(ls, plan, store, backend));
         packaged = await time('package', () => packageLayers(ls, ls.order, store));
@@ -358,10 +353,22 @@ function currentRpms(ls: LayerSet, store: Store): string[] {
 }
 
 
+/** Commander exits 1 on a bad option; here every bad argument is bad input: exit 2. */
+function exitCodesForArguments(cmd: Command): void {
+  cmd.exitOverride((err) => {
+    if (err.exitCode === 0) process.exit(0); // --help, --version
+    throw new UsageError(err.message.replace(/^error: /, ''));
+  });
+  cmd.configureOutput({ writeErr: (s) => (/^error: /.test(s) ? undefined : process.stderr.write(s)) });
+  cmd.commands.forEach(exitCodesForArguments);
+}
+
 export async function main(argv: string[]): Promise<void> {
   installSignalHandlers();
   try {
-    await buildProgram().parseAsync(argv);
+    const program = buildProgram();
+    exitCodesForArguments(program);
+    await program.parseAsync(argv);
   } catch (err) {
     if (err instanceof OstError) {
       log.error(err.message);

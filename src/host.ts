@@ -1,6 +1,8 @@
 // What this host can do: is KVM really usable, which customization backend fits.
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { log } from './log.js';
+import { checkInterrupted } from './interrupt.js';
+import { bootId } from './proc.js';
 import { probeArgs, runUntil } from './tools/qemu-system.js';
 import { haveTool } from './tools/run.js';
 
@@ -16,14 +18,6 @@ function hostKernel(): string | undefined {
 // boot id, because the probe costs up to PROBE_MS of every command that needs it.
 const PROBE_MS = 10_000;
 const CACHE_DIR = '/run/ost-images';
-
-function bootId(): string {
-  try {
-    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
-  } catch {
-    return 'unknown';
-  }
-}
 
 function cached(kernel: string): boolean | undefined {
   try {
@@ -70,6 +64,8 @@ export function kvmUsable(): Promise<boolean> {
       return known;
     }
     const r = await runUntil(probeArgs(kernel, 'kvm'), /Linux version/, PROBE_MS);
+    // An interrupted probe answers nothing: do not remember "unusable" until the next reboot.
+    checkInterrupted();
     log.info(`KVM probe: ${r.matched ? `usable (guest kernel started in ${r.seconds.toFixed(1)}s)` : `not usable (${r.reason}); using TCG`}`);
     remember(kernel, r.matched);
     return r.matched;

@@ -11,14 +11,13 @@
 //
 // In-progress images are written as `.<name>.partial` next to their parent and renamed when
 // complete, so no later step ever picks up a half-built layer.
-import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeSync, closeSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { StepError } from './errors.js';
 import { writeJsonAtomic } from './fsutil.js';
 import { log } from './log.js';
-import { checkInterrupted } from './interrupt.js';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { acquireLock } from './lock.js';
+import { pidAlive } from './proc.js';
 import type { BuildId } from './plan/naming.js';
 import type { LayerManifest } from './plan/keys.js';
 
@@ -52,7 +51,12 @@ export function defaultStoreDir(): string {
 }
 
 export class Store {
-  constructor(readonly root: string) {}
+  readonly root: string;
+
+  constructor(root: string) {
+    // Absolute: mount points, loop back-files and /proc/*/root are compared against it.
+    this.root = path.resolve(root);
+  }
 
   imagesDir(set: string): string {
     return path.join(this.root, set, 'images');
@@ -90,7 +94,7 @@ export class Store {
     return readdirSync(this.tmpDir())
       .filter((d) => {
         const pid = Number(/\.([0-9]+)\.[^.]+$/.exec(d)?.[1]);
-        return pid > 0 && !isAlive(pid);
+        return pid > 0 && !pidAlive(pid);
       })
       .map((d) => path.join(this.tmpDir(), d));
   }
@@ -131,41 +135,12 @@ export class Store {
 
   /**
    * Takes the set's lock, waiting while another live process holds it: a second build started
-   * while one runs then plans after it and reuses what it built. A lock whose process is gone
-   * (killed with SIGKILL, machine rebooted) is stale and is taken over, with that run's partials.
+   * while one runs then plans after it and reuses what it built. A dead owner's lock is broken and
+   * its half-built images removed.
    */
   async lock(set: string, opts: { waitMs?: number } = {}): Promise<() => void> {
     mkdirSync(path.join(this.root, set), { recursive: true });
-    const file = path.join(this.root, set, 'lock');
-    const deadline = Date.now() + (opts.waitMs ?? Number.POSITIVE_INFINITY);
-    let announced = false;
-    for (;;) {
-      try {
-        const fd = openSync(file, 'wx');
-        writeSync(fd, `${process.pid}\n`);
-        closeSync(fd);
-        return () => rmSync(file, { force: true });
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      }
-      let pid = 0;
-      try {
-        pid = Number(readFileSync(file, 'utf8').trim());
-      } catch {
-        continue; // Released between our open and read.
-      }
-      if (pid && isAlive(pid)) {
-        if (Date.now() >= deadline) throw new StepError(`set '${set}' is locked by running process ${pid} (${file})`);
-        if (!announced) log.info(`waiting for process ${pid}, which is working on set '${set}' (${file})`);
-        announced = true;
-        checkInterrupted();
-        await sleep(500);
-        continue;
-      }
-      log.warn(`removing stale lock of dead process ${pid || '?'} (${file})`);
-      rmSync(file, { force: true });
-      this.removePartials(set);
-    }
+    return acquireLock(path.join(this.root, set, 'lock'), `set '${set}'`, { waitMs: opts.waitMs, onStale: () => this.removePartials(set) });
   }
 
   /** Deletes a build: its image, key pair, record and the given package files. */
@@ -179,19 +154,10 @@ export class Store {
     const dir = this.imagesDir(set);
     if (!existsSync(dir)) return;
     for (const f of readdirSync(dir)) {
-      if (f.endsWith('.partial')) {
+      if (f.includes('.partial')) {
         log.warn(`removing half-built image ${f} left by an earlier run`);
         rmSync(path.join(dir, f), { force: true });
       }
     }
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -13,6 +13,7 @@ import * as qemuImg from '../tools/qemu-img.js';
 import { keygen } from '../tools/ssh-keygen.js';
 import { buildBase } from './base.js';
 import { fetchLayer } from '../consume/remote-cache.js';
+import { removeWorkDir } from './recover.js';
 import { chrootBackend } from './backends/chroot.js';
 import { guestfsBackend } from './backends/guestfs.js';
 import type { Backend } from './backends/types.js';
@@ -46,7 +47,6 @@ export async function executePlan(ls: LayerSet, plan: BuildPlan, store: Store, b
     const label = `[${i + 1}/${plan.entries.length}] ${entry.layer}`;
     if (entry.action === 'reuse') {
       log.info(`${label}: reusing ${entry.existing!.image}`);
-      if (store.current(setName, entry.layer)?.release !== entry.existing!.release) store.commit(entry.existing!);
       done.set(entry.layer, entry.existing!);
       results.push({ layer: entry.layer, action: 'reused', record: entry.existing!, seconds: 0 });
       continue;
@@ -55,11 +55,8 @@ export async function executePlan(ls: LayerSet, plan: BuildPlan, store: Store, b
     const parent = layer.parent !== undefined ? done.get(layer.parent) : undefined;
     if (entry.action === 'fetch') {
       const t0 = Date.now();
-      const rec = await fetchLayer(entry.remote!, store, setName, ls.set.package.installDir);
-      if (rec.parent?.release !== parent?.release) {
-        throw new StepError(`${entry.remote!.nvr} was made on ${rec.parent?.layer} ${rec.parent?.release}, not on the chain's ${parent?.release}`);
-      }
-      await qemuImg.check(store.imagePath(setName, rec.image));
+      // Checked (digests, record, qemu-img check, parent build) before it becomes current.
+      const rec = await fetchLayer(entry.remote!, store, setName, entry.layer, parent, ls.set.package.installDir);
       done.set(entry.layer, rec);
       results.push({ layer: entry.layer, action: 'fetched', record: rec, seconds: (Date.now() - t0) / 1000 });
       log.info(`${label}: ${rec.image} from the repository`);
@@ -101,7 +98,7 @@ export async function executePlan(ls: LayerSet, plan: BuildPlan, store: Store, b
       for (const f of [partial, compacting, keyPartial, keyPartial && `${keyPartial}.pub`]) if (f) rmSync(f, { force: true });
       throw err;
     } finally {
-      rmSync(work, { recursive: true, force: true });
+      removeWorkDir(work);
     }
     const info = await qemuImg.info(path.join(imagesDir, file));
     const seconds = (Date.now() - started.getTime()) / 1000;

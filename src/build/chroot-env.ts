@@ -6,6 +6,7 @@
 import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Scope } from '../scope.js';
+import { StepError } from '../errors.js';
 import { mknod, mount, umount } from '../tools/mount.js';
 
 const CHAR_DEVICES: [string, number, number][] = [
@@ -67,7 +68,7 @@ function swapResolvConf(scope: Scope, root: string): void {
     saved = { kind: 'none' };
   }
   mkdirSync(path.dirname(file), { recursive: true });
-  writeFileSync(file, existsSync('/etc/resolv.conf') ? readFileSync('/etc/resolv.conf') : '');
+  writeFileSync(file, existsSync('/etc/resolv.conf') ? readFileSync('/etc/resolv.conf') : '', { flag: 'wx' });
   scope.defer('guest resolv.conf', () => {
     rmSync(file, { force: true });
     if (saved.kind === 'link') symlinkSync(saved.target, file);
@@ -77,10 +78,13 @@ function swapResolvConf(scope: Scope, root: string): void {
 
 function blockServices(scope: Scope, root: string): void {
   const file = path.join(root, 'usr', 'sbin', 'policy-rc.d');
-  if (existsSync(file)) return; // The image ships its own policy; leave it alone.
+  const st = lstatSync(file, { throwIfNoEntry: false });
+  if (st && !st.isSymbolicLink()) return; // The image ships its own policy; leave it alone.
+  if (st) throw new StepError(`${file} is a symbolic link in the image; refusing to write through it`);
   mkdirSync(path.dirname(file), { recursive: true });
   // 101: "action not allowed" - invoke-rc.d then skips starting services during package installs.
-  writeFileSync(file, '#!/bin/sh\nexit 101\n', { mode: 0o755 });
+  // 'wx': never through a link created meanwhile.
+  writeFileSync(file, '#!/bin/sh\nexit 101\n', { mode: 0o755, flag: 'wx' });
   scope.defer('guest policy-rc.d', () => rmSync(file, { force: true }));
 }
 

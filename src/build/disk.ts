@@ -52,10 +52,14 @@ export async function mountRoot(scope: Scope, dev: string, work: string): Promis
   // noatime: reading files would otherwise write inode updates into every layer's overlay.
   await mount(dev, root, { options: ['noatime'] });
   scope.defer(`mount ${root}`, async () => {
-    await killProcessesUnder(root);
-    const trimmed = await fstrim(root);
-    if (trimmed) log.debug(trimmed);
-    await umount(root);
+    try {
+      await killProcessesUnder(root);
+      const trimmed = await fstrim(root);
+      if (trimmed) log.debug(trimmed);
+    } finally {
+      // A failed sync or trim (a full disk) must not leak the mount and everything beneath it.
+      await umount(root);
+    }
   });
   return root;
 }

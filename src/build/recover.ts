@@ -5,21 +5,24 @@
 import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { log } from '../log.js';
+import { mountsUnder } from '../proc.js';
 import type { Store } from '../store.js';
 import * as losetup from '../tools/losetup.js';
 import { umount } from '../tools/mount.js';
 import * as qsd from '../tools/qemu-storage-daemon.js';
 import { killProcessesUnder } from './processes.js';
 
-function mountsUnder(dir: string): string[] {
-  const lines = readFileSync('/proc/self/mountinfo', 'utf8').split('\n');
-  const points = lines
-    .map((l) => l.split(' ')[4])
-    .filter((p): p is string => !!p)
-    .map((p) => p.replace(/\\040/g, ' '))
-    .filter((p) => p === dir || p.startsWith(dir + '/'));
-  // Deepest first: /root/dev/pts before /root/dev before /root.
-  return points.sort((a, b) => b.length - a.length);
+/**
+ * Removes a work directory, unless something is still mounted in it: deleting recursively through
+ * a leaked mount would delete inside the guest image or, through a bind mount, on the host.
+ */
+export function removeWorkDir(dir: string): void {
+  const mounted = mountsUnder(dir);
+  if (mounted.length > 0) {
+    log.warn(`not removing ${dir}: still mounted there (${mounted.join(', ')}); the next run reclaims it`);
+    return;
+  }
+  rmSync(dir, { recursive: true, force: true });
 }
 
 export async function recoverOrphans(store: Store): Promise<number> {
@@ -45,7 +48,7 @@ export async function recoverOrphans(store: Store): Promise<number> {
     })();
     if (isDaemon) await qsd.stop(pid, path.join(dir, 'disk.raw'));
     else if (mountsUnder(dir).length > 0) await umount(path.join(dir, 'disk.raw')).catch((e: Error) => log.warn(e.message));
-    rmSync(dir, { recursive: true, force: true });
+    removeWorkDir(dir);
   }
   return dirs.length;
 }

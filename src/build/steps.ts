@@ -1,6 +1,6 @@
 // Runs a layer's steps inside a prepared chroot. Used by the chroot backend and by the base build
 // (whose own steps run right after mmdebstrap).
-import { copyFileSync, lstatSync, mkdirSync, rmSync } from 'node:fs';
+import { constants, copyFileSync, lstatSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { DistroFamily, Step } from '../definitions/types.js';
 import { StepError } from '../errors.js';
@@ -19,7 +19,10 @@ function stage(root: string, file: string, name: string): string {
   const tmp = path.join(root, 'tmp');
   const st = lstatSync(tmp, { throwIfNoEntry: false });
   if (!st || st.isSymbolicLink() || !st.isDirectory()) throw new StepError(`guest /tmp is missing or not a directory in ${root}`);
-  copyFileSync(file, path.join(tmp, name));
+  // The image may hold a symlink at that name; never follow it from the host.
+  const dest = path.join(tmp, name);
+  rmSync(dest, { force: true });
+  copyFileSync(file, dest, constants.COPYFILE_EXCL);
   return `/tmp/${name}`;
 }
 

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { log } from '../log.js';
 import { dnf } from '../tools/dnf.js';
-import { run } from '../tools/run.js';
+import { installedNvrs } from '../tools/rpmbuild.js';
 
 export function repoUrl(repo: string): string {
   return /^[a-z]+:\/\//.test(repo) ? repo : pathToFileURL(path.resolve(repo)).href;
@@ -17,20 +17,17 @@ export interface InstallResult {
   installed: string[];
 }
 
-/** Installed NVRs in a root, sorted. */
-export async function installedPackages(root: string): Promise<string[]> {
-  const out = (await run('rpm', ['--root', root, '-qa', '--qf', '%{NAME}-%{VERSION}-%{RELEASE}\\n'])).stdout;
-  return out.split('\n').filter(Boolean).sort();
-}
 
-export async function installInto(root: string, repo: string, packages: string[], gpgcheck = false): Promise<InstallResult> {
+export async function installInto(rootArg: string, repo: string, packages: string[], gpgcheck = false): Promise<InstallResult> {
+  // rpm --root and dnf --installroot both want an absolute path.
+  const root = path.resolve(rootArg);
   mkdirSync(root, { recursive: true });
   const cacheDir = mkdtempSync(path.join(os.tmpdir(), 'ost-images-dnf-'));
   try {
     log.info(`dnf install ${packages.join(' ')} from ${repoUrl(repo)} into ${root}`);
-    await dnf({ root: path.resolve(root), repoUrl: repoUrl(repo), cacheDir, gpgcheck }, ['install', ...packages], { onLine: (l) => log.debug(`  | ${l}`) });
+    await dnf({ root, repoUrl: repoUrl(repo), cacheDir, gpgcheck }, ['install', ...packages], { onLine: (l) => log.debug(`  | ${l}`) });
   } finally {
     rmSync(cacheDir, { recursive: true, force: true });
   }
-  return { root, installed: await installedPackages(root) };
+  return { root, installed: await installedNvrs(root) };
 }

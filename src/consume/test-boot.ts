@@ -65,6 +65,7 @@ export async function testBoot(image: string, opts: { timeoutSec: number; consol
   try {
     const r = await vm.waitFor(USERSPACE, opts.timeoutSec * 1000);
     if (!r.matched) {
+      checkInterrupted(); // Ctrl-C stops the VM: that is an interrupt, not a failed boot.
       throw new StepError(`${name} did not reach userspace: ${r.reason}. Console log kept at ${opts.consoleLog}; its last lines:\n${consoleTail(r.output)}`);
     }
     log.info(`test-boot: ${name} reached userspace in ${r.seconds.toFixed(1)}s`);

@@ -1,7 +1,7 @@
 // Reads layers/<set>/set.yaml and layers/<set>/<layer>/layer.yaml, validates all of it and returns
 // a typed LayerSet. Every problem in every file is collected and reported together (ConfigError,
 // exit 2); nothing is written while loading.
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
@@ -166,6 +166,13 @@ function layerFile(layerDir: string, rel: string, at: Seg[], fi: FileIssues, wha
   const full = path.join(layerDir, rel);
   if (!existsSync(full) || !statSync(full).isFile()) {
     fi.add(at, `${what} '${rel}' does not exist in the layer folder`);
+    return undefined;
+  }
+  // A symlink may point anywhere; what ends up in an image (and a published package) must come
+  // from the layer folder.
+  const real = realpathSync(full);
+  if (!real.startsWith(realpathSync(layerDir) + path.sep)) {
+    fi.add(at, `${what} '${rel}' is a link to ${real}, outside the layer folder`);
     return undefined;
   }
   return full;

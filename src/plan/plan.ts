@@ -60,8 +60,6 @@ export interface PlanOptions {
   digests?: Record<string, string>;
   /** Layer keys published in cache repositories. */
   remote?: Map<string, RemoteRef>;
-  /** Every recorded build per layer: the store is searched by key, not only its current build. */
-  history?: Map<string, BuildRecord[]>;
 }
 
 /** The release of the build a layer will sit on once the plan ran, if it is known now. */
@@ -86,13 +84,9 @@ export function planBuild(ls: LayerSet, requested: string[], current: Map<string
     const parent = ls.layers.get(layer)!.parent;
     const { key, manifest } = keys.get(layer)!;
     const parentEntry = parent !== undefined ? byLayer.get(parent) : undefined;
-    // The current build, or else an earlier build of exactly these inputs on the same parent build
-    // (a definition changed and changed back): the store is addressed by key.
-    const cur = current.get(layer);
-    const earlier = (opts.history?.get(layer) ?? [])
-      .filter((b) => b.key === key && (parent === undefined || b.parent?.release === plannedRelease(parentEntry)))
-      .pop();
-    const existing = cur?.key === key || !earlier ? cur : earlier;
+    // Only the current (newest) build is reused: an older build of the same inputs would make the
+    // store's current build older than what the repository serves for the same name.
+    const existing = current.get(layer);
     const changes = existing?.manifest ? manifestDiff(existing.manifest, manifest) : [];
     let action: Action = 'build';
     let reason: string;
@@ -110,7 +104,7 @@ export function planBuild(ls: LayerSet, requested: string[], current: Map<string
       reason = `made on another build of '${parent}' than its current one`;
     } else {
       action = 'reuse';
-      reason = `in local store: ${existing.version}-${existing.release}${existing !== cur ? ' (an earlier build of the same inputs)' : ''}`;
+      reason = `in local store: ${existing.version}-${existing.release}`;
     }
     // A published build of the same inputs replaces a local build, provided it was made on the
     // very parent build this chain will have: an overlay is only valid on the bytes it was made on.

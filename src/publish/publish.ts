@@ -13,6 +13,7 @@ import { copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, 
 import path from 'node:path';
 import { ConfigError, StepError, type ConfigIssue } from '../errors.js';
 import { log } from '../log.js';
+import { acquireLock } from '../lock.js';
 import { releaseStamp } from '../plan/naming.js';
 import { createrepo } from '../tools/createrepo.js';
 import { readHeader, type RpmHeader } from '../tools/rpmbuild.js';
@@ -60,7 +61,7 @@ export function unqualifiedConflicts(headers: { file: string; header: RpmHeader 
     if (!set) continue;
     for (const p of header.provides) {
       const name = p.split(' ')[0]!;
-      if (name === header.name || name.startsWith('ost-images-layer(')) continue;
+      if (name === header.name || name.startsWith('ost-images-layer(') || name.startsWith('ost-images-key(')) continue;
       const bySet = claims.get(name) ?? new Map<string, string>();
       if (!bySet.has(set)) bySet.set(set, file);
       claims.set(name, bySet);
@@ -88,22 +89,37 @@ function currentSnapshot(repo: string): string | undefined {
 }
 
 export async function publish(repo: string, rpms: string[]): Promise<PublishResult> {
+  mkdirSync(repo, { recursive: true });
+  // Publishers of any set serialize on the repository.
+  const unlock = await acquireLock(path.join(repo, '.lock'), `repository ${repo}`);
+  try {
+    return await publishLocked(repo, rpms);
+  } finally {
+    unlock();
+  }
+}
+
+async function publishLocked(repo: string, rpms: string[]): Promise<PublishResult> {
   const t0 = Date.now();
   const pool = path.join(repo, 'packages');
   const snapsDir = path.join(repo, '.snapshots');
   mkdirSync(pool, { recursive: true });
   mkdirSync(snapsDir, { recursive: true });
 
-  // Refuse before writing anything: new packages against what the repository already holds.
-  const poolFiles = readdirSync(pool).filter((f) => f.endsWith('.rpm'));
-  const incoming = rpms.filter((r) => !poolFiles.includes(path.basename(r)));
+  // "New" means not served yet: the served snapshot's packages, not the pool (a publish that died
+  // after filling the pool must not make the next one skip those packages).
   const previous = currentSnapshot(repo);
+  const served = previous && existsSync(path.join(previous, 'packages')) ? readdirSync(path.join(previous, 'packages')) : [];
+  const poolFiles = readdirSync(pool).filter((f) => f.endsWith('.rpm') && !f.startsWith('.'));
+  const incoming = rpms.filter((r) => !served.includes(path.basename(r)));
   if (incoming.length === 0 && previous) {
     log.info(`nothing new to publish into ${repo}`);
-    return { repo, snapshot: path.basename(previous), added: [], packages: poolFiles.length, seconds: (Date.now() - t0) / 1000 };
+    return { repo, snapshot: path.basename(previous), added: [], packages: served.length, seconds: (Date.now() - t0) / 1000 };
   }
+  // Refuse before writing anything: new packages against what the repository already holds.
   const headers = [];
-  for (const f of [...poolFiles.map((p) => path.join(pool, p)), ...incoming]) headers.push({ file: f, header: await readHeader(f) });
+  const fromPool = poolFiles.filter((p) => !incoming.some((r) => path.basename(r) === p));
+  for (const f of [...fromPool.map((p) => path.join(pool, p)), ...incoming]) headers.push({ file: f, header: await readHeader(f) });
   const conflicts = unqualifiedConflicts(headers);
   if (conflicts.length > 0) throw new ConfigError(conflicts, `refusing to publish into ${repo}`);
 
@@ -112,7 +128,7 @@ export async function publish(repo: string, rpms: string[]): Promise<PublishResu
   let stamp = releaseStamp(new Date());
   for (let n = 1; existsSync(path.join(snapsDir, stamp)); n++) stamp = `${releaseStamp(new Date())}.${n}`;
   const snap = path.join(snapsDir, stamp);
-  const building = `${snap}.partial`;
+  const building = `${snap}.partial-${process.pid}`;
   mkdirSync(path.join(building, 'packages'), { recursive: true });
   try {
     const all = readdirSync(pool).filter((f) => f.endsWith('.rpm') && !f.startsWith('.'));

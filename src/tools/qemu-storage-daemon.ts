@@ -1,7 +1,8 @@
 // qemu-storage-daemon: exposes a qcow2 image as a raw file through FUSE so a loop device can be
 // put on it. discard=unmap on both nodes lets fstrim inside the guest file system reach the
 // qcow2 and free clusters of the overlay.
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { mountsUnder, pidAlive } from '../proc.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { StepError } from '../errors.js';
 import { log } from '../log.js';
@@ -24,14 +25,7 @@ export async function startFuseExport(image: string, mountpoint: string, pidfile
   return Number(readFileSync(pidfile, 'utf8').trim());
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+const alive = pidAlive;
 
 /**
  * Stops the daemon and waits until it is gone: it flushes the qcow2 on SIGTERM, and an image
@@ -47,7 +41,7 @@ export async function stop(pid: number, mountpoint: string): Promise<void> {
   }
   // Seen here: a daemon that died can leave its FUSE mount behind ("Transport endpoint is not
   // connected"); lift it so the work directory can be removed.
-  if (existsSync('/proc/self/mountinfo') && readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${mountpoint} `)) {
+  if (mountsUnder(mountpoint).length > 0) {
     await run('umount', ['-l', mountpoint], { cleanup: true, allowFailure: true });
   }
 }

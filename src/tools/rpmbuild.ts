@@ -39,3 +39,23 @@ export async function readHeader(file: string): Promise<RpmHeader> {
   const dep = (prefix: string) => deps.filter((d) => d.startsWith(prefix)).map((d) => d.slice(2).replace(/\s+/g, ' ').trim());
   return { name: name!, version: version!, release: release!, provides: dep('P '), requires: dep('R ').filter((r) => !r.startsWith('rpmlib(')) };
 }
+
+/** Checks a package's digests (signatures are issue of the repository's gpg configuration). */
+export async function rpmChecksig(file: string): Promise<void> {
+  await run('rpm', ['--checksig', '--nosignature', file]);
+}
+
+/** Unpacks a package into an empty scratch root with its own database; no scripts, no deps. */
+export function scratchInstallArgs(file: string, root: string): string[] {
+  return ['--install', '--root', root, '--dbpath', `${root}/rpmdb`, '--nodeps', '--noscripts', '--nosignature', '--ignorearch', file];
+}
+
+export async function rpmInstallIntoScratch(file: string, root: string): Promise<void> {
+  await run('rpm', scratchInstallArgs(file, root));
+}
+
+/** Installed packages of a root, "name-version-release" each, sorted. */
+export async function installedNvrs(root: string): Promise<string[]> {
+  const out = (await run('rpm', ['--root', root, '-qa', '--qf', '%{NAME}-%{VERSION}-%{RELEASE}\\n'])).stdout;
+  return out.split('\n').filter(Boolean).sort();
+}

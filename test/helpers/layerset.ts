@@ -25,6 +25,7 @@ export function writeLayerSet(files: Record<string, string>, setName = 'demo'): 
   const layersDir = testTmp('layers');
   const setDir = path.join(layersDir, setName);
   for (const [rel, content] of Object.entries(files)) {
+    if (content === undefined) continue;
     const file = path.join(setDir, rel);
     mkdirSync(path.dirname(file), { recursive: true });
     writeFileSync(file, content);

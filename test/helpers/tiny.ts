@@ -7,7 +7,7 @@ import { withScope } from '../../src/scope.js';
 import { SINGLE_ROOT_PARTITION, mkfsExt4 } from '../../src/tools/mount.js';
 import * as qemuImg from '../../src/tools/qemu-img.js';
 import { Store, type BuildRecord } from '../../src/store.js';
-import { imageFileName } from '../../src/plan/naming.js';
+import { imageFileName, sshKeyFileName } from '../../src/plan/naming.js';
 import type { LayerManifest } from '../../src/plan/keys.js';
 
 /**
@@ -58,9 +58,10 @@ export async function fakeBuild(
   chmodSync(full, 0o444);
   let sshKey: BuildRecord['sshKey'];
   if (!parent) {
-    writeFileSync(store.imagePath(set, `${file}.key`), 'private\n', { mode: 0o600 });
-    writeFileSync(store.imagePath(set, `${file}.key.pub`), 'public\n');
-    sshKey = { private: `${file}.key`, public: `${file}.key.pub` };
+    const key = sshKeyFileName(layer, id);
+    writeFileSync(store.imagePath(set, key), 'private\n', { mode: 0o600 });
+    writeFileSync(store.imagePath(set, `${key}.pub`), 'public\n');
+    sshKey = { private: key, public: `${key}.pub` };
   }
   const rec: BuildRecord = {
     schema: 1,

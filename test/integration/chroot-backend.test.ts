@@ -145,7 +145,7 @@ describe('chroot backend', () => {
     // The chroot's sleep survives its killed parent; the next run stops it too.
     const r = await cli(build('work'), env);
     expect(r.stderr).toContain('reclaiming leftovers of a killed run');
-    expect(r.stderr).toContain('removing stale lock');
+    expect(r.stderr).toContain('removed the stale lock of process');
     expect(r.code, r.stderr).toBe(0);
     expect(leftovers()).toEqual([]);
   });

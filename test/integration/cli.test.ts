@@ -34,6 +34,16 @@ describe('bad input', () => {
     expect(p.stderr).toContain("--payload: 'w9.lzma' is not an rpm payload setting");
   });
 
+  it('an unknown option or a bad choice: exit 2, not a stack trace', async () => {
+    const r = await cli(['build', '--backend', 'docker', '--dry-run'], env);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("error: option '-b, --backend <name>' argument 'docker' is invalid. Allowed choices are auto, chroot, guestfs.");
+    const u = await cli(['publish', '--frobnicate'], env);
+    expect(u.code).toBe(2);
+    expect(u.stderr).toContain("error: unknown option '--frobnicate'");
+    expect((await cli(['--help'], env)).code).toBe(0);
+  });
+
   it('validate --json lists the layers of a valid set in build order', async () => {
     const r = await cli(['validate', '--json'], env);
     expect(r.code).toBe(0);

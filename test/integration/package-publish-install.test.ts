@@ -68,9 +68,9 @@ describe('layer packages', () => {
       'drwxr-xr-x /usr/share/ost-images',
       'drwxr-xr-x /usr/share/ost-images/demo',
       '-r--r--r-- /usr/share/ost-images/demo/base-12-20260101000000.build.json',
+      '-rw------- /usr/share/ost-images/demo/base-12-20260101000000.id_ed25519',
+      '-rw-r--r-- /usr/share/ost-images/demo/base-12-20260101000000.id_ed25519.pub',
       '-r--r--r-- /usr/share/ost-images/demo/base-12-20260101000000.qcow2',
-      '-rw------- /usr/share/ost-images/demo/base-12-20260101000000.qcow2.key',
-      '-rw-r--r-- /usr/share/ost-images/demo/base-12-20260101000000.qcow2.key.pub',
     ]);
   });
 

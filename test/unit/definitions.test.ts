@@ -1,4 +1,6 @@
 // Validation of layer sets: a table of invalid sets with the exact messages a user sees.
+import { symlinkSync } from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadLayerSet } from '../../src/definitions/load.js';
 import { ConfigError, EXIT_BAD_INPUT, formatIssue } from '../../src/errors.js';
@@ -104,6 +106,12 @@ describe('invalid layer sets', () => {
 
   it('does not cascade: children of an invalid layer get no "unknown parent"', () => {
     expect(messages({ 'base/layer.yaml': 'base: 5\n' })).toEqual(['base/layer.yaml:1: .base: must be a mapping, got number 5']);
+  });
+
+  it('refuses a script that is a link out of the layer folder', () => {
+    const { layersDir, setDir } = writeLayerSet({ ...VALID_SET, 'app/go.sh': undefined as unknown as string });
+    symlinkSync('/etc/hostname', path.join(setDir, 'app', 'go.sh'));
+    expect(() => loadLayerSet(layersDir, 'demo')).toThrow("app/layer.yaml:4: .steps[1].run: script 'go.sh' is a link to /etc/hostname, outside the layer folder");
   });
 
   it('names the sets that exist when the set is unknown', () => {

@@ -116,15 +116,6 @@ describe('planning', () => {
     const e = planBuild(ls, ['engine-installed'], stale).entries[2]!;
     expect([e.action, e.reason, e.changes]).toEqual(['build', 'inputs changed', ['.steps[0].install[0]: "mysql" -> "postgresql"']]);
   });
-  it('reuses an earlier build of the same inputs when the current one has others (changed and changed back)', () => {
-    const older = { ...engine, release: '20250101000000' };
-    const cur = new Map(have).set('engine-installed', { ...engine, release: '20260301000000', key: 'other' });
-    const e = planBuild(ls, ['engine-installed'], cur, { history: new Map([['engine-installed', [older]]]) }).entries[2]!;
-    expect([e.action, e.reason, e.existing?.release]).toEqual(['reuse', 'in local store: 12-20250101000000 (an earlier build of the same inputs)', '20250101000000']);
-    // ... but not one made on another build of the parent.
-    const elsewhere = { ...older, parent: { ...older.parent!, release: '20240101000000' } };
-    expect(planBuild(ls, ['engine-installed'], cur, { history: new Map([['engine-installed', [elsewhere]]]) }).entries[2]!.action).toBe('build');
-  });
   it('rebuilds a child made on another build of its parent', () => {
     const moved = new Map(have);
     moved.set('engine-installed', { ...engine, parent: { ...engine.parent!, release: '20250101000000' } });
