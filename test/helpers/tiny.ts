@@ -8,7 +8,10 @@ import { SINGLE_ROOT_PARTITION, mkfsExt4 } from '../../src/tools/mount.js';
 import * as qemuImg from '../../src/tools/qemu-img.js';
 import { Store, type BuildRecord } from '../../src/store.js';
 import { imageFileName, sshKeyFileName } from '../../src/plan/naming.js';
-import type { LayerManifest } from '../../src/plan/keys.js';
+import { computeKeys, type LayerManifest } from '../../src/plan/keys.js';
+import type { LayerSet } from '../../src/definitions/types.js';
+import { packageLayers } from '../../src/package/package.js';
+import { publish } from '../../src/publish/publish.js';
 
 /**
  * A 1 GiB disk with one partition holding a static busybox as the whole userland: enough for the
@@ -80,4 +83,19 @@ export async function fakeBuild(
   };
   store.commit(rec);
   return rec;
+}
+
+/**
+ * The demo set's chain (base -> upgrade -> engine-installed / host-installed) as recorded builds
+ * with distinct contents, under the layers' real input keys, packaged and published into `repo`.
+ */
+export async function publishedDemoChain(ls: LayerSet, store: Store, repo: string): Promise<{ recs: Record<string, BuildRecord>; rpms: string[] }> {
+  const keys = computeKeys(ls);
+  const base = await fakeBuild(store, 'demo', 'base', '20260101000000', undefined, 0x11, keys.get('base'));
+  const upgrade = await fakeBuild(store, 'demo', 'upgrade', '20260101000100', base, 0x22, keys.get('upgrade'));
+  const engine = await fakeBuild(store, 'demo', 'engine-installed', '20260101000200', upgrade, 0x33, keys.get('engine-installed'));
+  const host = await fakeBuild(store, 'demo', 'host-installed', '20260101000300', upgrade, 0x44, keys.get('host-installed'));
+  const rpms = (await packageLayers(ls, ls.order, store)).map((p) => p.rpm);
+  await publish(repo, rpms);
+  return { recs: { base, upgrade, engine, host }, rpms };
 }

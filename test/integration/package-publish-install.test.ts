@@ -17,7 +17,7 @@ import { testTmp, removeTree } from '../helpers/tmp.js';
 import { serveDirectory } from '../helpers/http.js';
 import { demoSet } from '../helpers/sets.js';
 import { writeLayerSet } from '../helpers/layerset.js';
-import { fakeBuild } from '../helpers/tiny.js';
+import { fakeBuild, publishedDemoChain } from '../helpers/tiny.js';
 
 const tmp = testTmp('int');
 const store = new Store(path.join(tmp, 'store'));
@@ -29,13 +29,9 @@ let server: Awaited<ReturnType<typeof serveDirectory>>;
 
 beforeAll(async () => {
   ls = loadLayerSet(writeLayerSet(demoSet({ isDefault: true })).layersDir, 'demo');
-  const base = await fakeBuild(store, 'demo', 'base', '20260101000000');
-  const upgrade = await fakeBuild(store, 'demo', 'upgrade', '20260101000100', base, 0x22);
-  const engine = await fakeBuild(store, 'demo', 'engine-installed', '20260101000200', upgrade, 0x33);
-  const host = await fakeBuild(store, 'demo', 'host-installed', '20260101000300', upgrade, 0x44);
-  recs = { base, upgrade, engine, host };
+  recs = (await publishedDemoChain(ls, store, repo)).recs;
+  // Packaging again finds every package made: their paths, in layer order.
   pkgs = await packageLayers(ls, ls.order, store);
-  await publish(repo, pkgs.map((p) => p.rpm));
   server = await serveDirectory(repo);
 });
 
@@ -55,6 +51,7 @@ describe('layer packages', () => {
     expect(h['engine-installed']!.provides).toEqual([
       'ost-images-demo-engine-installed = 12-20260101000200',
       'ost-images-engine-installed = 12-20260101000200',
+      `ost-images-key(${recs.engine!.key})`,
       'ost-images-layer(demo/engine-installed) = 12-20260101000200',
     ]);
   });

@@ -6,15 +6,12 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadLayerSet } from '../../src/definitions/load.js';
 import type { LayerSet } from '../../src/definitions/types.js';
-import { packageLayers } from '../../src/package/package.js';
-import { computeKeys } from '../../src/plan/keys.js';
-import { publish } from '../../src/publish/publish.js';
 import { Store } from '../../src/store.js';
 import { cli } from '../helpers/cli.js';
 import { serveDirectory } from '../helpers/http.js';
 import { writeLayerSet } from '../helpers/layerset.js';
 import { demoSet } from '../helpers/sets.js';
-import { fakeBuild } from '../helpers/tiny.js';
+import { fakeBuild, publishedDemoChain } from '../helpers/tiny.js';
 import { removeTree, testTmp } from '../helpers/tmp.js';
 
 const tmp = testTmp('remote');
@@ -31,13 +28,7 @@ const sha = (f: string) => createHash('sha256').update(readFileSync(f)).digest('
 beforeAll(async () => {
   layersDir = writeLayerSet(demoSet({ isDefault: true })).layersDir;
   ls = loadLayerSet(layersDir, 'demo');
-  const keys = computeKeys(ls);
-  const base = await fakeBuild(storeA, 'demo', 'base', '20260101000000', undefined, 0x11, keys.get('base'));
-  const upgrade = await fakeBuild(storeA, 'demo', 'upgrade', '20260101000100', base, 0x22, keys.get('upgrade'));
-  await fakeBuild(storeA, 'demo', 'engine-installed', '20260101000200', upgrade, 0x33, keys.get('engine-installed'));
-  await fakeBuild(storeA, 'demo', 'host-installed', '20260101000300', upgrade, 0x44, keys.get('host-installed'));
-  const pkgs = await packageLayers(ls, ls.order, storeA);
-  await publish(repo, pkgs.map((p) => p.rpm));
+  await publishedDemoChain(ls, storeA, repo);
   server = await serveDirectory(repo);
 });
 
