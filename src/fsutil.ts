@@ -1,5 +1,5 @@
 // Small file-system helpers with the atomicity rules every stage relies on.
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 
 /** Writes a file so that readers see the old content or the new, never a part of it. */
@@ -24,4 +24,3 @@ export function writeJsonAtomic(file: string, value: unknown): void {
   writeFileAtomic(file, `${JSON.stringify(value, null, 2)}\n`);
 }
 
-export { writeFileSync };

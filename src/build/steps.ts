@@ -1,6 +1,6 @@
 // Runs a layer's steps inside a prepared chroot. Used by the chroot backend and by the base build
 // (whose own steps run right after mmdebstrap).
-import { constants, copyFileSync, lstatSync, mkdirSync, rmSync } from 'node:fs';
+import { constants, copyFileSync, lstatSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { DistroFamily, Step } from '../definitions/types.js';
 import { StepError } from '../errors.js';
@@ -82,8 +82,4 @@ export async function runStepsInChroot(root: string, family: DistroFamily, steps
 /** Package caches and index files are rebuilt on demand; keeping them only bloats the layer. */
 export async function cleanGuest(root: string, family: DistroFamily): Promise<void> {
   for (const argv of guestCommands(family).clean) await inChroot(root, argv);
-}
-
-export function ensureDir(dir: string): void {
-  mkdirSync(dir, { recursive: true });
 }

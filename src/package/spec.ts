@@ -3,7 +3,7 @@
 // would start a new tag or section.
 import path from 'node:path';
 import type { LayerDef, SetDef } from '../definitions/types.js';
-import { packageName, sshKeyFileName, unqualifiedName, vr } from '../plan/naming.js';
+import { packageName, unqualifiedName, vr } from '../plan/naming.js';
 import type { BuildRecord } from '../store.js';
 
 /**
@@ -95,4 +95,3 @@ export function specView(set: SetDef, layer: LayerDef, rec: BuildRecord, files: 
   };
 }
 
-export { sshKeyFileName };
