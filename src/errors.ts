@@ -3,7 +3,6 @@
 //   1 a build, package, publish or verification step failed
 //   130 interrupted (SIGINT/SIGTERM)
 
-export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
 export const EXIT_BAD_INPUT = 2;
 export const EXIT_INTERRUPTED = 130;

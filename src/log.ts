@@ -1,8 +1,6 @@
 // Human progress goes to stderr so that stdout stays clean for --json output.
 import { performance } from 'node:perf_hooks';
 
-export type Level = 'debug' | 'info' | 'warn' | 'error';
-
 let debugEnabled = process.env.OST_IMAGES_DEBUG === '1';
 let quiet = false;
 
@@ -36,13 +34,3 @@ export const log = {
     process.stderr.write(`error: ${msg}\n`);
   },
 };
-
-/** Times a labelled piece of work and logs its start and end; returns its result and seconds. */
-export async function timed<T>(label: string, fn: () => Promise<T>): Promise<{ value: T; seconds: number }> {
-  log.info(`${label} ...`);
-  const t0 = performance.now();
-  const value = await fn();
-  const seconds = (performance.now() - t0) / 1000;
-  log.info(`${label}: done in ${seconds.toFixed(1)}s`);
-  return { value, seconds };
-}

@@ -377,8 +377,7 @@ export function loadLayerSet(layersDir: string, setName: string): LayerSet {
   const dir = path.join(layersDir, setName);
   const setFile = path.join(dir, SET_FILE);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
-    const known = existsSync(layersDir) ? readdirSync(layersDir).filter((d) => existsSync(path.join(layersDir, d, SET_FILE))) : [];
-    throw new ConfigError([{ file: dir, path: '', message: `no such layer set (sets in ${layersDir}: ${known.join(', ') || 'none'})` }]);
+    throw new ConfigError([{ file: dir, path: '', message: `no such layer set (sets in ${layersDir}: ${listSets(layersDir).join(', ') || 'none'})` }]);
   }
   const setParsed = parseYamlFile(setFile, issues);
   const set = setParsed ? checkSet(setName, dir, setParsed, issues) : undefined;

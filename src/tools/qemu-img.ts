@@ -22,10 +22,6 @@ export function checkArgs(file: string): string[] {
   return ['check', '-q', '-f', 'qcow2', file];
 }
 
-export function rebaseUnsafeArgs(file: string, backing: string): string[] {
-  return ['rebase', '-u', '-f', 'qcow2', '-b', backing, '-F', 'qcow2', file];
-}
-
 /**
  * Rewrites an image densely. With `backing`, only clusters that differ from the backing chain are
  * written (-B), and the result names the same backing file.
@@ -63,8 +59,4 @@ export async function check(file: string): Promise<void> {
 
 export async function compact(src: string, dest: string, backing?: string): Promise<void> {
   await run('qemu-img', compactArgs(src, dest, backing));
-}
-
-export async function rebaseUnsafe(file: string, backing: string): Promise<void> {
-  await run('qemu-img', rebaseUnsafeArgs(file, backing));
 }
