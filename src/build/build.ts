@@ -12,7 +12,7 @@ import type { BuildRecord, Store } from '../store.js';
 import * as qemuImg from '../tools/qemu-img.js';
 import { keygen } from '../tools/ssh-keygen.js';
 import { buildBase } from './base.js';
-import { fetchLayer } from '../consume/remote-cache.js';
+import { fetchLayer } from './fetch.js';
 import { removeWorkDir } from './recover.js';
 import { chrootBackend } from './backends/chroot.js';
 import { guestfsBackend } from './backends/guestfs.js';
