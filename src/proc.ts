@@ -1,5 +1,5 @@
 // Facts about processes and mounts, read from /proc. Shared so every stage agrees on them.
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 
 /** True while a process exists (EPERM: it exists, it is just not ours to signal). */
 export function pidAlive(pid: number): boolean {
@@ -28,4 +28,34 @@ export function mountsUnder(dir: string): string[] {
     .map((p) => p.replace(/\\040/g, ' '))
     .filter((p) => p === dir || p.startsWith(`${dir}/`))
     .sort((a, b) => b.length - a.length);
+}
+
+/**
+ * Processes with `path` (or anything below it) open or as their working directory: an orphaned
+ * createrepo_c still writing a dead publisher's snapshot, or a qemu running a VM on an installed
+ * image (qemu keeps every file of a backing chain open).
+ */
+export function pidsUsing(paths: string[]): Map<number, string[]> {
+  const inside = (p: string) => paths.some((dir) => p === dir || p.startsWith(`${dir}/`));
+  const out = new Map<number, string[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(entry) || Number(entry) === process.pid) continue;
+    const hits = new Set<string>();
+    try {
+      const cwd = readlinkSync(`/proc/${entry}/cwd`);
+      if (inside(cwd)) hits.add(cwd);
+      for (const fd of readdirSync(`/proc/${entry}/fd`)) {
+        try {
+          const target = readlinkSync(`/proc/${entry}/fd/${fd}`);
+          if (inside(target)) hits.add(target);
+        } catch {
+          // Closed meanwhile.
+        }
+      }
+    } catch {
+      continue; // Gone, or not ours to inspect.
+    }
+    if (hits.size > 0) out.set(Number(entry), [...hits]);
+  }
+  return out;
 }

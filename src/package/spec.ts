@@ -71,6 +71,10 @@ export function specView(set: SetDef, layer: LayerDef, rec: BuildRecord, files: 
   // The input key, so a builder can find a published build of exactly these inputs.
   if (rec.key) provides.push(`ost-images-key(${rec.key})`);
   if (set.package.default) provides.unshift(`${unqualifiedName(set, layer.name)} = ${vr(rec)}`);
+  // Install-only (dnf's default installonlypkgs include this provide): `dnf upgrade` installs a new
+  // build beside the old one instead of replacing it, and since every file name carries the build,
+  // an older chain stays on disk, intact, for the VMs whose overlays it backs.
+  provides.push('installonlypkg(vm)');
   const requires = rec.parent ? [`${packageName(set, rec.parent.layer)} = ${vr(rec.parent)}`] : [];
   const chain = rec.parent ? ` on top of ${rec.parent.layer} ${vr(rec.parent)} (${rec.parent.image})` : '';
   return {

@@ -1,30 +1,69 @@
-// Publishes packages into a DNF repository directory that is never seen half-written:
-//
-//   repo/packages/<nvr>.rpm                 the package pool (hard links to the store when possible)
-//   repo/.snapshots/<stamp>/packages/       hard links of the pool as of one publish
-//   repo/.snapshots/<stamp>/repodata/       createrepo_c's metadata for that snapshot
-//   repo/repodata -> .snapshots/<stamp>/repodata   swapped by one rename(2)
-//
-// createrepo_c itself is not atomic (it renames repodata/ aside and the new one in), so it runs in a
-// snapshot nobody serves yet; its hrefs ("packages/<file>") resolve against the pool from the served
-// root. The previous snapshot is kept so a client that fetched repomd.xml just before the switch
-// can still fetch the files it names.
-import { copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync } from 'node:fs';
+// The publish stage: puts packages into a DNF repository that test machines read while it changes.
+// Every change (new packages, retention, re-signing) builds a complete new snapshot beside the
+// served one, checks it (closure of Requires, metadata listing exactly the intended packages,
+// signature), and then switches to it with one rename; see snapshot.ts for the layout. A publisher
+// killed at any point leaves the served snapshot untouched, and the next one clears its leftovers.
+import { copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { ConfigError, StepError, type ConfigIssue } from '../errors.js';
+import { pathToFileURL } from 'node:url';
+import { ConfigError, StepError, UsageError, type ConfigIssue } from '../errors.js';
+import { writeFileAtomic } from '../fsutil.js';
 import { log } from '../log.js';
 import { acquireLock } from '../lock.js';
 import { releaseStamp } from '../plan/naming.js';
+import { nvr, planRetention } from '../plan/retention.js';
+import { unresolvedRequires } from '../rpmdeps.js';
 import { createrepo } from '../tools/createrepo.js';
-import { readHeader, type RpmHeader } from '../tools/rpmbuild.js';
+import { detachSign, exportPublicKey, secretKeyFingerprint, verifyDetached } from '../tools/gpg.js';
+import { readHeader, signatureKeyId } from '../tools/rpmbuild.js';
+import { addSign } from '../tools/rpmsign.js';
+import { decompress, primaryPackages, repomdLocations } from './repodata.js';
+import { renderRepoFile } from './repo-file.js';
+import {
+  POOL,
+  PUBLIC_KEY_FILE,
+  REPO_FILE,
+  faultPoint,
+  listSnapshots,
+  poolDir,
+  readSnapshot,
+  recoverRepo,
+  restorePool,
+  retireSnapshots,
+  servedStamp,
+  snapshotDir,
+  snapshotsDir,
+  switchTo,
+  writeSnapshotRecord,
+  type PackageEntry,
+  type SnapshotRecord,
+} from './snapshot.js';
 
-const KEEP_SNAPSHOTS = 2;
+export interface PublishOptions {
+  /** Keep this many newest builds of every top-level package (and what they require). */
+  keep?: number;
+  /** gpg key (id, fingerprint or e-mail) that signs packages and repomd.xml. */
+  signKey?: string;
+  /** Publish unsigned into a repository that was signed (otherwise refused). */
+  unsigned?: boolean;
+  /** Base URL test machines reach the repository at, for the .repo file. */
+  url?: string;
+  /** Decide and report, write nothing. */
+  dryRun?: boolean;
+}
 
 export interface PublishResult {
   repo: string;
+  /** The snapshot served afterwards (unchanged when nothing changed). */
   snapshot: string;
+  previous?: string;
+  changed: boolean;
   added: string[];
+  removed: string[];
+  resigned: string[];
   packages: number;
+  signedBy?: string;
+  dryRun: boolean;
   seconds: number;
 }
 
@@ -42,7 +81,7 @@ function placeFile(src: string, dest: string): void {
 }
 
 /** The set a package belongs to, from its `ost-images-layer(<set>/<layer>)` Provides. */
-function setOf(h: RpmHeader): string | undefined {
+function setOf(h: { provides: string[] }): string | undefined {
   for (const p of h.provides) {
     const m = /^ost-images-layer\(([^/]+)\//.exec(p);
     if (m) return m[1];
@@ -54,7 +93,7 @@ function setOf(h: RpmHeader): string | undefined {
  * Short names (`ost-images-engine-installed`) are what test machines install by; if two sets in
  * one repository provided the same one, which image a machine gets would depend on dnf's choice.
  */
-export function unqualifiedConflicts(headers: { file: string; header: RpmHeader }[]): ConfigIssue[] {
+export function unqualifiedConflicts(headers: { file: string; header: { name: string; provides: string[] } }[]): ConfigIssue[] {
   const claims = new Map<string, Map<string, string>>();
   for (const { file, header } of headers) {
     const set = setOf(header);
@@ -77,83 +116,252 @@ export function unqualifiedConflicts(headers: { file: string; header: RpmHeader 
   return issues;
 }
 
-function currentSnapshot(repo: string): string | undefined {
-  const link = path.join(repo, 'repodata');
+
+/** The base URL for the .repo file: as given, else the one written last time, else file://. */
+function baseUrl(repo: string, given?: string): string {
+  if (given) return given;
   try {
-    if (!lstatSync(link).isSymbolicLink()) throw new StepError(`${link} is a directory, not a snapshot link; was this repository made by another tool?`);
-    return path.dirname(path.resolve(repo, readlinkSync(link)));
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
+    const m = /^baseurl=(.+)$/m.exec(readFileSync(path.join(repo, REPO_FILE), 'utf8'));
+    if (m) return m[1]!.trim();
+  } catch {
+    // First publish.
   }
+  return pathToFileURL(path.resolve(repo)).href;
 }
 
-export async function publish(repo: string, rpms: string[]): Promise<PublishResult> {
-  mkdirSync(repo, { recursive: true });
+async function entryFor(file: string): Promise<PackageEntry> {
+  const h = await readHeader(file);
+  return { file: path.basename(file), name: h.name, version: h.version, release: h.release, provides: h.provides, requires: h.requires, size: statSync(file).size };
+}
+
+/** The index of a snapshot made before snapshots carried one: read from its packages' headers. */
+async function legacyIndex(repo: string, stamp: string): Promise<SnapshotRecord> {
+  const dir = path.join(snapshotDir(repo, stamp), POOL);
+  const packages = [];
+  for (const f of readdirSync(dir).filter((f) => f.endsWith('.rpm'))) packages.push(await entryFor(path.join(dir, f)));
+  return { schema: 1, stamp, created: new Date(0).toISOString(), added: [], removed: [], packages };
+}
+
+async function servedRecord(repo: string): Promise<SnapshotRecord | undefined> {
+  const stamp = servedStamp(repo);
+  if (!stamp) return undefined;
+  return existsSync(path.join(snapshotDir(repo, stamp), 'snapshot.json')) ? readSnapshot(repo, stamp) : legacyIndex(repo, stamp);
+}
+
+function newStamp(repo: string): string {
+  const base = releaseStamp(new Date());
+  let stamp = base;
+  for (let n = 1; existsSync(snapshotDir(repo, stamp)); n++) stamp = `${base}.${n}`;
+  return stamp;
+}
+
+/**
+ * Reads the new snapshot's metadata back before serving it: repomd.xml names files that exist, and
+ * primary lists exactly the intended packages with their sizes.
+ */
+function checkMetadata(dir: string, packages: PackageEntry[]): void {
+  const repomd = readFileSync(path.join(dir, 'repodata', 'repomd.xml'), 'utf8');
+  const locations = repomdLocations(repomd);
+  for (const href of locations.values()) {
+    if (!existsSync(path.join(dir, href))) throw new StepError(`new snapshot ${dir}: repomd.xml names ${href}, which is missing`);
+  }
+  const primaryHref = locations.get('primary');
+  if (!primaryHref) throw new StepError(`new snapshot ${dir}: repomd.xml names no primary metadata`);
+  const listed = primaryPackages(decompress(primaryHref, readFileSync(path.join(dir, primaryHref))));
+  const want = new Map(packages.map((p) => [`${POOL}/${p.file}`, p.size]));
+  const got = new Map(listed.map((p) => [p.href, p.size]));
+  const wrong = [...want.keys()].filter((h) => got.get(h) !== want.get(h)).concat([...got.keys()].filter((h) => !want.has(h)));
+  if (wrong.length > 0) throw new StepError(`new snapshot ${dir}: metadata does not match its packages: ${wrong.join(', ')}`);
+}
+
+export async function publish(repo: string, rpms: string[], opts: PublishOptions = {}): Promise<PublishResult> {
+  if (opts.keep !== undefined && (!Number.isInteger(opts.keep) || opts.keep < 1)) throw new UsageError(`--keep: '${opts.keep}' is not a positive whole number`);
+  // A wrong key is bad input: found before anything is written.
+  const fpr = opts.signKey ? await secretKeyFingerprint(opts.signKey) : undefined;
+  if (opts.dryRun && !existsSync(repo)) throw new UsageError(`repository ${repo} does not exist`);
+  if (!opts.dryRun) mkdirSync(repo, { recursive: true });
   // Publishers of any set serialize on the repository.
-  const unlock = await acquireLock(path.join(repo, '.lock'), `repository ${repo}`);
+  const unlock = opts.dryRun ? () => undefined : await acquireLock(path.join(repo, '.lock'), `repository ${repo}`);
   try {
-    return await publishLocked(repo, rpms);
+    return await publishLocked(repo, rpms, opts, fpr);
   } finally {
     unlock();
   }
 }
 
-async function publishLocked(repo: string, rpms: string[]): Promise<PublishResult> {
+async function publishLocked(repo: string, rpms: string[], opts: PublishOptions, fpr: string | undefined): Promise<PublishResult> {
   const t0 = Date.now();
-  const pool = path.join(repo, 'packages');
-  const snapsDir = path.join(repo, '.snapshots');
-  mkdirSync(pool, { recursive: true });
-  mkdirSync(snapsDir, { recursive: true });
-
-  // "New" means not served yet: the served snapshot's packages, not the pool (a publish that died
-  // after filling the pool must not make the next one skip those packages).
-  const previous = currentSnapshot(repo);
-  const served = previous && existsSync(path.join(previous, 'packages')) ? readdirSync(path.join(previous, 'packages')) : [];
-  const poolFiles = readdirSync(pool).filter((f) => f.endsWith('.rpm') && !f.startsWith('.'));
-  const incoming = rpms.filter((r) => !served.includes(path.basename(r)));
-  if (incoming.length === 0 && previous) {
-    log.info(`nothing new to publish into ${repo}`);
-    return { repo, snapshot: path.basename(previous), added: [], packages: served.length, seconds: (Date.now() - t0) / 1000 };
+  const dryRun = !!opts.dryRun;
+  if (!dryRun) {
+    await recoverRepo(repo);
+    mkdirSync(poolDir(repo), { recursive: true });
+    mkdirSync(snapshotsDir(repo), { recursive: true });
   }
-  // Refuse before writing anything: new packages against what the repository already holds.
-  const headers = [];
-  const fromPool = poolFiles.filter((p) => !incoming.some((r) => path.basename(r) === p));
-  for (const f of [...fromPool.map((p) => path.join(pool, p)), ...incoming]) headers.push({ file: f, header: await readHeader(f) });
-  const conflicts = unqualifiedConflicts(headers);
+  const prev = await servedRecord(repo);
+  if (prev?.signedBy && !fpr && !opts.unsigned) {
+    throw new UsageError(
+      `repository ${repo} is signed (key ${prev.signedBy}); an unsigned snapshot would be refused by every client with repo_gpgcheck=1: pass --sign-key, or --unsigned to stop signing deliberately`,
+    );
+  }
+
+  // "New" means not in the served snapshot; a pool file left by a killed publish counts as new.
+  const served = new Set(prev?.packages.map((p) => p.file));
+  const seen = new Set<string>();
+  const incomingPaths = rpms.filter((r) => {
+    const b = path.basename(r);
+    if (served.has(b) || seen.has(b)) return false;
+    seen.add(b);
+    return true;
+  });
+  const incoming = await Promise.all(incomingPaths.map(entryFor));
+  const sourceOf = new Map<PackageEntry, string>(incoming.map((e, i) => [e, incomingPaths[i]!]));
+  const candidates = [...(prev?.packages ?? []), ...incoming];
+
+  // Refuse before writing anything: clashing short names, then unresolved Requires.
+  const conflicts = unqualifiedConflicts(candidates.map((p) => ({ file: sourceOf.get(p) ?? path.join(poolDir(repo), p.file), header: p })));
   if (conflicts.length > 0) throw new ConfigError(conflicts, `refusing to publish into ${repo}`);
+  let final = candidates;
+  let removed: PackageEntry[] = [];
+  if (opts.keep !== undefined) {
+    const d = planRetention(candidates, opts.keep, incoming);
+    final = d.keep;
+    removed = d.remove;
+  }
+  const unresolved = unresolvedRequires(final);
+  if (unresolved.length > 0) {
+    const issues = unresolved.map(({ pkg, require }) => ({
+      file: sourceOf.get(pkg) ?? path.join(poolDir(repo), pkg.file),
+      path: 'Requires',
+      message: `'${require}' of ${nvr(pkg)} is provided by no package of the new snapshot`,
+    }));
+    throw new ConfigError(issues, `refusing to publish into ${repo}: unresolved dependencies (nothing was changed)`);
+  }
+  const toSign = fpr ? final.filter((p) => p.signedBy !== fpr) : [];
+  const resigned = toSign.filter((p) => !sourceOf.has(p));
+  const result = (snapshot: string, changed: boolean): PublishResult => ({
+    repo,
+    snapshot,
+    previous: changed ? prev?.stamp : prev?.previous,
+    changed,
+    added: incoming.map((p) => p.file),
+    removed: removed.map((p) => p.file),
+    resigned: resigned.map((p) => p.file),
+    packages: final.length,
+    signedBy: fpr ?? (changed ? undefined : prev?.signedBy),
+    dryRun,
+    seconds: (Date.now() - t0) / 1000,
+  });
 
-  for (const r of incoming) placeFile(r, path.join(pool, path.basename(r)));
+  const changed = !prev || incoming.length > 0 || removed.length > 0 || toSign.length > 0 || (!!prev.signedBy && !fpr);
+  if (dryRun) return result(prev?.stamp ?? '', changed);
+  if (!changed) {
+    writeFileAtomic(path.join(repo, REPO_FILE), renderRepoFile(baseUrl(repo, opts.url), !!prev.signedBy));
+    log.info(`nothing new to publish into ${repo}; still serving snapshot ${prev.stamp}`);
+    return result(prev.stamp, false);
+  }
+  if (!fpr) log.warn(`publishing ${repo} unsigned (no --sign-key): clients must set gpgcheck=0`);
 
-  let stamp = releaseStamp(new Date());
-  for (let n = 1; existsSync(path.join(snapsDir, stamp)); n++) stamp = `${releaseStamp(new Date())}.${n}`;
-  const snap = path.join(snapsDir, stamp);
-  const building = `${snap}.partial-${process.pid}`;
-  mkdirSync(path.join(building, 'packages'), { recursive: true });
+  const staging = path.join(repo, `.incoming-${process.pid}`);
+  const stamp = newStamp(repo);
+  const building = `${snapshotDir(repo, stamp)}.partial-${process.pid}`;
   try {
-    const all = readdirSync(pool).filter((f) => f.endsWith('.rpm') && !f.startsWith('.'));
-    for (const f of all) linkSync(path.join(pool, f), path.join(building, 'packages', f));
-    const prevMd = previous && existsSync(path.join(previous, 'repodata', 'repomd.xml')) ? path.join(previous, 'repodata') : undefined;
+    // Signing rewrites a package, so it works on copies: the store's packages stay as built.
+    // Re-signing a package already served (first signed publish, key rotation) replaces its pool
+    // file under the served metadata for a moment; that happens once per key, not per nightly.
+    if (toSign.length > 0) {
+      mkdirSync(staging);
+      for (const p of toSign) copyFileSync(sourceOf.get(p) ?? path.join(poolDir(repo), p.file), path.join(staging, p.file));
+      log.info(`signing ${toSign.length} package(s) with key ${fpr}`);
+      await addSign(toSign.map((p) => path.join(staging, p.file)), fpr!);
+      for (const p of toSign) {
+        const id = await signatureKeyId(path.join(staging, p.file));
+        if (!id || !fpr!.toLowerCase().endsWith(id)) throw new StepError(`rpmsign left ${p.file} signed by ${id ?? 'nobody'}, not by ${fpr}`);
+      }
+    }
+    const signed = new Set(toSign);
+    const entries = final.map((p) => {
+      const e: PackageEntry = { ...p, size: signed.has(p) ? statSync(path.join(staging, p.file)).size : p.size };
+      if (signed.has(p)) e.signedBy = fpr;
+      return e;
+    });
+    for (const p of incoming) if (!signed.has(p)) placeFile(sourceOf.get(p)!, path.join(poolDir(repo), p.file));
+    for (const p of toSign) renameSync(path.join(staging, p.file), path.join(poolDir(repo), p.file));
+
+    mkdirSync(path.join(building, POOL), { recursive: true });
+    for (const p of entries) linkSync(path.join(poolDir(repo), p.file), path.join(building, POOL, p.file));
+    faultPoint('publish:before-createrepo');
+    // createrepo_c reuses the served snapshot's metadata for every package whose name, size and
+    // mtime are unchanged (hard links share them), so it reads only the new packages.
+    const prevMd = prev && existsSync(path.join(snapshotDir(repo, prev.stamp), 'repodata', 'repomd.xml')) ? path.join(snapshotDir(repo, prev.stamp), 'repodata') : undefined;
     await createrepo(building, prevMd);
-    if (!statSync(path.join(building, 'repodata', 'repomd.xml')).isFile()) throw new StepError('createrepo_c wrote no repomd.xml');
-    renameSync(building, snap);
-    // The switch: one rename of a symlink over the old one.
-    const tmpLink = path.join(repo, `.repodata.tmp-${process.pid}`);
-    rmSync(tmpLink, { force: true });
-    symlinkSync(path.relative(repo, path.join(snap, 'repodata')), tmpLink);
-    renameSync(tmpLink, path.join(repo, 'repodata'));
-    log.info(`published ${incoming.length} new package(s) into ${repo} (${all.length} in all, snapshot ${stamp})`);
-    pruneSnapshots(snapsDir, snap, previous);
-    return { repo, snapshot: stamp, added: incoming.map((r) => path.basename(r)), packages: all.length, seconds: (Date.now() - t0) / 1000 };
+    faultPoint('publish:after-createrepo');
+    checkMetadata(building, entries);
+    const repomd = path.join(building, 'repodata', 'repomd.xml');
+    if (fpr) {
+      await detachSign(repomd, `${repomd}.asc`, fpr);
+      await verifyDetached(`${repomd}.asc`, repomd);
+    }
+    const rec: SnapshotRecord = {
+      schema: 1,
+      stamp,
+      created: new Date().toISOString(),
+      previous: prev?.stamp,
+      signedBy: fpr,
+      added: incoming.map((p) => p.file),
+      removed: removed.map((p) => p.file),
+      packages: entries,
+    };
+    writeSnapshotRecord(building, rec);
+    renameSync(building, snapshotDir(repo, stamp));
+    // The key goes up before the metadata it verifies; the .repo file after the switch, so a
+    // machine configured from it never expects signatures the served snapshot lacks.
+    if (fpr) writeFileAtomic(path.join(repo, PUBLIC_KEY_FILE), await exportPublicKey(fpr));
+    switchTo(repo, stamp);
+    faultPoint('publish:after-switch');
+    writeFileAtomic(path.join(repo, REPO_FILE), renderRepoFile(baseUrl(repo, opts.url), !!fpr));
+    log.info(
+      `published snapshot ${stamp} of ${repo}: ${entries.length} package(s), ${incoming.length} new, ${removed.length} removed` +
+        (resigned.length ? `, ${resigned.length} re-signed` : '') +
+        (fpr ? `, signed by ${fpr}` : ', unsigned'),
+    );
+    retireSnapshots(repo);
+    return result(stamp, true);
   } finally {
     rmSync(building, { recursive: true, force: true });
+    rmSync(staging, { recursive: true, force: true });
   }
 }
 
-function pruneSnapshots(snapsDir: string, current: string, previous: string | undefined): void {
-  const keep = new Set([current, previous].filter(Boolean).map((p) => path.basename(p!)));
-  const all = readdirSync(snapsDir).sort();
-  for (const s of all.slice(0, Math.max(0, all.length - KEEP_SNAPSHOTS))) {
-    if (!keep.has(s)) rmSync(path.join(snapsDir, s), { recursive: true, force: true });
+/** Applies retention to a repository without adding packages (`ost-images prune`). */
+export async function prune(repo: string, keep: number, opts: Omit<PublishOptions, 'keep'> = {}): Promise<PublishResult> {
+  if (!existsSync(path.join(repo, 'repodata'))) throw new UsageError(`${repo} is not a published repository (no repodata)`);
+  return publish(repo, [], { ...opts, keep });
+}
+
+export interface RollbackResult {
+  repo: string;
+  from: string;
+  to: string;
+}
+
+/** Serves the snapshot the current one replaced again (`publish --rollback`). */
+export async function rollback(repo: string, opts: { url?: string } = {}): Promise<RollbackResult> {
+  if (!existsSync(path.join(repo, 'repodata'))) throw new UsageError(`${repo} is not a published repository (no repodata)`);
+  const unlock = await acquireLock(path.join(repo, '.lock'), `repository ${repo}`);
+  try {
+    await recoverRepo(repo);
+    const from = servedStamp(repo)!;
+    const target = readSnapshot(repo, from).previous;
+    if (!target || !listSnapshots(repo).includes(target)) {
+      throw new StepError(`cannot roll back ${repo}: snapshot ${from} replaced ${target ? `${target}, which is no longer kept` : 'nothing'}`);
+    }
+    const rec = readSnapshot(repo, target);
+    restorePool(repo, rec);
+    switchTo(repo, target);
+    writeFileAtomic(path.join(repo, REPO_FILE), renderRepoFile(baseUrl(repo, opts.url), !!rec.signedBy));
+    log.info(`rolled ${repo} back from snapshot ${from} to ${target} (${rec.packages.length} package(s))`);
+    return { repo, from, to: target };
+  } finally {
+    unlock();
   }
 }

@@ -4,7 +4,9 @@ import { run } from './run.js';
 export function createrepoArgs(dir: string, previous?: string): string[] {
   // --update with the previous snapshot's metadata: only packages whose size or mtime changed are
   // read again (hard links keep both).
-  const args = ['--quiet', '--general-compress-type', 'gz', '--checksum', 'sha256'];
+  // --error-exit-val: an unreadable package fails the run instead of being left out with a warning.
+  // --no-database: dnf reads only the XML; the sqlite copies cost time on every publish.
+  const args = ['--quiet', '--error-exit-val', '--no-database', '--general-compress-type', 'gz', '--checksum', 'sha256'];
   if (previous) args.push('--update', '--update-md-path', previous);
   args.push(dir);
   return args;

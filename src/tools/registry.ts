@@ -20,6 +20,8 @@ export const TOOLS = {
   rpm: { why: 'reading package headers', debian: 'rpm', fedora: 'rpm' },
   createrepo_c: { why: 'generating DNF repository metadata', debian: 'createrepo-c', fedora: 'createrepo_c' },
   dnf: { why: 'installing layer packages from a repository', debian: 'dnf', fedora: 'dnf' },
+  rpmsign: { why: 'signing published packages', debian: 'rpm', fedora: 'rpm-sign' },
+  gpg: { why: 'signing repository metadata and exporting the public key', debian: 'gnupg', fedora: 'gnupg2' },
   sfdisk: { why: 'partitioning the base disk', debian: 'fdisk', fedora: 'util-linux' },
   losetup: { why: 'attaching images as loop devices (chroot backend)', debian: 'mount', fedora: 'util-linux' },
   partx: { why: 'registering partitions of a loop device where udev does not', debian: 'util-linux', fedora: 'util-linux' },

@@ -59,3 +59,13 @@ export async function installedNvrs(root: string): Promise<string[]> {
   const out = (await run('rpm', ['--root', root, '-qa', '--qf', '%{NAME}-%{VERSION}-%{RELEASE}\\n'])).stdout;
   return out.split('\n').filter(Boolean).sort();
 }
+
+/**
+ * The key id (last 16 hex digits of the fingerprint, lower case) of a package's header signature,
+ * or undefined when unsigned. RSA keys sign into RSAHEADER, DSA/ECDSA/EdDSA ones into DSAHEADER.
+ */
+export async function signatureKeyId(file: string): Promise<string | undefined> {
+  const qf = '%|DSAHEADER?{%{DSAHEADER:pgpsig}}:{%|RSAHEADER?{%{RSAHEADER:pgpsig}}:{(none)}|}|';
+  const out = (await run('rpm', ['-qp', '--nosignature', '--nodigest', '--qf', qf, file])).stdout;
+  return /Key ID ([0-9a-f]{16})/i.exec(out)?.[1]?.toLowerCase();
+}

@@ -49,6 +49,7 @@ describe('layer packages', () => {
     expect(h['host-installed']!.requires).toEqual(['ost-images-demo-upgrade = 12-20260101000100']);
     expect(h['engine-installed']!.name).toBe('ost-images-demo-engine-installed');
     expect(h['engine-installed']!.provides).toEqual([
+      'installonlypkg(vm)',
       'ost-images-demo-engine-installed = 12-20260101000200',
       'ost-images-engine-installed = 12-20260101000200',
       `ost-images-key(${recs.engine!.key})`,

@@ -117,9 +117,9 @@ describe('packaging and repository tools', () => {
     expect(queryArgs('/r/x.rpm').slice(0, 3)).toEqual(['-qp', '--nosignature', '--nodigest']);
   });
   it('createrepo_c: full run, or update against the previous snapshot', () => {
-    expect(createrepoArgs('/r/s1')).toEqual(['--quiet', '--general-compress-type', 'gz', '--checksum', 'sha256', '/r/s1']);
+    expect(createrepoArgs('/r/s1')).toEqual(['--quiet', '--error-exit-val', '--no-database', '--general-compress-type', 'gz', '--checksum', 'sha256', '/r/s1']);
     expect(createrepoArgs('/r/s2', '/r/s1/repodata')).toEqual([
-      '--quiet', '--general-compress-type', 'gz', '--checksum', 'sha256', '--update', '--update-md-path', '/r/s1/repodata', '/r/s2',
+      '--quiet', '--error-exit-val', '--no-database', '--general-compress-type', 'gz', '--checksum', 'sha256', '--update', '--update-md-path', '/r/s1/repodata', '/r/s2',
     ]);
   });
   it('dnf: one repository, no host repos, fresh metadata', () => {

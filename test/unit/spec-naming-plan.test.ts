@@ -55,6 +55,7 @@ describe('spec view model', () => {
         'ost-images-engine-installed = 12-20260101000200',
         'ost-images-layer(demo/engine-installed) = 12-20260101000200',
         `ost-images-key(${computeKeys(ls).get('engine-installed')!.key})`,
+        'installonlypkg(vm)',
       ],
       dirs: ['/usr/share/ost-images', '/usr/share/ost-images/demo'],
       files: [{ path: '/usr/share/ost-images/demo/engine-installed-12-20260101000200.qcow2', mode: '0444' }],
@@ -70,7 +71,7 @@ describe('spec view model', () => {
   });
   it('a non-default set provides no short names', () => {
     const b = { ...base, set: 'el9', key: undefined };
-    expect(specView(nonDefault.set, nonDefault.layers.get('base')!, b, [], 'w.ufdio').provides).toEqual(['ost-images-layer(el9/base) = 12-20260101000000']);
+    expect(specView(nonDefault.set, nonDefault.layers.get('base')!, b, [], 'w.ufdio').provides).toEqual(['ost-images-layer(el9/base) = 12-20260101000000', 'installonlypkg(vm)']);
   });
   it('escapes user text: % doubled, newlines folded', () => {
     expect(rpmText('100%\nsure  %{x}')).toBe('100%% sure %%{x}');

@@ -1,0 +1,196 @@
+// The layout of a published repository and the operations that keep it consistent:
+//
+//   repo/repodata -> .snapshots/<stamp>/repodata   what dnf reads; swapped by one rename(2)
+//   repo/packages/<nvra>.rpm                        the pool: every package a kept snapshot lists
+//   repo/.snapshots/<stamp>/packages/               hard links of that snapshot's packages
+//   repo/.snapshots/<stamp>/repodata/               createrepo_c's metadata (+ repomd.xml.asc)
+//   repo/.snapshots/<stamp>/snapshot.json           its index: packages with their Provides and
+//                                                   Requires, the snapshot it replaced, signer
+//   repo/RPM-GPG-KEY-ost-images, repo/ost-images.repo   what a test machine configures
+//
+// Metadata hrefs ("packages/<file>") resolve against the pool from the served root, so a client
+// that read repomd.xml just before a switch still finds every file it names: a snapshot's
+// packages stay in the pool while the snapshot is kept (the served one, the one it replaced, and
+// any retired less than a grace period ago). A snapshot's own hard links let `--rollback`
+// restore its packages to the pool even after retention removed them from there.
+import { existsSync, linkSync, lstatSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { StepError } from '../errors.js';
+import { writeJsonAtomic } from '../fsutil.js';
+import { log } from '../log.js';
+import { pidsUsing } from '../proc.js';
+import type { PackageDeps } from '../rpmdeps.js';
+
+export const SNAPSHOTS = '.snapshots';
+export const POOL = 'packages';
+export const PUBLIC_KEY_FILE = 'RPM-GPG-KEY-ost-images';
+export const REPO_FILE = 'ost-images.repo';
+
+/** A snapshot retired less than this long ago is kept, for clients still reading its metadata. */
+export function graceSeconds(): number {
+  const env = process.env.OST_IMAGES_SNAPSHOT_GRACE;
+  return env !== undefined && /^[0-9]+$/.test(env) ? Number(env) : 600;
+}
+
+export interface PackageEntry extends PackageDeps {
+  /** File name in the pool. */
+  file: string;
+  size: number;
+  /** Fingerprint of the key that signed it, if signed by the repository's key. */
+  signedBy?: string;
+}
+
+export interface SnapshotRecord {
+  schema: 1;
+  stamp: string;
+  created: string;
+  /** The snapshot this one replaced (what --rollback returns to). */
+  previous?: string;
+  /** Fingerprint of the key that signed repomd.xml and every package, if signed. */
+  signedBy?: string;
+  added: string[];
+  removed: string[];
+  packages: PackageEntry[];
+}
+
+export const snapshotsDir = (repo: string): string => path.join(repo, SNAPSHOTS);
+export const snapshotDir = (repo: string, stamp: string): string => path.join(repo, SNAPSHOTS, stamp);
+export const poolDir = (repo: string): string => path.join(repo, POOL);
+
+/** The stamp of the snapshot being served, if any. */
+export function servedStamp(repo: string): string | undefined {
+  const link = path.join(repo, 'repodata');
+  let target: string;
+  try {
+    if (!lstatSync(link).isSymbolicLink()) throw new StepError(`${link} is a directory, not a snapshot link; was this repository made by another tool?`);
+    target = readlinkSync(link);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  const m = new RegExp(`^${SNAPSHOTS.replace('.', '\\.')}/([^/]+)/repodata$`).exec(target);
+  if (!m) throw new StepError(`${link} points to '${target}', not to a snapshot under ${SNAPSHOTS}/`);
+  return m[1];
+}
+
+export function readSnapshot(repo: string, stamp: string): SnapshotRecord {
+  const file = path.join(snapshotDir(repo, stamp), 'snapshot.json');
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as SnapshotRecord;
+  } catch (err) {
+    throw new StepError(`cannot read the index of snapshot ${stamp} (${file}): ${(err as Error).message}`);
+  }
+}
+
+export function writeSnapshotRecord(dir: string, rec: SnapshotRecord): void {
+  writeJsonAtomic(path.join(dir, 'snapshot.json'), rec);
+}
+
+/** Complete snapshots (no partial ones), oldest first. */
+export function listSnapshots(repo: string): string[] {
+  const dir = snapshotsDir(repo);
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((s) => !s.includes('.partial-') && existsSync(path.join(dir, s, 'snapshot.json')))
+    .sort();
+}
+
+/** Points `repo/repodata` at a snapshot's metadata in one rename. */
+export function switchTo(repo: string, stamp: string): void {
+  const tmpLink = path.join(repo, `.repodata.tmp-${process.pid}`);
+  rmSync(tmpLink, { force: true });
+  symlinkSync(path.join(SNAPSHOTS, stamp, 'repodata'), tmpLink);
+  faultPoint('publish:switch');
+  renameSync(tmpLink, path.join(repo, 'repodata'));
+}
+
+/**
+ * Test hook: `OST_IMAGES_FAULT=<point>` makes the process SIGKILL itself there, so tests can show
+ * that a publisher killed at that exact moment leaves the repository serving what it served.
+ */
+export function faultPoint(point: string): void {
+  if (process.env.OST_IMAGES_FAULT === point) process.kill(process.pid, 'SIGKILL');
+}
+
+/**
+ * Removes what a killed publisher left: partial snapshots (after stopping an orphaned createrepo_c
+ * still writing one), staging directories and temporary links. Runs under the repository lock, so
+ * none of it belongs to a live publisher.
+ */
+export async function recoverRepo(repo: string): Promise<void> {
+  const leftovers: string[] = [];
+  const snaps = snapshotsDir(repo);
+  if (existsSync(snaps)) for (const s of readdirSync(snaps)) if (s.includes('.partial-')) leftovers.push(path.join(snaps, s));
+  for (const f of readdirSync(repo)) if (f.startsWith('.incoming-') || f.startsWith('.repodata.tmp-')) leftovers.push(path.join(repo, f));
+  const pool = poolDir(repo);
+  if (existsSync(pool)) for (const f of readdirSync(pool)) if (f.startsWith('.') && f.includes('.tmp-')) leftovers.push(path.join(pool, f));
+  if (leftovers.length === 0) return;
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const users = pidsUsing(leftovers);
+    if (users.size === 0) break;
+    log.warn(`stopping process(es) ${[...users.keys()].join(' ')} left writing into a dead publisher's files`);
+    for (const pid of users.keys()) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Exited meanwhile.
+      }
+    }
+    await sleep(100);
+  }
+  for (const p of leftovers) rmSync(p, { recursive: true, force: true });
+  log.warn(`removed ${leftovers.length} leftover(s) of an interrupted publish: ${leftovers.map((p) => path.relative(repo, p)).join(', ')}`);
+}
+
+/**
+ * Deletes snapshots nobody can be reading any more, then pool files no kept snapshot lists.
+ * Kept: the served snapshot, the one it replaced, and any created within the grace period.
+ */
+export function retireSnapshots(repo: string): { snapshots: string[]; files: string[] } {
+  const served = servedStamp(repo);
+  if (!served) return { snapshots: [], files: [] };
+  const current = readSnapshot(repo, served);
+  const keep = new Set([served, current.previous].filter((s): s is string => !!s));
+  const cutoff = Date.now() - graceSeconds() * 1000;
+  const all = listSnapshots(repo);
+  const records = new Map<string, SnapshotRecord>();
+  for (const s of all) {
+    const rec = s === served ? current : readSnapshot(repo, s);
+    records.set(s, rec);
+    if (Date.parse(rec.created) >= cutoff) keep.add(s);
+  }
+  const removedSnaps: string[] = [];
+  for (const s of all) {
+    if (keep.has(s)) continue;
+    rmSync(snapshotDir(repo, s), { recursive: true, force: true });
+    removedSnaps.push(s);
+  }
+  const listed = new Set<string>();
+  for (const s of keep) for (const p of records.get(s)?.packages ?? []) listed.add(p.file);
+  const removedFiles: string[] = [];
+  for (const f of readdirSync(poolDir(repo))) {
+    if (f.endsWith('.rpm') && !f.startsWith('.') && !listed.has(f)) {
+      rmSync(path.join(poolDir(repo), f), { force: true });
+      removedFiles.push(f);
+    }
+  }
+  if (removedSnaps.length + removedFiles.length > 0) {
+    log.info(`retired ${removedSnaps.length} old snapshot(s) and ${removedFiles.length} package file(s) no kept snapshot lists`);
+  }
+  return { snapshots: removedSnaps, files: removedFiles };
+}
+
+/** Puts every package of a snapshot back into the pool (from its hard links) before serving it. */
+export function restorePool(repo: string, rec: SnapshotRecord): void {
+  for (const p of rec.packages) {
+    const dest = path.join(poolDir(repo), p.file);
+    const src = path.join(snapshotDir(repo, rec.stamp), POOL, p.file);
+    // Same name is not enough: a package re-signed since holds other bytes than this metadata says.
+    if (existsSync(dest) && statSync(dest).ino === statSync(src).ino) continue;
+    const tmp = path.join(poolDir(repo), `.${p.file}.tmp-${process.pid}`);
+    rmSync(tmp, { force: true });
+    linkSync(src, tmp);
+    renameSync(tmp, dest);
+  }
+}
