@@ -15,13 +15,14 @@ import { installInto } from './consume/install.js';
 import { publishedKeys } from './consume/remote-cache.js';
 import { testBoot } from './consume/test-boot.js';
 import { verifyChain } from './consume/verify.js';
-import type { LayerSet } from './definitions/types.js';
 import { StepError, UsageError } from './errors.js';
-import { packageLayers } from './package/package.js';
+import { currentRpms, packageLayers } from './package/package.js';
 import { DEFAULT_REPO_DIR } from './paths.js';
 import { imageFileName, packageName, rpmFileName, unqualifiedName } from './plan/naming.js';
 import { requireLayer, topLayers, type BuildPlan } from './plan/plan.js';
-import { publish } from './publish/publish.js';
+import { prune, publish, rollback, type PublishOptions, type PublishResult } from './publish/publish.js';
+import { nightly, renderReport, writeReport } from './nightly.js';
+import { removeOld } from './consume/remove-old.js';
 import { resolveUpstream } from './plan/upstream.js';
 import path from 'node:path';
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
@@ -58,6 +59,11 @@ Examples:
   ost-images build --dry-run --json                what a build would do, for machines
   ost-images test-boot --layer host-installed      boot a layer's current build and log in over SSH
   ost-images install --repo http://host/repo/ --root /tmp/r ost-images-engine-installed
+  ost-images nightly --keep 3 --sign-key ci@example.org --url https://ci.example.org/ost-images/
+                                                   the nightly gate: build, boot-test, publish only if all passed
+  ost-images publish --rollback                    serve the previous snapshot of repo/ again
+  ost-images prune --keep 2 --dry-run              what retention would remove (chains stay whole)
+  ost-images remove-old --keep 1                   on a test machine: old builds no running VM uses
 
 Exit codes: 0 success, 1 a step failed, 2 bad input (nothing written), 130 interrupted.
 Layer sets live in layers/<set>/ (set.yaml, <layer>/layer.yaml); see README.md.`,
@@ -160,13 +166,37 @@ Layer sets live in layers/<set>/ (set.yaml, <layer>/layer.yaml); see README.md.`
       }
     });
 
-  withCommon(program.command('publish'))
-    .description('publish the packages of every layer of the set into a DNF repository (atomic switch of its metadata)')
-    .option('-r, --repo <dir>', 'repository directory', DEFAULT_REPO_DIR)
-    .action(async (o: Common & { repo: string }) => {
+  const withPublishing = (c: Command): Command =>
+    c
+      .option('-r, --repo <dir>', 'repository directory', DEFAULT_REPO_DIR)
+      .option('--sign-key <key>', 'gpg key (id, fingerprint or e-mail, from GNUPGHOME) that signs packages and repomd.xml [env OST_IMAGES_SIGN_KEY]', process.env.OST_IMAGES_SIGN_KEY)
+      .option('--unsigned', 'publish unsigned into a repository that was signed (refused otherwise)')
+      .option('--url <url>', 'base URL test machines reach the repository at, for ost-images.repo [env OST_IMAGES_REPO_URL; default: the last one, else file://]', process.env.OST_IMAGES_REPO_URL);
+
+  withPublishing(withCommon(program.command('publish')))
+    .description('publish the packages of every layer of the set into a DNF repository: a new snapshot, checked, then served by one atomic switch')
+    .option('--keep <n>', 'also remove old builds: keep the N newest builds of every top-level layer and every build they require')
+    .option('-n, --dry-run', 'say what would be added and removed; write nothing')
+    .option('--rollback', 'instead of publishing, serve again the snapshot the current one replaced')
+    .action(async (o: Common & PublishCli & { keep?: string; dryRun?: boolean; rollback?: boolean }) => {
+      if (o.rollback) {
+        const r = await rollback(o.repo, { url: o.url });
+        emit(o, r, () => undefined);
+        return;
+      }
       const ls = loadLayerSet(o.layersDir, o.set);
-      const result = await publish(o.repo, currentRpms(ls, new Store(o.store)));
-      emit(o, result, () => undefined);
+      const result = await publish(o.repo, currentRpms(ls, new Store(o.store)), { ...publishOpts(o), keep: parseKeep(o.keep), dryRun: o.dryRun });
+      emit(o, result, () => printPublish(result));
+    });
+
+  withPublishing(program.command('prune'))
+    .description('remove old builds from a repository without ever breaking a chain: keeps the N newest builds of every top-level layer package and every build they require, transitively')
+    .requiredOption('--keep <n>', 'builds to keep of every top-level layer package')
+    .option('-n, --dry-run', 'list what would be removed; write nothing')
+    .option('--json', 'machine-readable result on stdout')
+    .action(async (o: PublishCli & { keep: string; dryRun?: boolean; json?: boolean }) => {
+      const result = await prune(o.repo, parseKeep(o.keep)!, { ...publishOpts(o), dryRun: o.dryRun });
+      emit(o, result, () => printPublish(result));
     });
 
   program
@@ -323,7 +353,64 @@ Layer sets live in layers/<set>/ (set.yaml, <layer>/layer.yaml); see README.md.`
       });
     });
 
+  withPublishing(withCommon(program.command('nightly')))
+    .description('the nightly job: refresh upstream digests, build what changed, package, boot-test every top layer, and publish only if all of that passed; always writes a report')
+    .option('--keep <n>', 'retention applied when publishing (see prune)')
+    .addOption(new Option('-b, --backend <name>', 'how layer steps run').choices(['auto', 'chroot', 'guestfs']).default('auto'))
+    .option('--offline', 'use the last known upstream digests instead of fetching them')
+    .option('--boot-timeout <seconds>', 'per top layer', '600')
+    .option('--report-dir <dir>', 'where the report (JSON and text) goes (default: <store>/reports)')
+    .action(async (o: Common & PublishCli & { keep?: string; backend: 'auto' | BackendName; offline?: boolean; bootTimeout: string; reportDir?: string }) => {
+      const bootTimeoutSec = Number(o.bootTimeout);
+      if (!Number.isFinite(bootTimeoutSec) || bootTimeoutSec <= 0) throw new UsageError(`--boot-timeout: '${o.bootTimeout}' is not a positive number of seconds`);
+      const ls = loadLayerSet(o.layersDir, o.set);
+      const store = new Store(o.store);
+      const reportDir = path.resolve(o.reportDir ?? path.join(store.root, 'reports'));
+      const report = await nightly(ls, store, { ...publishOpts(o), keep: parseKeep(o.keep), repo: o.repo, backend: o.backend, offline: o.offline, bootTimeoutSec, reportDir });
+      const files = writeReport(report, reportDir);
+      emit(o, report, () => process.stderr.write(renderReport(report)));
+      log.info(`report: ${files.text} (JSON: ${files.json})`);
+      if (!report.ok) process.exitCode = report.failed!.exitCode;
+    });
+
+  program
+    .command('remove-old')
+    .description("on a test machine: remove old layer builds that dnf upgrade left installed beside the new ones, keeping the newest N of every top layer, every build a running VM has open, and everything those need")
+    .option('--keep <n>', 'builds to keep of every installed top layer', '1')
+    .option('--root <dir>', 'installation root (dnf --installroot)', '/')
+    .option('-n, --dry-run', 'list what would be removed; remove nothing')
+    .option('--json', 'machine-readable result on stdout')
+    .action(async (o: { keep: string; root: string; dryRun?: boolean; json?: boolean }) => {
+      const r = await removeOld(o.root, parseKeep(o.keep)!, { dryRun: o.dryRun });
+      emit(o, r, () => undefined);
+    });
+
   return program;
+}
+
+interface PublishCli {
+  repo: string;
+  signKey?: string;
+  unsigned?: boolean;
+  url?: string;
+}
+
+function publishOpts(o: PublishCli): PublishOptions {
+  return { signKey: o.signKey || undefined, unsigned: o.unsigned, url: o.url || undefined };
+}
+
+function parseKeep(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^[1-9][0-9]*$/.test(v)) throw new UsageError(`--keep: '${v}' is not a positive whole number`);
+  return Number(v);
+}
+
+function printPublish(r: PublishResult): void {
+  const verb = r.dryRun ? 'would' : 'did';
+  if (r.dryRun) log.info(`dry run on ${r.repo} (serving snapshot ${r.snapshot || 'none'}): ${r.changed ? 'a new snapshot would be published' : 'nothing would change'}`);
+  for (const f of r.added) log.info(`  ${verb} add     ${f}`);
+  for (const f of r.removed) log.info(`  ${verb} remove  ${f}`);
+  for (const f of r.resigned) log.info(`  ${verb} re-sign ${f}`);
 }
 
 async function bootOne(image: string, timeoutSec: number, consoleLog: string | undefined, storeDir: string, sshLogin = true) {
@@ -333,25 +420,6 @@ async function bootOne(image: string, timeoutSec: number, consoleLog: string | u
   if (!consoleLog && existsSync(logFile)) rmSync(logFile);
   return r;
 }
-
-/** The package files of the current build of every layer; all must have been packaged. */
-function currentRpms(ls: LayerSet, store: Store): string[] {
-  const files: string[] = [];
-  const missing: string[] = [];
-  for (const layer of ls.order) {
-    const rec = store.current(ls.set.name, layer);
-    if (!rec) {
-      missing.push(`${layer} (not built)`);
-      continue;
-    }
-    const rpm = path.join(store.rpmsDir(ls.set.name), rpmFileName(ls.set, layer, rec));
-    if (existsSync(rpm)) files.push(rpm);
-    else missing.push(`${layer} (not packaged)`);
-  }
-  if (missing.length > 0) throw new StepError(`cannot publish set '${ls.set.name}': ${missing.join(', ')}; run 'ost-images build' and 'ost-images package' first`);
-  return files;
-}
-
 
 /** Commander exits 1 on a bad option; here every bad argument is bad input: exit 2. */
 function exitCodesForArguments(cmd: Command): void {

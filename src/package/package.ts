@@ -83,3 +83,21 @@ export async function packageLayers(ls: LayerSet, layers: string[], store: Store
   }
   return results;
 }
+
+/** The package files of the current build of every layer; all must have been packaged. */
+export function currentRpms(ls: LayerSet, store: Store): string[] {
+  const files: string[] = [];
+  const missing: string[] = [];
+  for (const layer of ls.order) {
+    const rec = store.current(ls.set.name, layer);
+    if (!rec) {
+      missing.push(`${layer} (not built)`);
+      continue;
+    }
+    const rpm = path.join(store.rpmsDir(ls.set.name), rpmFileName(ls.set, layer, rec));
+    if (existsSync(rpm)) files.push(rpm);
+    else missing.push(`${layer} (not packaged)`);
+  }
+  if (missing.length > 0) throw new StepError(`cannot publish set '${ls.set.name}': ${missing.join(', ')}; run 'ost-images build' and 'ost-images package' first`);
+  return files;
+}

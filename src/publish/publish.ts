@@ -100,7 +100,7 @@ export function unqualifiedConflicts(headers: { file: string; header: { name: st
     if (!set) continue;
     for (const p of header.provides) {
       const name = p.split(' ')[0]!;
-      if (name === header.name || name.startsWith('ost-images-layer(') || name.startsWith('ost-images-key(')) continue;
+      if (name === header.name || name.startsWith('ost-images-layer(') || name.startsWith('ost-images-key(') || name === 'installonlypkg(vm)') continue;
       const bySet = claims.get(name) ?? new Map<string, string>();
       if (!bySet.has(set)) bySet.set(set, file);
       claims.set(name, bySet);

@@ -1,4 +1,5 @@
 // rpmbuild and rpm: build a package from a rendered spec in a private topdir; read headers.
+import { StepError } from '../errors.js';
 import { run } from './run.js';
 
 export function rpmbuildArgs(spec: string, o: { topdir: string; buildroot: string; outdir: string }): string[] {
@@ -33,11 +34,25 @@ export function queryArgs(file: string): string[] {
   return ['-qp', '--nosignature', '--nodigest', '--qf', QF, file];
 }
 
+function parseQuery(text: string): RpmHeader & { files: string[] } {
+  const lines = text.split('\n').filter((l) => l.length > 0);
+  const [name, version, release, ...rest] = lines;
+  const tagged = (prefix: string) => rest.filter((d) => d.startsWith(prefix)).map((d) => d.slice(2).replace(/\s+/g, ' ').trim());
+  return { name: name!, version: version!, release: release!, provides: tagged('P '), requires: tagged('R ').filter((r) => !r.startsWith('rpmlib(')), files: tagged('F ') };
+}
+
 export async function readHeader(file: string): Promise<RpmHeader> {
-  const lines = (await run('rpm', queryArgs(file))).stdout.split('\n').filter((l) => l.length > 0);
-  const [name, version, release, ...deps] = lines;
-  const dep = (prefix: string) => deps.filter((d) => d.startsWith(prefix)).map((d) => d.slice(2).replace(/\s+/g, ' ').trim());
-  return { name: name!, version: version!, release: release!, provides: dep('P '), requires: dep('R ').filter((r) => !r.startsWith('rpmlib(')) };
+  const { files: _files, ...h } = parseQuery((await run('rpm', queryArgs(file))).stdout);
+  return h;
+}
+
+/** Installed packages of a root that provide `provide`, with their dependencies and files. */
+export async function installedProviding(root: string, provide: string): Promise<(RpmHeader & { files: string[] })[]> {
+  const r = await run('rpm', ['--root', root, '-q', '--whatprovides', provide, '--qf', `@@${QF}[F %{FILENAMES}\\n]`], { allowFailure: true });
+  // rpm -q exits 1 when nothing provides it.
+  if (r.exitCode !== 0 && /no package provides/.test(r.stdout + r.stderr)) return [];
+  if (r.exitCode !== 0) throw new StepError(`rpm --root ${root} -q --whatprovides ${provide} failed: ${r.stderr.trim()}`);
+  return r.stdout.split('@@').slice(1).map(parseQuery);
 }
 
 /** Checks a package's digests (signatures are issue of the repository's gpg configuration). */

@@ -1,0 +1,206 @@
+// The nightly job, as one gate: refresh upstream digests, plan, build what changed, package,
+// boot-test every top layer, and publish only when every step passed. Whatever happens it writes
+// a report (JSON for machines, text for people); on failure nothing is published and the
+// repository keeps serving yesterday's snapshot.
+import { mkdirSync, rmSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { executePlan, imageOf } from './build/build.js';
+import { recoverOrphans } from './build/recover.js';
+import { testBoot } from './consume/test-boot.js';
+import type { LayerSet } from './definitions/types.js';
+import { OstError, EXIT_FAILED } from './errors.js';
+import { writeFileAtomic, writeJsonAtomic } from './fsutil.js';
+import { chooseBackend, type BackendName } from './host.js';
+import { log } from './log.js';
+import { currentRpms, packageLayers, type PackageResult } from './package/package.js';
+import { packageName, releaseStamp, vr } from './plan/naming.js';
+import { planBuild, topLayers, type PlanEntry } from './plan/plan.js';
+import { resolveUpstream } from './plan/upstream.js';
+import { publish, type PublishOptions, type PublishResult } from './publish/publish.js';
+import type { Store } from './store.js';
+
+export interface NightlyOptions extends Omit<PublishOptions, 'dryRun'> {
+  repo: string;
+  backend: 'auto' | BackendName;
+  offline?: boolean;
+  bootTimeoutSec: number;
+  /** Directory for the report files. */
+  reportDir: string;
+}
+
+export interface LayerReport {
+  layer: string;
+  parent?: string;
+  key: string;
+  action: 'built' | 'reused' | 'fetched';
+  /** Why it was (re)built or not, and what changed in its inputs. */
+  reason: string;
+  changes: string[];
+  package: string;
+  versionRelease: string;
+  image: string;
+  imageBytes: number;
+  buildSeconds: number;
+  rpm?: string;
+  rpmBytes?: number;
+}
+
+export interface BootReport {
+  layer: string;
+  image: string;
+  ok: boolean;
+  seconds: number;
+  sshSeconds?: number;
+  error?: string;
+  consoleLog?: string;
+}
+
+export type Stage = 'upstream' | 'plan' | 'build' | 'package' | 'boot' | 'publish';
+
+export interface NightlyReport {
+  schema: 1;
+  set: string;
+  started: string;
+  finished: string;
+  ok: boolean;
+  failed?: { stage: Stage; error: string; exitCode: number };
+  backend?: BackendName;
+  upstream: Record<string, string>;
+  layers: LayerReport[];
+  boots: BootReport[];
+  /** What was published; null when the gate kept the repository as it was. */
+  published: PublishResult | null;
+  stages: Partial<Record<Stage, number>>;
+  files?: { json: string; text: string };
+}
+
+const mib = (n?: number) => (n === undefined ? '-' : `${(n / 1024 ** 2).toFixed(0)} MiB`);
+
+export function renderReport(r: NightlyReport): string {
+  const lines = [
+    `ost-images nightly, set ${r.set}: ${r.ok ? 'PASSED' : `FAILED at ${r.failed!.stage}`} (${r.started} .. ${r.finished})`,
+  ];
+  if (r.failed) lines.push(`  error: ${r.failed.error.split('\n')[0]}`);
+  lines.push(
+    r.published
+      ? `  published: snapshot ${r.published.snapshot} of ${r.published.repo}: ${r.published.added.length} new, ${r.published.removed.length} removed, ${r.published.packages} in all, ${r.published.signedBy ? `signed by ${r.published.signedBy}` : 'unsigned'}${r.published.changed ? '' : ' (nothing new)'}`
+      : '  published: nothing (the repository still serves its previous snapshot)',
+  );
+  if (r.layers.length > 0) {
+    const rows = [['layer', 'action', 'version-release', 'image', 'rpm', 'seconds', 'why'], ...r.layers.map((l) => [l.layer, l.action, l.versionRelease, mib(l.imageBytes), mib(l.rpmBytes), l.buildSeconds.toFixed(0), l.reason])];
+    const width = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+    for (const row of rows) lines.push(`  ${row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(width[i]!))).join('  ')}`);
+  }
+  for (const b of r.boots) {
+    lines.push(`  boot ${b.layer}: ${b.ok ? `ok in ${b.seconds.toFixed(0)} s${b.sshSeconds ? `, SSH login after ${b.sshSeconds.toFixed(0)} s` : ''}` : `FAILED: ${b.error?.split('\n')[0]}`}`);
+  }
+  lines.push(`  stages: ${Object.entries(r.stages).map(([k, v]) => `${k} ${v!.toFixed(1)} s`).join(', ')}`);
+  return `${lines.join('\n')}\n`;
+}
+
+class StageFailure extends Error {
+  constructor(
+    readonly stage: Stage,
+    override readonly cause: unknown,
+  ) {
+    super(`${stage} failed`);
+  }
+}
+
+export async function nightly(ls: LayerSet, store: Store, o: NightlyOptions): Promise<NightlyReport> {
+  const report: NightlyReport = { schema: 1, set: ls.set.name, started: new Date().toISOString(), finished: '', ok: false, upstream: {}, layers: [], boots: [], published: null, stages: {} };
+  const stage = async <T>(name: Stage, fn: () => Promise<T>): Promise<T> => {
+    const t0 = Date.now();
+    log.info(`nightly: ${name}`);
+    try {
+      return await fn();
+    } catch (err) {
+      throw new StageFailure(name, err);
+    } finally {
+      report.stages[name] = (Date.now() - t0) / 1000;
+    }
+  };
+  try {
+    report.upstream = await stage('upstream', () => resolveUpstream(ls, store.root, { offline: o.offline }));
+    const unlock = await store.lock(ls.set.name);
+    let entries: PlanEntry[];
+    let packaged: PackageResult[];
+    try {
+      await recoverOrphans(store);
+      entries = await stage('plan', async () => planBuild(ls, [], new Map(ls.order.map((l) => [l, store.current(ls.set.name, l)])), { digests: report.upstream }).entries);
+      const needsBackend = entries.some((e) => e.action === 'build');
+      report.backend = needsBackend ? await chooseBackend(o.backend) : undefined;
+      const built = await stage('build', () => executePlan(ls, { set: ls.set.name, entries }, store, report.backend ?? 'chroot'));
+      for (const b of built) {
+        const e = entries.find((x) => x.layer === b.layer)!;
+        report.layers.push({
+          layer: b.layer,
+          parent: e.parent,
+          key: e.key,
+          action: b.action,
+          reason: e.reason,
+          changes: e.changes,
+          package: packageName(ls.set, b.layer),
+          versionRelease: vr(b.record),
+          image: b.record.image,
+          imageBytes: statSync(imageOf(store, b.record)).size,
+          buildSeconds: b.seconds,
+        });
+      }
+      packaged = await stage('package', () => packageLayers(ls, ls.order, store));
+      for (const p of packaged) {
+        const l = report.layers.find((x) => x.layer === p.layer)!;
+        l.rpm = path.basename(p.rpm);
+        l.rpmBytes = p.bytes;
+      }
+    } finally {
+      unlock();
+    }
+    // Every top layer is booted even when one fails, so the report says which ones work.
+    await stage('boot', async () => {
+      for (const layer of topLayers(ls)) {
+        const image = imageOf(store, store.current(ls.set.name, layer)!);
+        const consoleLog = path.join(o.reportDir, `console-${layer}-${releaseStamp(new Date(report.started))}.log`);
+        try {
+          const b = await testBoot(image, { timeoutSec: o.bootTimeoutSec, consoleLog, ssh: true });
+          report.boots.push({ layer, image, ok: true, seconds: b.seconds, sshSeconds: b.sshSeconds });
+          rmSync(consoleLog, { force: true }); // Kept only when a boot fails.
+        } catch (err) {
+          if (!(err instanceof OstError) || err.exitCode === 130) throw err;
+          report.boots.push({ layer, image, ok: false, seconds: 0, error: err.message, consoleLog });
+        }
+      }
+      const bad = report.boots.filter((b) => !b.ok);
+      if (bad.length > 0) throw new BootFailed(`${bad.map((b) => b.layer).join(', ')} did not boot`);
+    });
+    report.published = await stage('publish', () => publish(o.repo, currentRpms(ls, store), o));
+    report.ok = true;
+  } catch (err) {
+    const f = err instanceof StageFailure ? err : new StageFailure('upstream', err);
+    const cause = f.cause;
+    report.failed = {
+      stage: f.stage,
+      error: cause instanceof Error ? cause.message : String(cause),
+      exitCode: cause instanceof OstError ? cause.exitCode : EXIT_FAILED,
+    };
+    log.error(`nightly: ${f.stage} failed; nothing was published`);
+  } finally {
+    report.finished = new Date().toISOString();
+  }
+  return report;
+}
+
+class BootFailed extends OstError {
+  readonly exitCode = EXIT_FAILED;
+}
+
+/** Writes `nightly-<stamp>.json` and `.txt` into the report directory; returns their paths. */
+export function writeReport(r: NightlyReport, dir: string): { json: string; text: string } {
+  const base = path.join(dir, `nightly-${r.set}-${releaseStamp(new Date(r.started))}`);
+  const files = { json: `${base}.json`, text: `${base}.txt` };
+  mkdirSync(dir, { recursive: true });
+  r.files = files;
+  writeJsonAtomic(files.json, r);
+  writeFileAtomic(files.text, renderReport(r));
+  return files;
+}
