@@ -22,6 +22,7 @@ import { imageFileName, packageName, rpmFileName, unqualifiedName } from './plan
 import { requireLayer, topLayers, type BuildPlan } from './plan/plan.js';
 import { prune, publish, rollback, type PublishOptions, type PublishResult } from './publish/publish.js';
 import { nightly, renderReport, writeReport } from './nightly.js';
+import { PUBLIC_KEY_FILE } from './publish/snapshot.js';
 import { removeOld } from './consume/remove-old.js';
 import { resolveUpstream } from './plan/upstream.js';
 import path from 'node:path';
@@ -205,9 +206,10 @@ Layer sets live in layers/<set>/ (set.yaml, <layer>/layer.yaml); see README.md.`
     .argument('<packages...>', 'package names, e.g. ost-images-engine-installed')
     .option('-r, --repo <dir-or-url>', 'repository directory or URL', DEFAULT_REPO_DIR)
     .requiredOption('--root <dir>', 'install root')
+    .option('--gpgcheck', `check package and repomd.xml signatures against the key published beside the repository (${PUBLIC_KEY_FILE})`)
     .option('--json', 'machine-readable result on stdout')
-    .action(async (packages: string[], o: { repo: string; root: string; json?: boolean }) => {
-      const r = await installInto(o.root, o.repo, packages);
+    .action(async (packages: string[], o: { repo: string; root: string; gpgcheck?: boolean; json?: boolean }) => {
+      const r = await installInto(o.root, o.repo, packages, o.gpgcheck);
       emit(o, r, () => log.info(`installed into ${o.root}: ${r.installed.join(' ')}`));
     });
 

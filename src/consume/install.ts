@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { log } from '../log.js';
+import { PUBLIC_KEY_FILE } from '../publish/snapshot.js';
 import { dnf } from '../tools/dnf.js';
 import { installedNvrs } from '../tools/rpmbuild.js';
 
@@ -18,6 +19,7 @@ export interface InstallResult {
 }
 
 
+/** With `gpgcheck`, signatures are checked against the key published beside the repository. */
 export async function installInto(rootArg: string, repo: string, packages: string[], gpgcheck = false): Promise<InstallResult> {
   // rpm --root and dnf --installroot both want an absolute path.
   const root = path.resolve(rootArg);
@@ -25,7 +27,9 @@ export async function installInto(rootArg: string, repo: string, packages: strin
   const cacheDir = mkdtempSync(path.join(os.tmpdir(), 'ost-images-dnf-'));
   try {
     log.info(`dnf install ${packages.join(' ')} from ${repoUrl(repo)} into ${root}`);
-    await dnf({ root, repoUrl: repoUrl(repo), cacheDir, gpgcheck }, ['install', ...packages], { onLine: (l) => log.debug(`  | ${l}`) });
+    const url = repoUrl(repo).replace(/\/?$/, '/');
+    const gpgKey = gpgcheck ? `${url}${PUBLIC_KEY_FILE}` : undefined;
+    await dnf({ root, repoUrl: url, cacheDir, gpgKey }, ['install', ...packages], { onLine: (l) => log.debug(`  | ${l}`) });
   } finally {
     rmSync(cacheDir, { recursive: true, force: true });
   }

@@ -24,6 +24,7 @@ import {
   PUBLIC_KEY_FILE,
   REPO_FILE,
   faultPoint,
+  graceSeconds,
   listSnapshots,
   poolDir,
   readSnapshot,
@@ -69,6 +70,9 @@ export interface PublishResult {
 
 /** Hard link when on the same file system, else copy; through a temporary name either way. */
 function placeFile(src: string, dest: string): void {
+  // rename(2) of a hard link onto another link of the same file does nothing (and leaves the
+  // temporary name behind): a killed publish may already have placed this very file.
+  if (existsSync(dest) && statSync(dest).ino === statSync(src).ino) return;
   const tmp = path.join(path.dirname(dest), `.${path.basename(dest)}.tmp-${process.pid}`);
   rmSync(tmp, { force: true });
   try {
@@ -172,6 +176,24 @@ function checkMetadata(dir: string, packages: PackageEntry[]): void {
   const got = new Map(listed.map((p) => [p.href, p.size]));
   const wrong = [...want.keys()].filter((h) => got.get(h) !== want.get(h)).concat([...got.keys()].filter((h) => !want.has(h)));
   if (wrong.length > 0) throw new StepError(`new snapshot ${dir}: metadata does not match its packages: ${wrong.join(', ')}`);
+}
+
+/**
+ * Metadata file names are content hashes, but they are fetched through the `repodata` link: a
+ * client that read the old repomd.xml just before the switch asks for the old primary through the
+ * new link. So each snapshot's repodata also holds the metadata files of the one it replaces (and
+ * those that one carried, while younger than the grace period), as hard links.
+ */
+function carryMetadata(prevSnap: string, building: string): void {
+  const from = path.join(prevSnap, 'repodata');
+  const to = path.join(building, 'repodata');
+  if (!existsSync(from)) return;
+  const own = new Set(repomdLocations(readFileSync(path.join(from, 'repomd.xml'), 'utf8')).values());
+  const cutoff = Date.now() - graceSeconds() * 1000;
+  for (const f of readdirSync(from)) {
+    if (f.startsWith('repomd.xml') || existsSync(path.join(to, f))) continue;
+    if (own.has(`repodata/${f}`) || statSync(path.join(from, f)).mtimeMs >= cutoff) linkSync(path.join(from, f), path.join(to, f));
+  }
 }
 
 export async function publish(repo: string, rpms: string[], opts: PublishOptions = {}): Promise<PublishResult> {
@@ -296,6 +318,7 @@ async function publishLocked(repo: string, rpms: string[], opts: PublishOptions,
     await createrepo(building, prevMd);
     faultPoint('publish:after-createrepo');
     checkMetadata(building, entries);
+    if (prev) carryMetadata(snapshotDir(repo, prev.stamp), building);
     const repomd = path.join(building, 'repodata', 'repomd.xml');
     if (fpr) {
       await detachSign(repomd, `${repomd}.asc`, fpr);

@@ -6,8 +6,10 @@ export interface DnfRepoOptions {
   /** http(s):// or file:// URL of the repository. */
   repoUrl: string;
   cacheDir: string;
-  /** Unsigned repositories need it; signed ones are checked. */
-  gpgcheck: boolean;
+  /** URL of the repository's public key: packages and repomd.xml are then checked against it. */
+  gpgKey?: string;
+  /** Extra dnf options (--setopt=...). */
+  setopts?: string[];
 }
 
 export function dnfArgs(o: DnfRepoOptions, command: string[]): string[] {
@@ -24,7 +26,10 @@ export function dnfArgs(o: DnfRepoOptions, command: string[]): string[] {
     '--repo=ost-images',
     // Without --refresh, cached metadata hides a changed repository.
     '--refresh',
-    ...(o.gpgcheck ? [] : ['--nogpgcheck']),
+    ...(o.gpgKey
+      ? ['--setopt=ost-images.gpgcheck=1', '--setopt=ost-images.repo_gpgcheck=1', `--setopt=ost-images.gpgkey=${o.gpgKey}`]
+      : ['--nogpgcheck']),
+    ...(o.setopts ?? []),
     ...command,
   ];
 }

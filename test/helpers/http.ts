@@ -1,8 +1,18 @@
 // A real HTTP server on 127.0.0.1 serving a directory (Python's http.server: it follows the
-// repository's repodata symlink exactly as a web server would).
+// repository's repodata symlink exactly as a web server would). Its access log is kept, so a test
+// can assert exactly which files a client downloaded.
 import { spawn, type ChildProcess } from 'node:child_process';
 
-export async function serveDirectory(dir: string): Promise<{ url: string; stop: () => void; child: ChildProcess }> {
+export interface Server {
+  url: string;
+  child: ChildProcess;
+  stop: () => void;
+  /** Paths requested with GET since the start (or the last `mark()`), in order, with status. */
+  requests: () => { path: string; status: number }[];
+  mark: () => void;
+}
+
+export async function serveDirectory(dir: string): Promise<Server> {
   const child = spawn('python3', ['-u', '-m', 'http.server', '--bind', '127.0.0.1', '--directory', dir, '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
@@ -17,6 +27,18 @@ export async function serveDirectory(dir: string): Promise<{ url: string; stop: 
     });
     child.on('exit', () => reject(new Error(`http.server exited: ${out}`)));
   });
-  child.stderr!.resume();
-  return { url: `http://127.0.0.1:${port}/`, stop: () => child.kill(), child };
+  let log = '';
+  child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+  let from = 0;
+  const parse = () =>
+    [...log.slice(from).matchAll(/"GET ([^ ]+) HTTP\/[0-9.]+" ([0-9]{3})/g)].map((m) => ({ path: decodeURIComponent(m[1]!), status: Number(m[2]) }));
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    child,
+    stop: () => child.kill(),
+    requests: parse,
+    mark: () => {
+      from = log.length;
+    },
+  };
 }

@@ -123,7 +123,7 @@ describe('packaging and repository tools', () => {
     ]);
   });
   it('dnf: one repository, no host repos, fresh metadata', () => {
-    expect(dnfArgs({ root: '/root', repoUrl: 'http://127.0.0.1:8000/', cacheDir: '/c', gpgcheck: false }, ['install', 'x'])).toEqual([
+    expect(dnfArgs({ root: '/root', repoUrl: 'http://127.0.0.1:8000/', cacheDir: '/c' }, ['install', 'x'])).toEqual([
       '-y', '--installroot=/root', '--releasever=ost', '--setopt=reposdir=/dev/null', '--setopt=cachedir=/c',
       '--setopt=install_weak_deps=False', '--setopt=keepcache=False', '--repofrompath=ost-images,http://127.0.0.1:8000/',
       '--repo=ost-images', '--refresh', '--nogpgcheck', 'install', 'x',

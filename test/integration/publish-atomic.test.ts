@@ -1,0 +1,241 @@
+// The repository as test machines see it while it changes, on real createrepo_c, dnf and an HTTP
+// server: a client polling during publishes never fails a fetch; a publisher SIGKILLed before,
+// during and after createrepo_c and in the middle of the switch leaves the served snapshot as it
+// was (or, after the switch, the new one, complete), and the next publish succeeds; a snapshot with
+// a missing parent is refused; rollback and chain-aware retention keep the repository installable.
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { installInto } from '../../src/consume/install.js';
+import { loadLayerSet } from '../../src/definitions/load.js';
+import type { LayerSet } from '../../src/definitions/types.js';
+import { ConfigError } from '../../src/errors.js';
+import { packageLayers } from '../../src/package/package.js';
+import { publish } from '../../src/publish/publish.js';
+import { readSnapshot, servedStamp } from '../../src/publish/snapshot.js';
+import { Store, type BuildRecord } from '../../src/store.js';
+import { cli, startCli, waitFor } from '../helpers/cli.js';
+import { serveDirectory, type Server } from '../helpers/http.js';
+import { writeLayerSet } from '../helpers/layerset.js';
+import { demoSet } from '../helpers/sets.js';
+import { fakeBuild, publishedDemoChain } from '../helpers/tiny.js';
+import { removeTree, testTmp } from '../helpers/tmp.js';
+
+const tmp = testTmp('publish');
+const storeDir = path.join(tmp, 'store');
+const store = new Store(storeDir);
+const repo = path.join(tmp, 'repo');
+let layersDir: string;
+let ls: LayerSet;
+let recs: Record<string, BuildRecord>;
+let server: Server;
+let stamp = 20260201000000;
+
+/** A new engine-installed build on the current upgrade, packaged; returns its RPM. */
+async function newEngine(randomMiB = 0): Promise<string> {
+  const rec = await fakeBuild(store, 'demo', 'engine-installed', String(stamp++), store.current('demo', 'upgrade')!, 0x60);
+  if (randomMiB > 0) {
+    // Incompressible data, so createrepo_c spends long enough on the package to be caught at it.
+    const data = path.join(tmp, 'random.bin');
+    execFileSync('sh', ['-c', 'head -c "$1" /dev/urandom > "$2"', 'sh', `${randomMiB}M`, data]);
+    execFileSync('chmod', ['u+w', store.imagePath('demo', rec.image)]);
+    execFileSync('qemu-img', ['resize', '-q', store.imagePath('demo', rec.image), `${randomMiB + 64}M`]);
+    execFileSync('qemu-io', ['-f', 'qcow2', '-c', `write -s ${data} 0 ${randomMiB}M`, store.imagePath('demo', rec.image)], { stdio: 'ignore' });
+  }
+  return (await packageLayers(ls, ['engine-installed'], store))[0]!.rpm;
+}
+
+const publishCli = (env: Record<string, string> = {}) => startCli(['publish', '--set', 'demo', '--layers-dir', layersDir, '--store', storeDir, '--repo', repo], env);
+
+/** What dnf would see: the served snapshot, complete, and nothing a dead publisher left. */
+function assertConsistent(): void {
+  const stampNow = servedStamp(repo)!;
+  const rec = readSnapshot(repo, stampNow);
+  for (const p of rec.packages) expect(existsSync(path.join(repo, 'packages', p.file)), p.file).toBe(true);
+  const repomd = readFileSync(path.join(repo, 'repodata', 'repomd.xml'), 'utf8');
+  for (const m of repomd.matchAll(/<location href="([^"]+)"/g)) expect(existsSync(path.join(repo, m[1]!)), m[1]).toBe(true);
+}
+
+function leftovers(): string[] {
+  return [
+    ...readdirSync(repo).filter((f) => f.startsWith('.incoming-') || f.startsWith('.repodata.tmp-') || f === '.lock'),
+    ...readdirSync(path.join(repo, '.snapshots')).filter((f) => f.includes('.partial-')),
+    ...readdirSync(path.join(repo, 'packages')).filter((f) => f.startsWith('.')),
+  ];
+}
+
+function createrepoPids(): number[] {
+  return readdirSync('/proc')
+    .filter((p) => /^[0-9]+$/.test(p))
+    .filter((p) => {
+      try {
+        return readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith('createrepo_c') && readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(repo);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+beforeAll(async () => {
+  layersDir = writeLayerSet(demoSet({ isDefault: true })).layersDir;
+  ls = loadLayerSet(layersDir, 'demo');
+  recs = (await publishedDemoChain(ls, store, repo)).recs;
+  server = await serveDirectory(repo);
+});
+
+afterAll(() => {
+  server?.stop();
+  removeTree(tmp);
+});
+
+describe('publishing while clients read', () => {
+  it('a client polling in a loop never fails a fetch nor sees a half repository while publishes (with retention) run', async () => {
+    const poller = spawn(process.execPath, [path.resolve('test/helpers/poll-repo.mjs'), server.url], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    poller.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise((r) => poller.on('close', r));
+    await new Promise((r) => setTimeout(r, 300));
+    for (let i = 0; i < 8; i++) await publish(repo, [await newEngine()], { keep: i % 2 ? 2 : undefined });
+    await new Promise((r) => setTimeout(r, 300));
+    poller.kill('SIGTERM');
+    await exited;
+    const r = JSON.parse(out) as { rounds: number; revisions: number; errors: string[] };
+    expect(r.errors).toEqual([]);
+    expect(r.rounds).toBeGreaterThan(20);
+    // It really read across switches, not one snapshot throughout.
+    expect(r.revisions).toBeGreaterThan(2);
+    assertConsistent();
+  });
+});
+
+describe('a publisher killed with SIGKILL', () => {
+  // OST_IMAGES_FAULT makes the publisher SIGKILL itself at that exact point.
+  const points = [
+    { point: 'publish:before-createrepo', switched: false },
+    { point: 'publish:after-createrepo', switched: false },
+    { point: 'publish:switch', switched: false },
+    { point: 'publish:after-switch', switched: true },
+  ];
+  for (const { point, switched } of points) {
+    it(`at ${point} leaves ${switched ? 'the new snapshot, complete,' : 'the old snapshot'} served; the next publish succeeds`, async () => {
+      const before = servedStamp(repo);
+      const rpm = await newEngine();
+      const r = await publishCli({ OST_IMAGES_FAULT: point }).done;
+      expect(r.signal).toBe('SIGKILL');
+      if (switched) expect(servedStamp(repo)).not.toBe(before);
+      else expect(servedStamp(repo)).toBe(before);
+      assertConsistent();
+      const again = await cli(['publish', '--set', 'demo', '--layers-dir', layersDir, '--store', storeDir, '--repo', repo, '--json']);
+      expect(again.code, again.stderr).toBe(0);
+      expect(leftovers()).toEqual([]);
+      expect(readSnapshot(repo, servedStamp(repo)!).packages.map((p) => p.file)).toContain(path.basename(rpm));
+      assertConsistent();
+    });
+  }
+
+  it('while createrepo_c runs: the orphaned createrepo_c is stopped and its partial snapshot removed by the next publish', async () => {
+    const before = servedStamp(repo);
+    const rpm = await newEngine(300);
+    const run = publishCli();
+    await waitFor(() => createrepoPids().length > 0, 60_000, 'createrepo_c to start');
+    const orphans = createrepoPids();
+    process.kill(run.child.pid!, 'SIGKILL');
+    expect((await run.done).signal).toBe('SIGKILL');
+    expect(servedStamp(repo)).toBe(before);
+    assertConsistent();
+    const again = await cli(['publish', '--set', 'demo', '--layers-dir', layersDir, '--store', storeDir, '--repo', repo]);
+    expect(again.code, again.stderr).toBe(0);
+    for (const pid of orphans) expect(existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ')).toBe(false);
+    expect(leftovers()).toEqual([]);
+    expect(readSnapshot(repo, servedStamp(repo)!).packages.map((p) => p.file)).toContain(path.basename(rpm));
+    assertConsistent();
+  });
+
+  it('dnf installs from the repository afterwards', async () => {
+    const r = await installInto(path.join(tmp, 'root-after-kills'), server.url, ['ost-images-engine-installed']);
+    expect(r.installed.filter((n) => n.includes('engine-installed'))).toEqual([`ost-images-demo-engine-installed-12-${store.current('demo', 'engine-installed')!.release}`]);
+  });
+});
+
+describe('the closure check', () => {
+  it('refuses a snapshot in which a package requires a parent build that is not there, naming it, and changes nothing', async () => {
+    // An upgrade build that is never published, and an engine build on it.
+    const other = new Store(path.join(tmp, 'store-orphan'));
+    const base = await fakeBuild(other, 'demo', 'base', recs.base!.release);
+    const upgrade = await fakeBuild(other, 'demo', 'upgrade', '20260301000000', base, 0x23);
+    await fakeBuild(other, 'demo', 'engine-installed', '20260301000100', upgrade, 0x34);
+    const [pkg] = await packageLayers(ls, ['engine-installed'], other);
+    const link = readlinkSync(path.join(repo, 'repodata'));
+    const pool = readdirSync(path.join(repo, 'packages')).sort();
+    const err = await publish(repo, [pkg!.rpm]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as Error).message).toContain(`${pkg!.rpm}: Requires: 'ost-images-demo-upgrade = 12-20260301000000' of ost-images-demo-engine-installed-12-20260301000100 is provided by no package of the new snapshot`);
+    expect(readlinkSync(path.join(repo, 'repodata'))).toBe(link);
+    expect(readdirSync(path.join(repo, 'packages')).sort()).toEqual(pool);
+  });
+});
+
+describe('rollback and retention', () => {
+  it('publish --rollback serves the snapshot the current one replaced, with its packages', async () => {
+    const engineBefore = store.current('demo', 'engine-installed')!;
+    await publish(repo, [await newEngine()]);
+    const served = servedStamp(repo)!;
+    const previous = readSnapshot(repo, served).previous!;
+    const r = await cli(['publish', '--rollback', '--repo', repo, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ repo, from: served, to: previous });
+    expect(servedStamp(repo)).toBe(previous);
+    assertConsistent();
+    const inst = await installInto(path.join(tmp, 'root-rollback'), server.url, ['ost-images-engine-installed']);
+    expect(inst.installed).toContain(`ost-images-demo-engine-installed-12-${engineBefore.release}`);
+  });
+
+  it('prune --keep 1 keeps the newest top-level builds and their whole chains; --dry-run changes nothing', async () => {
+    // A base change: a second chain, so the old upgrade and base builds are still required by
+    // the old engine and host builds until those go.
+    const base2 = await fakeBuild(store, 'demo', 'base', '20260401000000', undefined, 0x12);
+    const up2 = await fakeBuild(store, 'demo', 'upgrade', '20260401000100', base2, 0x24);
+    await fakeBuild(store, 'demo', 'engine-installed', '20260401000200', up2, 0x35);
+    await fakeBuild(store, 'demo', 'host-installed', '20260401000300', up2, 0x45);
+    await publish(repo, (await packageLayers(ls, ls.order, store)).map((p) => p.rpm));
+    const link = readlinkSync(path.join(repo, 'repodata'));
+    const dry = await cli(['prune', '--repo', repo, '--keep', '2', '--dry-run', '--json']);
+    expect(dry.code, dry.stderr).toBe(0);
+    const plan = JSON.parse(dry.stdout) as { removed: string[]; dryRun: boolean };
+    expect(plan.dryRun).toBe(true);
+    expect(readlinkSync(path.join(repo, 'repodata'))).toBe(link);
+    // keep 2: the new chain and the newest old-chain engine and host builds, with the old upgrade and base.
+    const kept = (await cli(['prune', '--repo', repo, '--keep', '2', '--json'])).stdout;
+    const r = JSON.parse(kept) as { removed: string[]; packages: number };
+    expect(r.removed.sort()).toEqual(plan.removed.sort());
+    const names = readSnapshot(repo, servedStamp(repo)!).packages.map((p) => `${p.name.replace('ost-images-demo-', '')}-${p.release}`).sort();
+    const engines = names.filter((n) => n.startsWith('engine-installed'));
+    expect(engines).toEqual([`engine-installed-${store.current('demo', 'engine-installed')!.release}`, expect.stringMatching(/^engine-installed-2026/)].sort());
+    expect(names).toContain(`upgrade-${recs.upgrade!.release}`);
+    expect(names).toContain(`base-${recs.base!.release}`);
+    assertConsistent();
+    const one = JSON.parse((await cli(['prune', '--repo', repo, '--keep', '1', '--json'])).stdout) as { packages: number };
+    expect(one.packages).toBe(4);
+    expect(readSnapshot(repo, servedStamp(repo)!).packages.map((p) => p.release).sort()).toEqual(['20260401000000', '20260401000100', '20260401000200', '20260401000300']);
+    const inst = await installInto(path.join(tmp, 'root-pruned'), server.url, ['ost-images-engine-installed', 'ost-images-host-installed']);
+    expect(inst.installed.length).toBe(4);
+  });
+
+  it('refuses a bad --keep with exit code 2', async () => {
+    const r = await cli(['prune', '--repo', repo, '--keep', '0']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("--keep: '0' is not a positive whole number");
+  });
+});
+
+describe('the .repo file', () => {
+  it('is written beside the repository with the URL given, and kept on later publishes', async () => {
+    await publish(repo, [await newEngine()], { url: 'https://ci.example.org/ost/' });
+    await publish(repo, [await newEngine()]);
+    const text = readFileSync(path.join(repo, 'ost-images.repo'), 'utf8');
+    expect(text).toContain('baseurl=https://ci.example.org/ost/\n');
+    expect(text).toContain('gpgcheck=0\n');
+  });
+});
