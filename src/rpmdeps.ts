@@ -90,7 +90,10 @@ function parseEvr(s: string): Evr {
   return dash >= 0 ? { epoch, version: rest.slice(0, dash), release: rest.slice(dash + 1) } : { epoch, version: rest };
 }
 
-/** Compares two EVRs; a release missing on either side is not compared (as rpm does). */
+/**
+ * Compares two EVRs; a release missing on either side is not compared (as rpm does when matching
+ * dependencies; rpm's ordering of installed versions would rank `1.0-1` above `1.0`).
+ */
 export function compareEvr(a: string, b: string): number {
   const x = parseEvr(a);
   const y = parseEvr(b);
@@ -129,7 +132,11 @@ export function satisfies(provide: Dep, require: Dep): boolean {
   if (provide.name !== require.name) return false;
   if (!require.op || !require.evr || !provide.evr) return true;
   // The provided EVR must fall in the required range; with "=" on the provide side (ours always).
-  return opHolds(require.op, compareEvr(provide.evr, require.evr));
+  // A provide without a release stands for every release of its version, so it overlaps any range
+  // around that version (rpm: `foo = 12` satisfies `foo > 12-5`; `foo = 12-5` not `foo < 12`).
+  const cmp = compareEvr(provide.evr, require.evr);
+  if (cmp === 0 && !provide.evr.includes('-')) return true;
+  return opHolds(require.op, cmp);
 }
 
 /** Requires satisfied by rpm itself, not by a package. */
