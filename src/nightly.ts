@@ -76,6 +76,9 @@ export interface NightlyReport {
 
 const mib = (n?: number) => (n === undefined ? '-' : `${(n / 1024 ** 2).toFixed(0)} MiB`);
 
+/** The reason, with the keys of the inputs that changed (their old and new values are in the JSON). */
+const why = (l: LayerReport) => (l.changes.length > 0 ? `${l.reason}: ${l.changes.map((c) => c.split(':')[0]).join(', ')}` : l.reason);
+
 export function renderReport(r: NightlyReport): string {
   const lines = [
     `ost-images nightly, set ${r.set}: ${r.ok ? 'PASSED' : `FAILED at ${r.failed!.stage}`} (${r.started} .. ${r.finished})`,
@@ -87,7 +90,7 @@ export function renderReport(r: NightlyReport): string {
       : '  published: nothing (the repository still serves its previous snapshot)',
   );
   if (r.layers.length > 0) {
-    const rows = [['layer', 'action', 'version-release', 'image', 'rpm', 'seconds', 'why'], ...r.layers.map((l) => [l.layer, l.action, l.versionRelease, mib(l.imageBytes), mib(l.rpmBytes), l.buildSeconds.toFixed(0), l.reason])];
+    const rows = [['layer', 'action', 'version-release', 'image', 'rpm', 'seconds', 'why'], ...r.layers.map((l) => [l.layer, l.action, l.versionRelease, mib(l.imageBytes), mib(l.rpmBytes), l.buildSeconds.toFixed(0), why(l)])];
     const width = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
     for (const row of rows) lines.push(`  ${row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(width[i]!))).join('  ')}`);
   }
