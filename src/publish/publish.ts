@@ -63,6 +63,8 @@ export interface PublishResult {
   removed: string[];
   resigned: string[];
   packages: number;
+  /** Packages createrepo_c had to read (new and re-signed ones; the rest reuse their metadata). */
+  packagesRead: number;
   signedBy?: string;
   dryRun: boolean;
   seconds: number;
@@ -235,7 +237,9 @@ async function publishLocked(repo: string, rpms: string[], opts: PublishOptions,
     seen.add(b);
     return true;
   });
-  const incoming = await Promise.all(incomingPaths.map(entryFor));
+  // Headers of new packages only; a few rpm processes at a time, not one per package at once.
+  const incoming: PackageEntry[] = [];
+  for (let i = 0; i < incomingPaths.length; i += 8) incoming.push(...(await Promise.all(incomingPaths.slice(i, i + 8).map(entryFor))));
   const sourceOf = new Map<PackageEntry, string>(incoming.map((e, i) => [e, incomingPaths[i]!]));
   const candidates = [...(prev?.packages ?? []), ...incoming];
 
@@ -260,6 +264,7 @@ async function publishLocked(repo: string, rpms: string[], opts: PublishOptions,
   }
   const toSign = fpr ? final.filter((p) => p.signedBy !== fpr) : [];
   const resigned = toSign.filter((p) => !sourceOf.has(p));
+  let packagesRead = 0;
   const result = (snapshot: string, changed: boolean): PublishResult => ({
     repo,
     snapshot,
@@ -269,6 +274,7 @@ async function publishLocked(repo: string, rpms: string[], opts: PublishOptions,
     removed: removed.map((p) => p.file),
     resigned: resigned.map((p) => p.file),
     packages: final.length,
+    packagesRead,
     signedBy: fpr ?? (changed ? undefined : prev?.signedBy),
     dryRun,
     seconds: (Date.now() - t0) / 1000,
@@ -314,8 +320,13 @@ async function publishLocked(repo: string, rpms: string[], opts: PublishOptions,
     faultPoint('publish:before-createrepo');
     // createrepo_c reuses the served snapshot's metadata for every package whose name, size and
     // mtime are unchanged (hard links share them), so it reads only the new packages.
-    const prevMd = prev && existsSync(path.join(snapshotDir(repo, prev.stamp), 'repodata', 'repomd.xml')) ? path.join(snapshotDir(repo, prev.stamp), 'repodata') : undefined;
-    await createrepo(building, prevMd);
+    const prevMd = prev && existsSync(path.join(snapshotDir(repo, prev.stamp), 'repodata', 'repomd.xml')) ? snapshotDir(repo, prev.stamp) : undefined;
+    const read = await createrepo(building, prevMd);
+    packagesRead = read.length;
+    // The incremental path is what keeps a publish fast in a big repository; say when it was lost.
+    const fresh = new Set([...incoming, ...toSign].map((p) => p.file));
+    const reread = read.filter((f) => !fresh.has(f));
+    if (prevMd && reread.length > 0) log.warn(`createrepo_c read ${reread.length} unchanged package(s) again instead of reusing their metadata`);
     faultPoint('publish:after-createrepo');
     checkMetadata(building, entries);
     if (prev) carryMetadata(snapshotDir(repo, prev.stamp), building);

@@ -1,17 +1,31 @@
 // createrepo_c: repository metadata for a directory of RPMs.
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
 import { run } from './run.js';
 
-export function createrepoArgs(dir: string, previous?: string): string[] {
-  // --update with the previous snapshot's metadata: only packages whose size or mtime changed are
-  // read again (hard links keep both).
+/**
+ * `previous` is the directory that holds the previous metadata's `repodata/` (not `repodata/`
+ * itself: given that, createrepo_c finds nothing, says so only without --quiet, and reads every
+ * package again). With it, packages whose name, size and mtime are unchanged are not read.
+ */
+export function createrepoArgs(dir: string, previous?: string, readList?: string): string[] {
   // --error-exit-val: an unreadable package fails the run instead of being left out with a warning.
   // --no-database: dnf reads only the XML; the sqlite copies cost time on every publish.
   const args = ['--quiet', '--error-exit-val', '--no-database', '--general-compress-type', 'gz', '--checksum', 'sha256'];
   if (previous) args.push('--update', '--update-md-path', previous);
+  if (readList) args.push('--read-pkgs-list', readList);
   args.push(dir);
   return args;
 }
 
-export async function createrepo(dir: string, previous?: string): Promise<void> {
-  await run('createrepo_c', createrepoArgs(dir, previous));
+/** Runs createrepo_c; returns the file names of the packages it actually read. */
+export async function createrepo(dir: string, previous?: string): Promise<string[]> {
+  const readList = path.join(dir, '.read-pkgs');
+  try {
+    await run('createrepo_c', createrepoArgs(dir, previous, readList));
+    const text = existsSync(readList) ? readFileSync(readList, 'utf8') : '';
+    return text.split('\n').filter(Boolean).map((p) => path.basename(p));
+  } finally {
+    rmSync(readList, { force: true });
+  }
 }

@@ -97,7 +97,12 @@ describe('publishing while clients read', () => {
     poller.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise((r) => poller.on('close', r));
     await new Promise((r) => setTimeout(r, 300));
-    for (let i = 0; i < 8; i++) await publish(repo, [await newEngine()], { keep: i % 2 ? 2 : undefined });
+    for (let i = 0; i < 8; i++) {
+      const r = await publish(repo, [await newEngine()], { keep: i % 2 ? 2 : undefined });
+      // Incremental: createrepo_c reads the one new package and reuses the metadata of the rest.
+      expect(r.packagesRead).toBe(1);
+      expect(r.packages).toBeGreaterThan(4);
+    }
     await new Promise((r) => setTimeout(r, 300));
     poller.kill('SIGTERM');
     await exited;

@@ -116,10 +116,10 @@ describe('packaging and repository tools', () => {
   it('rpm: reads a header without checking signatures', () => {
     expect(queryArgs('/r/x.rpm').slice(0, 3)).toEqual(['-qp', '--nosignature', '--nodigest']);
   });
-  it('createrepo_c: full run, or update against the previous snapshot', () => {
+  it('createrepo_c: full run, or update against the directory holding the previous snapshot\'s repodata', () => {
     expect(createrepoArgs('/r/s1')).toEqual(['--quiet', '--error-exit-val', '--no-database', '--general-compress-type', 'gz', '--checksum', 'sha256', '/r/s1']);
-    expect(createrepoArgs('/r/s2', '/r/s1/repodata')).toEqual([
-      '--quiet', '--error-exit-val', '--no-database', '--general-compress-type', 'gz', '--checksum', 'sha256', '--update', '--update-md-path', '/r/s1/repodata', '/r/s2',
+    expect(createrepoArgs('/r/s2', '/r/s1', '/r/s2/.read')).toEqual([
+      '--quiet', '--error-exit-val', '--no-database', '--general-compress-type', 'gz', '--checksum', 'sha256', '--update', '--update-md-path', '/r/s1', '--read-pkgs-list', '/r/s2/.read', '/r/s2',
     ]);
   });
   it('dnf: one repository, no host repos, fresh metadata', () => {
