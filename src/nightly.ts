@@ -86,7 +86,7 @@ export function renderReport(r: NightlyReport): string {
   if (r.failed) lines.push(`  error: ${r.failed.error.split('\n')[0]}`);
   lines.push(
     r.published
-      ? `  published: snapshot ${r.published.snapshot} of ${r.published.repo}: ${r.published.added.length} new, ${r.published.removed.length} removed, ${r.published.packages} in all, ${r.published.signedBy ? `signed by ${r.published.signedBy}` : 'unsigned'}${r.published.changed ? '' : ' (nothing new)'}`
+      ? `  published: snapshot ${r.published.snapshot} of ${r.published.repo}: ${r.published.added.length} new, ${r.published.removed.length} removed, ${r.published.resigned.length ? `${r.published.resigned.length} re-signed, ` : ''}${r.published.packages} in all, ${r.published.signedBy ? `signed by ${r.published.signedBy}` : 'unsigned'}${r.published.changed ? '' : ' (nothing new)'}`
       : '  published: nothing (the repository still serves its previous snapshot)',
   );
   if (r.layers.length > 0) {
