@@ -24,6 +24,8 @@ import { prune, publish, rollback, type PublishOptions, type PublishResult } fro
 import { nightly, renderReport, writeReport } from './nightly.js';
 import { PUBLIC_KEY_FILE } from './publish/snapshot.js';
 import { removeOld } from './consume/remove-old.js';
+import { diffBesideImage } from './consume/diff.js';
+import { renderDiff, type PackageDiff } from './build/packages.js';
 import { resolveUpstream } from './plan/upstream.js';
 import path from 'node:path';
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
@@ -249,6 +251,27 @@ Layer sets live in layers/<set>/ (set.yaml, <layer>/layer.yaml); see README.md.`
       const results = [];
       for (const image of images) results.push(await bootOne(image, timeoutSec, o.consoleLog, o.store, o.ssh));
       emit(o, results, () => undefined);
+    });
+
+  withCommon(program.command('diff'))
+    .description("what a layer build changed in packages against its parent: added, upgraded, removed (with versions)")
+    .argument('[layer]', "layer whose current build to show (default: every layer of the set)")
+    .option('-i, --image <file>', 'an image (e.g. an installed one) instead: reads the diff shipped beside it')
+    .action(async (layer: string | undefined, o: Common & { image?: string }) => {
+      const shown: { layer: string; image: string; diff: PackageDiff }[] = [];
+      if (o.image) {
+        shown.push({ layer: path.basename(o.image), image: o.image, diff: diffBesideImage(o.image) });
+      } else {
+        const ls = loadLayerSet(o.layersDir, o.set);
+        const store = new Store(o.store);
+        for (const l of layer ? [layer] : ls.order) {
+          requireLayer(ls, l);
+          const rec = store.current(ls.set.name, l);
+          if (!rec) throw new StepError(`layer '${l}' has no build yet`);
+          shown.push({ layer: l, image: imageOf(store, rec), diff: diffBesideImage(imageOf(store, rec)) });
+        }
+      }
+      emit(o, shown, () => shown.forEach((s) => process.stdout.write(`${s.layer} (${path.basename(s.image)}):\n${renderDiff(s.diff).trimEnd().split('\n').map((l) => `  ${l}\n`).join('')}`)));
     });
 
   const cache = program.command('cache').description('list and trim the layer store');

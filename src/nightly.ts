@@ -17,7 +17,7 @@ import { packageName, releaseStamp, vr } from './plan/naming.js';
 import { planBuild, topLayers, type PlanEntry } from './plan/plan.js';
 import { resolveUpstream } from './plan/upstream.js';
 import { publish, type PublishOptions, type PublishResult } from './publish/publish.js';
-import type { Store } from './store.js';
+import type { PackagesInfo, Store } from './store.js';
 
 export interface NightlyOptions extends Omit<PublishOptions, 'dryRun'> {
   repo: string;
@@ -43,6 +43,8 @@ export interface LayerReport {
   buildSeconds: number;
   rpm?: string;
   rpmBytes?: number;
+  /** Installed packages and what changed against the parent (files beside the image and in the RPM). */
+  packages?: PackagesInfo;
 }
 
 export interface BootReport {
@@ -93,6 +95,11 @@ export function renderReport(r: NightlyReport): string {
     const rows = [['layer', 'action', 'version-release', 'image', 'rpm', 'seconds', 'why'], ...r.layers.map((l) => [l.layer, l.action, l.versionRelease, mib(l.imageBytes), mib(l.rpmBytes), l.buildSeconds.toFixed(0), why(l)])];
     const width = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
     for (const row of rows) lines.push(`  ${row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(width[i]!))).join('  ')}`);
+  }
+  for (const l of r.layers) {
+    if (l.action !== 'built' || !l.packages) continue;
+    const p = l.packages;
+    lines.push(`  packages ${l.layer}: ${p.count} installed; ${p.added} added, ${p.upgraded} upgraded, ${p.removed} removed${p.downgraded ? `, ${p.downgraded} downgraded` : ''}${p.flagged ? ` -- FLAGGED: ${p.flagged}` : ''} (ost-images diff ${l.layer})`);
   }
   for (const b of r.boots) {
     lines.push(`  boot ${b.layer}: ${b.ok ? `ok in ${b.seconds.toFixed(0)} s${b.sshSeconds ? `, SSH login after ${b.sshSeconds.toFixed(0)} s` : ''}` : `FAILED: ${b.error?.split('\n')[0]}`}`);
@@ -148,6 +155,7 @@ export async function nightly(ls: LayerSet, store: Store, o: NightlyOptions): Pr
           image: b.record.image,
           imageBytes: statSync(imageOf(store, b.record)).size,
           buildSeconds: b.seconds,
+          packages: b.record.packages,
         });
       }
       packaged = await stage('package', () => packageLayers(ls, ls.order, store));

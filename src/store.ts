@@ -38,11 +38,24 @@ export interface BuildRecord extends BuildId {
   parent?: ParentRef;
   /** Root SSH key pair (base layers): file names in the images directory. */
   sshKey?: { private: string; public: string };
+  /** The guest's package list and its diff against the parent (file names in the images directory). */
+  packages?: PackagesInfo;
   backend: string;
   builtAt: string;
   seconds: number;
   virtualSize: number;
   allocatedSize: number;
+}
+
+export interface PackagesInfo {
+  list: string;
+  diff: string;
+  count: number;
+  added: number;
+  removed: number;
+  upgraded: number;
+  downgraded: number;
+  flagged?: string;
 }
 
 export function defaultStoreDir(): string {

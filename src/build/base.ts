@@ -14,7 +14,7 @@ import { SINGLE_ROOT_PARTITION, blkidUuid, mkfsExt4 } from '../tools/mount.js';
 import * as qemuImg from '../tools/qemu-img.js';
 import { prepareChroot } from './chroot-env.js';
 import { attachDisk, chrootDevices, mountRoot } from './disk.js';
-import { runStepsInChroot } from './steps.js';
+import { listGuestPackages, runStepsInChroot } from './steps.js';
 
 export interface BaseContext {
   set: SetDef;
@@ -63,12 +63,12 @@ function writeGuestFile(root: string, file: string, content: string, mode: numbe
   chmodSync(full, mode);
 }
 
-export async function buildBase(ctx: BaseContext): Promise<void> {
+export async function buildBase(ctx: BaseContext): Promise<string | undefined> {
   const { set, layer } = ctx;
   const base = layer.base!;
   if (!set.distro.mirror) throw new StepError(`${set.file}: distro.mirror is needed to build base layer '${layer.name}'`);
   await qemuImg.create(ctx.image, { size: set.image.sizeBytes });
-  await withScope(async (scope) => {
+  return withScope(async (scope) => {
     const disk = await attachDisk(scope, ctx.image, ctx.work, SINGLE_ROOT_PARTITION);
     const part = disk.partitions[0];
     if (!part) throw new StepError(`no partition device appeared for ${disk.loop}`);
@@ -93,5 +93,6 @@ export async function buildBase(ctx: BaseContext): Promise<void> {
     writeFileSync(path.join(root, 'etc', 'machine-id'), '');
     rmSync(path.join(root, 'var', 'lib', 'dbus', 'machine-id'), { force: true });
     await runStepsInChroot(root, set.distro.family, layer.steps, layer.name);
+    return listGuestPackages(root, set.distro.family, layer.name);
   });
 }

@@ -1,17 +1,18 @@
 // Executes a build plan: layer by layer, each one a new qcow2 written as a `.partial` file next
 // to its parent, checked, made read-only and renamed into place only when complete.
-import { chmodSync, existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { LayerSet } from '../definitions/types.js';
+import type { LayerDef, LayerSet } from '../definitions/types.js';
 import { StepError } from '../errors.js';
 import { checkInterrupted } from '../interrupt.js';
 import { log } from '../log.js';
-import { imageFileName, releaseStamp, sshKeyFileName, type BuildId } from '../plan/naming.js';
+import { imageFileName, packageDiffFileName, packageListFileName, releaseStamp, sshKeyFileName, vr, type BuildId } from '../plan/naming.js';
 import type { BuildPlan } from '../plan/plan.js';
-import type { BuildRecord, Store } from '../store.js';
+import type { BuildRecord, PackagesInfo, Store } from '../store.js';
 import * as qemuImg from '../tools/qemu-img.js';
 import { keygen } from '../tools/ssh-keygen.js';
 import { buildBase } from './base.js';
+import { diffPackages, diffSummary, formatPackageList, parsePackageList } from './packages.js';
 import { fetchLayer } from './fetch.js';
 import { removeWorkDir } from './recover.js';
 import { chrootBackend } from './backends/chroot.js';
@@ -72,15 +73,20 @@ export async function executePlan(ls: LayerSet, plan: BuildPlan, store: Store, b
     const work = store.workDir(`build-${layer.name}`);
     const started = new Date();
     log.info(`${label}: building ${file} (${entry.reason}) with the ${layer.base ? 'base' : backend.name} builder`);
+    const listPartial = path.join(imagesDir, `.${packageListFileName(layer.name, id)}.partial`);
+    const diffPartial = path.join(imagesDir, `.${packageDiffFileName(layer.name, id)}.partial`);
+    let packages: PackagesInfo | undefined;
     try {
+      let listText: string | undefined;
       if (layer.base) {
         await keygen(keyPartial!, `root@${setName}-${layer.name}-${id.release} (ost-images)`);
-        await buildBase({ set: ls.set, layer, image: partial, sshPublicKey: readFileSync(`${keyPartial}.pub`, 'utf8'), work });
+        listText = await buildBase({ set: ls.set, layer, image: partial, sshPublicKey: readFileSync(`${keyPartial}.pub`, 'utf8'), work });
       } else {
         // The backing name is relative: the chain stays valid wherever the directory is installed.
         await qemuImg.create(partial, { backing: parent!.image });
-        await backend.customize({ set: ls.set, layer, image: partial, work });
+        listText = await backend.customize({ set: ls.set, layer, image: partial, work });
       }
+      if (listText !== undefined) packages = writePackageFiles(imagesDir, layer, id, listText, parent, listPartial, diffPartial);
       // fstrim leaves holes inside the qcow2 file, and rpm would install those holes as written
       // zeros. Rewriting it densely (only clusters that differ from the parent) costs about a
       // second per layer and shrank the upgrade layer's file from 541 to 276 MB.
@@ -92,10 +98,14 @@ export async function executePlan(ls: LayerSet, plan: BuildPlan, store: Store, b
         renameSync(`${keyPartial}.pub`, path.join(imagesDir, `${keyFile}.pub`));
         renameSync(keyPartial!, path.join(imagesDir, keyFile));
       }
+      if (packages) {
+        renameSync(listPartial, path.join(imagesDir, packages.list));
+        renameSync(diffPartial, path.join(imagesDir, packages.diff));
+      }
       renameSync(partial, path.join(imagesDir, file));
     } catch (err) {
       // Nothing half-built survives a failure: a later step must never pick it up.
-      for (const f of [partial, compacting, keyPartial, keyPartial && `${keyPartial}.pub`]) if (f) rmSync(f, { force: true });
+      for (const f of [partial, compacting, keyPartial, keyPartial && `${keyPartial}.pub`, listPartial, diffPartial]) if (f) rmSync(f, { force: true });
       throw err;
     } finally {
       removeWorkDir(work);
@@ -112,6 +122,7 @@ export async function executePlan(ls: LayerSet, plan: BuildPlan, store: Store, b
       image: file,
       parent: parent ? { layer: parent.layer, version: parent.version, release: parent.release, image: parent.image } : undefined,
       sshKey: keyFile ? { private: keyFile, public: `${keyFile}.pub` } : undefined,
+      packages,
       backend: layer.base ? 'base' : backend.name,
       builtAt: started.toISOString(),
       seconds,
@@ -124,6 +135,30 @@ export async function executePlan(ls: LayerSet, plan: BuildPlan, store: Store, b
     log.info(`${label}: built in ${seconds.toFixed(0)}s, ${(record.allocatedSize / 2 ** 20).toFixed(0)} MiB allocated`);
   }
   return results;
+}
+
+/**
+ * Writes the guest's package list and its diff against the parent's (both to temporary names the
+ * caller renames with the image) and says what changed; flags package steps that changed nothing.
+ */
+function writePackageFiles(imagesDir: string, layer: LayerDef, id: BuildId, listText: string, parent: BuildRecord | undefined, listPartial: string, diffPartial: string): PackagesInfo {
+  const list = parsePackageList(listText);
+  const parentList = parent?.packages ? parsePackageList(readFileSync(path.join(imagesDir, parent.packages.list), 'utf8')) : undefined;
+  const diff = diffPackages(parentList, list, layer.steps, parent ? `${parent.layer} ${vr(parent)}` : undefined);
+  writeFileSync(listPartial, formatPackageList(list));
+  writeFileSync(diffPartial, `${JSON.stringify(diff, null, 2)}\n`);
+  log.info(`${layer.name}: packages: ${list.size} installed; ${diffSummary(diff)}`);
+  if (diff.flagged) log.warn(`${layer.name}: ${diff.flagged}`);
+  return {
+    list: packageListFileName(layer.name, id),
+    diff: packageDiffFileName(layer.name, id),
+    count: list.size,
+    added: diff.added.length,
+    removed: diff.removed.length,
+    upgraded: diff.upgraded.length,
+    downgraded: diff.downgraded.length,
+    flagged: diff.flagged,
+  };
 }
 
 export function imageOf(store: Store, rec: BuildRecord): string {

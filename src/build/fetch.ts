@@ -7,7 +7,7 @@ import type { RemoteRef } from '../consume/remote-cache.js';
 import { StepError } from '../errors.js';
 import { log } from '../log.js';
 import { recordFileName } from '../package/spec.js';
-import { imageFileName, sshKeyFileName } from '../plan/naming.js';
+import { imageFileName, packageDiffFileName, packageListFileName, sshKeyFileName } from '../plan/naming.js';
 import type { BuildRecord, Store } from '../store.js';
 import { download } from '../tools/http.js';
 import * as qemuImg from '../tools/qemu-img.js';
@@ -37,6 +37,10 @@ export async function fetchLayer(ref: RemoteRef, store: Store, set: string, laye
       parent: parent?.release, sshKey: rec.sshKey ? { private: sshKeyFileName(layer, id), public: `${sshKeyFileName(layer, id)}.pub` } : undefined,
     };
     const actual = { key: rec.key, set: rec.set, layer: rec.layer, release: rec.release, image: rec.image, parent: rec.parent?.release, sshKey: rec.sshKey };
+    const packageFiles = rec.packages ? [rec.packages.list, rec.packages.diff] : [];
+    if (rec.packages && (rec.packages.list !== packageListFileName(layer, id) || rec.packages.diff !== packageDiffFileName(layer, id))) {
+      throw new StepError(`${ref.nvr}: its build record names unexpected package-list files`);
+    }
     if (JSON.stringify(actual) !== JSON.stringify(expected) || recordFileName(rec) !== recordFile || !/^[A-Za-z0-9._+~^]+$/.test(rec.version)) {
       throw new StepError(`${ref.nvr}: its build record does not describe layer '${layer}' with key ${ref.key} on ${parent ? `${parent.layer} ${parent.release}` : 'no parent'}`);
     }
@@ -50,7 +54,7 @@ export async function fetchLayer(ref: RemoteRef, store: Store, set: string, laye
       rmSync(partial, { force: true });
       throw err;
     }
-    for (const f of [rec.sshKey?.private, rec.sshKey?.public]) {
+    for (const f of [rec.sshKey?.private, rec.sshKey?.public, ...packageFiles]) {
       if (f && !existsSync(path.join(images, f))) renameSync(path.join(dir, f), path.join(images, f));
     }
     renameSync(partial, path.join(images, rec.image));

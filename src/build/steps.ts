@@ -3,7 +3,7 @@
 import { constants, copyFileSync, lstatSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { DistroFamily, Step } from '../definitions/types.js';
-import { StepError } from '../errors.js';
+import { StepError, ToolError } from '../errors.js';
 import { checkInterrupted } from '../interrupt.js';
 import { log } from '../log.js';
 import { inChroot } from '../tools/chroot.js';
@@ -77,6 +77,17 @@ export async function runStepsInChroot(root: string, family: DistroFamily, steps
     }
   }
   await cleanGuest(root, family);
+}
+
+/** The guest's installed packages, or undefined (with a warning) when it cannot say. */
+export async function listGuestPackages(root: string, family: DistroFamily, layer: string): Promise<string | undefined> {
+  try {
+    return await inChroot(root, guestCommands(family).listInstalled);
+  } catch (err) {
+    if (!(err instanceof ToolError)) throw err;
+    log.warn(`${layer}: cannot list the guest's packages (${err.message.split('\n')[0]}); the layer records no package list`);
+    return undefined;
+  }
 }
 
 /** Package caches and index files are rebuilt on demand; keeping them only bloats the layer. */

@@ -59,6 +59,10 @@ export function packagedFiles(set: SetDef, rec: BuildRecord, imagesDir: string, 
   const dir = set.package.installDir;
   const files: PackagedFile[] = [{ path: path.posix.join(dir, rec.image), source: path.join(imagesDir, rec.image), mode: 0o444 }];
   if (recordSource) files.push({ path: path.posix.join(dir, recordFileName(rec)), source: recordSource, mode: 0o444 });
+  // What the layer changed, for whoever installs it (ost-images diff reads the same files).
+  if (rec.packages) {
+    for (const f of [rec.packages.list, rec.packages.diff]) files.push({ path: path.posix.join(dir, f), source: path.join(imagesDir, f), mode: 0o444 });
+  }
   if (rec.sshKey) {
     files.push({ path: path.posix.join(dir, rec.sshKey.private), source: path.join(imagesDir, rec.sshKey.private), mode: 0o600 });
     files.push({ path: path.posix.join(dir, rec.sshKey.public), source: path.join(imagesDir, rec.sshKey.public), mode: 0o644 });

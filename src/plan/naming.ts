@@ -39,6 +39,15 @@ export function sshKeyFileName(layer: string, b: BuildId): string {
   return `${layer}-${vr(b)}.id_ed25519`;
 }
 
+/** The guest's installed packages after the layer, and their difference from the parent's. */
+export function packageListFileName(layer: string, b: BuildId): string {
+  return `${layer}-${vr(b)}.packages`;
+}
+
+export function packageDiffFileName(layer: string, b: BuildId): string {
+  return `${layer}-${vr(b)}.package-diff.json`;
+}
+
 export function releaseStamp(date: Date): string {
   return date.toISOString().replace(/[-:T]/g, '').slice(0, 14);
 }

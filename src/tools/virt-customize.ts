@@ -8,7 +8,9 @@ export type GuestfsOp =
   | { op: 'upload'; from: string; to: string; mode: number }
   | { op: 'run'; script: string }
   /** Fixed commands of the toolchain's own, never user data. */
-  | { op: 'run-command'; command: string };
+  | { op: 'run-command'; command: string }
+  /** Copies a guest directory into a host directory (in order with the other operations). */
+  | { op: 'copy-out'; from: string; to: string };
 
 export function customizeArgs(image: string, ops: GuestfsOp[], vm: { memMiB: number; smp: number }): string[] {
   const args = ['--format', 'qcow2', '-a', image, '--memsize', String(vm.memMiB), '--smp', String(vm.smp), '--no-logfile'];
@@ -28,6 +30,9 @@ export function customizeArgs(image: string, ops: GuestfsOp[], vm: { memMiB: num
         break;
       case 'run-command':
         args.push('--run-command', o.command);
+        break;
+      case 'copy-out':
+        args.push('--copy-out', `${o.from}:${o.to}`);
         break;
     }
   }

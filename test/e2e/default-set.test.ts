@@ -9,6 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadLayerSet } from '../../src/definitions/load.js';
 import { Store } from '../../src/store.js';
 import { readHeader } from '../../src/tools/rpmbuild.js';
+import { dnf } from '../../src/tools/dnf.js';
+import type { NightlyReport } from '../../src/nightly.js';
 import { cli } from '../helpers/cli.js';
 import { serveDirectory } from '../helpers/http.js';
 import { removeTree, testTmp } from '../helpers/tmp.js';
@@ -21,6 +23,8 @@ const common = ['--store', storeDir];
 const ls = loadLayerSet(path.resolve('layers'), 'debian12');
 const store = new Store(storeDir);
 let server: Awaited<ReturnType<typeof serveDirectory>>;
+/** The default set with the engine layer edited (made by one test, used by the next). */
+let layers: string;
 
 const MIN = 60_000;
 
@@ -108,7 +112,7 @@ describe('the default set, debian12', () => {
   });
 
   it('after editing only the engine layer, only engine-installed is built and packaged, on the existing upgrade build', async () => {
-    const layers = mkdtempSync(path.join(tmp, 'layers-'));
+    layers = mkdtempSync(path.join(tmp, 'layers-'));
     cpSync(path.resolve('layers'), layers, { recursive: true });
     appendFileSync(path.join(layers, 'debian12/engine-installed/configure-engine.sh'), 'echo tuned > /etc/ost-images-tuning\n');
     const before = Object.fromEntries(ls.order.map((l) => [l, store.current('debian12', l)!]));
@@ -125,4 +129,30 @@ describe('the default set, debian12', () => {
     const engine = await readHeader(packaged[2]!.rpm);
     expect(engine.requires).toEqual([`ost-images-debian12-upgrade = ${before.upgrade!.version}-${before.upgrade!.release}`]);
   }, 10 * MIN);
+
+  it('the nightly boots every top layer and publishes; on the test machine `dnf upgrade` then downloads only the new engine package', async () => {
+    const engine = store.current('debian12', 'engine-installed')!;
+    const reportDir = path.join(tmp, 'reports');
+    const out = await ok(['nightly', ...common, '--layers-dir', layers, '--repo', repo, '--offline', '--report-dir', reportDir, '--json']);
+    const report = JSON.parse(out) as NightlyReport;
+    expect(report.ok).toBe(true);
+    expect(report.boots.map((b) => `${b.layer}:${b.ok}`)).toEqual(['engine-installed:true', 'host-installed:true']);
+    expect(report.boots.every((b) => b.sshSeconds !== undefined)).toBe(true);
+    const rpm = `ost-images-debian12-engine-installed-${engine.version}-${engine.release}.noarch.rpm`;
+    expect(report.published!.added).toEqual([rpm]);
+    expect(report.layers.map((l) => l.layer)).toEqual(ls.order);
+    for (const l of report.layers) {
+      expect(l.imageBytes).toBeGreaterThan(1024 ** 2);
+      expect(l.rpmBytes).toBeGreaterThan(1024 ** 2);
+      expect(l.key).toMatch(/^[0-9a-f]{64}$/);
+    }
+    expect(readdirSync(reportDir).filter((f) => /^nightly-debian12-.*\.(json|txt)$/.test(f))).toHaveLength(2);
+    server.mark();
+    const cacheDir = mkdtempSync(path.join(tmp, 'dnf-cache-'));
+    await dnf({ root, repoUrl: server.url, cacheDir, setopts: ['--setopt=installonly_limit=0'] }, ['upgrade']);
+    expect(server.requests().filter((r) => r.path.endsWith('.rpm')).map((r) => r.path)).toEqual([`/packages/${rpm}`]);
+    const dir = path.join(root, 'usr/share/ost-images/debian12');
+    const chain = JSON.parse(await ok(['verify', '--json', path.join(dir, engine.image)])) as { file: string }[];
+    expect(chain.map((c) => path.basename(c.file))).toEqual([engine.image, store.current('debian12', 'upgrade')!.image, store.current('debian12', 'base')!.image]);
+  }, 20 * MIN);
 });

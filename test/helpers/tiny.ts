@@ -15,8 +15,9 @@ import { publish } from '../../src/publish/publish.js';
 
 /**
  * A 1 GiB disk with one partition holding a static busybox as the whole userland: enough for the
- * chroot backend to run `run` steps. apt-get is a stub because the debian family's clean-up calls it;
- * the real apt path is covered by the end-to-end test on the default set.
+ * chroot backend to run `run` steps. apt-get and dpkg-query are stubs (clean-up calls one, the
+ * package list the other, reading a file steps can change); the real apt path is covered by the
+ * end-to-end test on the default set.
  */
 export async function makeBusyboxDisk(image: string, work: string): Promise<void> {
   await qemuImg.create(image, { size: 1024 ** 3 });
@@ -30,6 +31,10 @@ export async function makeBusyboxDisk(image: string, work: string): Promise<void
     chmodSync(path.join(root, 'bin', 'busybox'), 0o755);
     execFileSync('chroot', [root, '/bin/busybox', '--install', '-s']);
     writeFileSync(path.join(root, 'usr', 'bin', 'apt-get'), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+    // dpkg-query prints a package list a step can change (the package diff is built from it).
+    mkdirSync(path.join(root, 'var', 'lib', 'ost-test'), { recursive: true });
+    writeFileSync(path.join(root, 'var', 'lib', 'ost-test', 'packages'), 'busybox 1:1.35.0-4+b3\nbase-files 12.4+deb12u5\n');
+    writeFileSync(path.join(root, 'usr', 'bin', 'dpkg-query'), '#!/bin/sh\ncat /var/lib/ost-test/packages\n', { mode: 0o755 });
     writeFileSync(path.join(root, 'etc', 'os-release'), 'ID=busybox\n');
   });
 }

@@ -3,7 +3,7 @@
 // qemu-storage-daemon, lock or half-built image left behind (SIGKILL's leftovers are reclaimed by
 // the next run).
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attachDisk, mountRoot, rootDevice } from '../../src/build/disk.js';
@@ -35,6 +35,10 @@ const files = {
   'pair/layer.yaml': 'parent: base\nsteps:\n  - run: pair.sh\n',
   'pair/pair.sh': '#!/bin/sh\nsleep 3\necho built > /root/pair\n',
   'fail/fail.sh': '#!/bin/sh\necho "oops: the step failed" >&2\nexit 3\n',
+  // The stub dpkg-query lists /var/lib/ost-test/packages: "installing" is appending to it.
+  'pkgs/layer.yaml': 'parent: base\nsteps:\n  - install: [hello]\n  - run: pkgs.sh\n',
+  'pkgs/pkgs.sh': '#!/bin/sh\necho "hello 2.10-3" >> /var/lib/ost-test/packages\nsed -i "s/^base-files .*/base-files 12.4+deb12u6/" /var/lib/ost-test/packages\n',
+  'noop/layer.yaml': 'parent: base\nsteps:\n  - install: [already-there]\n',
 };
 
 const build = (layer: string) => ['build', '--set', 'tiny', '--layers-dir', layersDir, '--store', storeDir, '--backend', 'chroot', '--layer', layer];
@@ -73,8 +77,12 @@ beforeAll(async () => {
   // The busybox disk stands in for the base build: recorded under the base's real input key, so
   // the planner reuses it as it would a base built by mmdebstrap.
   const { key, manifest } = computeKeys(loadLayerSet(layersDir, 'tiny')).get('base')!;
+  // Its package list, as a base build records it (what makeBusyboxDisk's dpkg-query prints).
+  writeFileSync(store.imagePath('tiny', 'base-12-20260101000000.packages'), 'base-files 12.4+deb12u5\nbusybox 1:1.35.0-4+b3\n');
+  writeFileSync(store.imagePath('tiny', 'base-12-20260101000000.package-diff.json'), '{}\n');
   store.commit({
     schema: 1, set: 'tiny', layer: 'base', version: '12', release: '20260101000000', image: path.basename(image), key, manifest,
+    packages: { list: 'base-12-20260101000000.packages', diff: 'base-12-20260101000000.package-diff.json', count: 2, added: 2, removed: 0, upgraded: 0, downgraded: 0 },
     backend: 'test', builtAt: new Date().toISOString(), seconds: 0, virtualSize: 1024 ** 3, allocatedSize: 0,
   });
 });
@@ -106,6 +114,31 @@ describe('chroot backend', () => {
       expect(existsSync(path.join(root, 'usr/sbin/policy-rc.d'))).toBe(false);
       expect(readdirSync(path.join(root, 'tmp'))).toEqual([]);
     });
+  });
+
+  it('records the guest\'s package list and its diff against the parent; ships both in the RPM; `diff` prints it', async () => {
+    const r = await cli(build('pkgs'), env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('pkgs: packages: 3 installed; 1 added, 1 upgraded, 0 removed');
+    const rec = store.current('tiny', 'pkgs')!;
+    expect(rec.packages).toMatchObject({ count: 3, added: 1, upgraded: 1, removed: 0, downgraded: 0 });
+    expect(readFileSync(store.imagePath('tiny', rec.packages!.list), 'utf8')).toBe('base-files 12.4+deb12u6\nbusybox 1:1.35.0-4+b3\nhello 2.10-3\n');
+    const d = await cli(['diff', 'pkgs', '--set', 'tiny', '--layers-dir', layersDir, '--store', storeDir]);
+    expect(d.code, d.stderr).toBe(0);
+    expect(d.stdout).toBe(`pkgs (${rec.image}):\n  packages: 1 added, 1 upgraded, 0 removed, against base 12-20260101000000\n  + hello 2.10-3\n  ~ base-files 12.4+deb12u5 -> 12.4+deb12u6\n`);
+    const p = await cli(['package', '--set', 'tiny', '--layers-dir', layersDir, '--store', storeDir, '--layer', 'pkgs', '--json']);
+    expect(p.code, p.stderr).toBe(0);
+    const rpm = (JSON.parse(p.stdout) as { rpm: string }[])[0]!.rpm;
+    const files = execFileSync('rpm', ['-qlp', rpm]).toString().split('\n');
+    expect(files).toContain(`/usr/share/ost-images/tiny/${rec.packages!.list}`);
+    expect(files).toContain(`/usr/share/ost-images/tiny/${rec.packages!.diff}`);
+  });
+
+  it('flags a layer whose package step changed no package', async () => {
+    const r = await cli(build('noop'), env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain("warning: noop: the layer's install (step 1) changed no package");
+    expect(store.current('tiny', 'noop')!.packages!.flagged).toBe("the layer's install (step 1) changed no package");
   });
 
   it('reports a failing step with its output, exit code 1, and leaves nothing behind', async () => {

@@ -3,18 +3,19 @@
 import { withScope } from '../../scope.js';
 import { prepareChroot } from '../chroot-env.js';
 import { attachDisk, chrootDevices, mountRoot, rootDevice } from '../disk.js';
-import { runStepsInChroot } from '../steps.js';
+import { listGuestPackages, runStepsInChroot } from '../steps.js';
 import type { Backend, CustomizeContext } from './types.js';
 
 export const chrootBackend: Backend = {
   name: 'chroot',
-  async customize(ctx: CustomizeContext): Promise<void> {
-    await withScope(async (scope) => {
+  async customize(ctx: CustomizeContext): Promise<string | undefined> {
+    return withScope(async (scope) => {
       const disk = await attachDisk(scope, ctx.image, ctx.work);
       const dev = rootDevice(disk);
       const root = await mountRoot(scope, dev, ctx.work);
       await prepareChroot(scope, root, await chrootDevices(disk, dev));
       await runStepsInChroot(root, ctx.set.distro.family, ctx.layer.steps, ctx.layer.name);
+      return listGuestPackages(root, ctx.set.distro.family, ctx.layer.name);
     });
   },
 };

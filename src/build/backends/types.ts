@@ -8,8 +8,11 @@ export interface CustomizeContext {
   work: string;
 }
 
-/** Applies a layer's steps to its overlay. */
+/**
+ * Applies a layer's steps to its overlay. Resolves to the guest's installed packages afterwards
+ * ("name version" lines), or undefined when the guest has no package manager to ask.
+ */
 export interface Backend {
   readonly name: 'chroot' | 'guestfs';
-  customize(ctx: CustomizeContext): Promise<void>;
+  customize(ctx: CustomizeContext): Promise<string | undefined>;
 }
