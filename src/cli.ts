@@ -25,6 +25,7 @@ import { nightly, renderReport, writeReport } from './nightly.js';
 import { PUBLIC_KEY_FILE } from './publish/snapshot.js';
 import { removeOld } from './consume/remove-old.js';
 import { diffBesideImage } from './consume/diff.js';
+import { MANIFEST_SCHEMA, writeManifest } from './manifest.js';
 import { renderDiff, type PackageDiff } from './build/packages.js';
 import { resolveUpstream } from './plan/upstream.js';
 import path from 'node:path';
@@ -142,6 +143,7 @@ Layer sets live in layers/<set>/ (set.yaml, <layer>/layer.yaml); see README.md.`
         const backend = toBuild > 0 ? await chooseBackend(o.backend) : 'chroot';
         log.info(`set '${ls.set.name}': ${toBuild} layer(s) to build${toBuild ? `, backend ${backend}` : ''}${toFetch ? `, ${toFetch} to fetch` : ''}, store ${store.root}`);
         const results = await executePlan(ls, plan, store, backend);
+        await writeManifest(ls, store);
         emit(o, { set: ls.set.name, backend, layers: results }, () => undefined);
       } finally {
         unlock();
@@ -163,6 +165,7 @@ Layer sets live in layers/<set>/ (set.yaml, <layer>/layer.yaml); see README.md.`
       try {
         if (o.out) mkdirSync(o.out, { recursive: true });
         const results = await packageLayers(ls, layers, store, o.payload, o.out);
+        await writeManifest(ls, store);
         emit(o, results, () => results.forEach((r) => log.info(`${r.layer}: ${r.action} ${r.rpm}`)));
       } finally {
         unlock();
@@ -251,6 +254,25 @@ Layer sets live in layers/<set>/ (set.yaml, <layer>/layer.yaml); see README.md.`
       const results = [];
       for (const image of images) results.push(await bootOne(image, timeoutSec, o.consoleLog, o.store, o.ssh));
       emit(o, results, () => undefined);
+    });
+
+  withCommon(program.command('manifest'))
+    .description(`print the set's build manifest (${'<store>/<set>/manifest.json'}, rewritten by build, package and nightly), or its JSON Schema`)
+    .option('--schema', 'print the JSON Schema that documents every field instead')
+    .action(async (o: Common & { schema?: boolean }) => {
+      if (o.schema) {
+        process.stdout.write(`${JSON.stringify(MANIFEST_SCHEMA, null, 2)}\n`);
+        return;
+      }
+      const ls = loadLayerSet(o.layersDir, o.set);
+      const store = new Store(o.store);
+      const unlock = await store.lock(ls.set.name);
+      try {
+        const m = await writeManifest(ls, store);
+        process.stdout.write(`${JSON.stringify(m, null, 2)}\n`);
+      } finally {
+        unlock();
+      }
     });
 
   withCommon(program.command('diff'))
@@ -358,6 +380,7 @@ Layer sets live in layers/<set>/ (set.yaml, <layer>/layer.yaml); see README.md.`
         backend = plan.entries.some((e) => e.action === 'build') ? await chooseBackend(o.backend) : 'chroot';
         built = await time('build', () => executePlan(ls, plan, store, backend));
         packaged = await time('package', () => packageLayers(ls, ls.order, store));
+        await writeManifest(ls, store);
       } finally {
         unlock();
       }

@@ -18,6 +18,7 @@ import { planBuild, topLayers, type PlanEntry } from './plan/plan.js';
 import { resolveUpstream } from './plan/upstream.js';
 import { publish, type PublishOptions, type PublishResult } from './publish/publish.js';
 import type { PackagesInfo, Store } from './store.js';
+import { manifestPath, writeManifest } from './manifest.js';
 
 export interface NightlyOptions extends Omit<PublishOptions, 'dryRun'> {
   repo: string;
@@ -73,6 +74,8 @@ export interface NightlyReport {
   /** What was published; null when the gate kept the repository as it was. */
   published: PublishResult | null;
   stages: Partial<Record<Stage, number>>;
+  /** The set's build manifest (written after packaging). */
+  manifest?: string;
   files?: { json: string; text: string };
 }
 
@@ -158,7 +161,12 @@ export async function nightly(ls: LayerSet, store: Store, o: NightlyOptions): Pr
           packages: b.record.packages,
         });
       }
-      packaged = await stage('package', () => packageLayers(ls, ls.order, store));
+      packaged = await stage('package', async () => {
+        const r = await packageLayers(ls, ls.order, store);
+        report.manifest = manifestPath(store, ls.set.name);
+        await writeManifest(ls, store);
+        return r;
+      });
       for (const p of packaged) {
         const l = report.layers.find((x) => x.layer === p.layer)!;
         l.rpm = path.basename(p.rpm);

@@ -5,7 +5,10 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { createHash } from 'node:crypto';
+import { Ajv } from 'ajv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MANIFEST_SCHEMA, type BuildManifest } from '../../src/manifest.js';
 import { attachDisk, mountRoot, rootDevice } from '../../src/build/disk.js';
 import { withScope } from '../../src/scope.js';
 import { loadLayerSet } from '../../src/definitions/load.js';
@@ -132,6 +135,17 @@ describe('chroot backend', () => {
     const files = execFileSync('rpm', ['-qlp', rpm]).toString().split('\n');
     expect(files).toContain(`/usr/share/ost-images/tiny/${rec.packages!.list}`);
     expect(files).toContain(`/usr/share/ost-images/tiny/${rec.packages!.diff}`);
+    // The build manifest, rewritten by package, validates against its schema and tells the truth.
+    const m = JSON.parse(readFileSync(path.join(storeDir, 'tiny', 'manifest.json'), 'utf8')) as BuildManifest;
+    const validate = new Ajv({ allErrors: true, strict: true }).compile(MANIFEST_SCHEMA);
+    expect(validate(m), JSON.stringify(validate.errors)).toBe(true);
+    const entry = m.layers.find((l) => l.layer === 'pkgs')!;
+    const sha = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');
+    expect(entry.image.sha256).toBe(sha(store.imagePath('tiny', rec.image)));
+    expect(entry.package).toMatchObject({ name: 'ost-images-tiny-pkgs', file: path.basename(rpm), sha256: sha(rpm) });
+    expect(entry.parent).toEqual({ layer: 'base', versionRelease: '12-20260101000000', image: 'base-12-20260101000000.qcow2' });
+    expect(entry.packages).toMatchObject({ added: 1, upgraded: 1, flagged: null });
+    expect(m.toolchain.tools['qemu-img']).toMatch(/^qemu-img version /);
   });
 
   it('flags a layer whose package step changed no package', async () => {
