@@ -10,13 +10,16 @@ import { DEFAULT_LAYERS_DIR, DEFAULT_SET } from './paths.js';
 import { planBuild } from './plan/plan.js';
 import { Store, defaultStoreDir } from './store.js';
 import { executePlan, imageOf } from './build/build.js';
+import { flattenLayers } from './build/flatten.js';
 import { recoverOrphans } from './build/recover.js';
 import { installInto } from './consume/install.js';
 import { publishedKeys } from './consume/remote-cache.js';
 import { testBoot } from './consume/test-boot.js';
 import { verifyChain } from './consume/verify.js';
 import { StepError, UsageError } from './errors.js';
-import { currentRpms, packageLayers } from './package/package.js';
+import { currentRpms, packageBuild, packageLayers } from './package/package.js';
+import { DEFAULT_PAYLOAD } from './package/spec.js';
+import { withCustomLayer } from './build/custom.js';
 import { DEFAULT_REPO_DIR } from './paths.js';
 import { imageFileName, packageName, rpmFileName, unqualifiedName } from './plan/naming.js';
 import { requireLayer, topLayers, type BuildPlan } from './plan/plan.js';
@@ -121,8 +124,21 @@ Layer sets live in layers/<set>/ (set.yaml, <layer>/layer.yaml); see README.md.`
     .option('-n, --dry-run', 'print the plan, build nothing')
     .option('--offline', 'use the last known upstream digests instead of fetching them')
     .option('--cache-repo <repo...>', 'repositories (directories or URLs) whose published layers are used instead of building them')
-    .action(async (o: Common & { layer?: string[]; backend: 'auto' | 'chroot' | 'guestfs'; dryRun?: boolean; force?: boolean; offline?: boolean; cacheRepo?: string[] }) => {
-      const ls = loadLayerSet(o.layersDir, o.set);
+    .option('--with-packages <dir>', 'build a throw-away layer with your own package files from DIR (.deb or .rpm) installed; needs --on and --name')
+    .option('--on <layer>', 'with --with-packages: the layer to build it on')
+    .option('--name <name>', 'with --with-packages: the throw-away layer\'s name (kept in the store only)')
+    .option('--package', 'with --with-packages: also wrap it in an RPM (into the store, or --out)')
+    .option('--out <dir>', 'with --package: where the RPM goes')
+    .action(async (o: Common & { layer?: string[]; backend: 'auto' | 'chroot' | 'guestfs'; dryRun?: boolean; force?: boolean; offline?: boolean; cacheRepo?: string[]; withPackages?: string; on?: string; name?: string; package?: boolean; out?: string }) => {
+      let ls = loadLayerSet(o.layersDir, o.set);
+      if (o.withPackages !== undefined || o.on !== undefined || o.name !== undefined) {
+        if (o.withPackages === undefined || o.on === undefined || o.name === undefined) throw new UsageError('--with-packages, --on and --name go together');
+        if (o.layer) throw new UsageError('--layer does not go with --with-packages (the layer built is --name)');
+        ls = withCustomLayer(ls, { dir: o.withPackages, on: o.on, name: o.name });
+        o.layer = [o.name];
+      } else if (o.package || o.out) {
+        throw new UsageError('--package and --out go with --with-packages; use `ost-images package` for the set\'s layers');
+      }
       const store = new Store(o.store);
       const digests = await resolveUpstream(ls, o.store, { offline: o.offline });
       const remote = o.cacheRepo ? await publishedKeys(o.cacheRepo) : undefined;
@@ -143,8 +159,17 @@ Layer sets live in layers/<set>/ (set.yaml, <layer>/layer.yaml); see README.md.`
         const backend = toBuild > 0 ? await chooseBackend(o.backend) : 'chroot';
         log.info(`set '${ls.set.name}': ${toBuild} layer(s) to build${toBuild ? `, backend ${backend}` : ''}${toFetch ? `, ${toFetch} to fetch` : ''}, store ${store.root}`);
         const results = await executePlan(ls, plan, store, backend);
+        if (o.withPackages !== undefined) {
+          // A throw-away layer: not in the set's manifest, packaged only when asked.
+          const rec = store.current(ls.set.name, o.name!)!;
+          if (o.out) mkdirSync(o.out, { recursive: true });
+          const pkg = o.package ? await packageBuild(ls, rec, store, ls.set.package.payload ?? DEFAULT_PAYLOAD, o.out) : undefined;
+          emit(o, { set: ls.set.name, backend, layers: results, package: pkg }, () => log.info(`${o.name}: ${imageOf(store, rec)}${pkg ? `, package ${pkg.rpm}` : ''}`));
+          return;
+        }
+        const flat = await flattenLayers(ls, store);
         await writeManifest(ls, store);
-        emit(o, { set: ls.set.name, backend, layers: results }, () => undefined);
+        emit(o, { set: ls.set.name, backend, layers: results, flat }, () => undefined);
       } finally {
         unlock();
       }
@@ -378,7 +403,11 @@ Layer sets live in layers/<set>/ (set.yaml, <layer>/layer.yaml); see README.md.`
         await recoverOrphans(store);
         const plan = planBuild(ls, [], currentBuilds(store, ls.set.name, ls.order), { digests });
         backend = plan.entries.some((e) => e.action === 'build') ? await chooseBackend(o.backend) : 'chroot';
-        built = await time('build', () => executePlan(ls, plan, store, backend));
+        built = await time('build', async () => {
+          const r = await executePlan(ls, plan, store, backend);
+          await flattenLayers(ls, store);
+          return r;
+        });
         packaged = await time('package', () => packageLayers(ls, ls.order, store));
         await writeManifest(ls, store);
       } finally {

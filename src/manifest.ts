@@ -9,8 +9,8 @@ import path from 'node:path';
 import type { LayerSet } from './definitions/types.js';
 import { writeJsonAtomic } from './fsutil.js';
 import { PROJECT_ROOT } from './paths.js';
-import { packageName, rpmFileName, vr } from './plan/naming.js';
-import type { Store } from './store.js';
+import { FLAT_SUFFIX, flatImageFileName, packageName, rpmFileName, vr } from './plan/naming.js';
+import type { BuildRecord, Store } from './store.js';
 import { run } from './tools/run.js';
 import type { ToolName } from './tools/registry.js';
 
@@ -31,6 +31,8 @@ export interface ManifestLayer {
   image: ManifestFile & { virtualSize: number; allocatedSize: number };
   package: (ManifestFile & { name: string; versionRelease: string }) | null;
   packages: { count: number; added: number; removed: number; upgraded: number; downgraded: number; flagged: string | null; list: string; diff: string } | null;
+  /** The flattened variant, for layers the set lists under `flatten`. */
+  flat: { image: ManifestFile; package: (ManifestFile & { name: string }) | null } | null;
 }
 
 export interface BuildManifest {
@@ -80,7 +82,7 @@ export const MANIFEST_SCHEMA = {
       items: {
         type: 'object',
         additionalProperties: false,
-        required: ['layer', 'parent', 'key', 'versionRelease', 'builtAt', 'backend', 'buildSeconds', 'image', 'package', 'packages'],
+        required: ['layer', 'parent', 'key', 'versionRelease', 'builtAt', 'backend', 'buildSeconds', 'image', 'package', 'packages', 'flat'],
         properties: {
           layer: { type: 'string' },
           parent: {
@@ -117,6 +119,21 @@ export const MANIFEST_SCHEMA = {
                 ...file,
                 required: [...file.required, 'name', 'versionRelease'],
                 properties: { ...fileProps, name: { type: 'string' }, versionRelease: { type: 'string' } },
+              },
+            ],
+          },
+          flat: {
+            description: "the flattened variant (the whole chain in one standalone qcow2, package `<name>-flat`), null when the set does not ask for one or it is not made yet",
+            oneOf: [
+              { type: 'null' },
+              {
+                type: 'object',
+                additionalProperties: false,
+                required: ['image', 'package'],
+                properties: {
+                  image: { ...file, properties: fileProps },
+                  package: { oneOf: [{ type: 'null' }, { ...file, required: [...file.required, 'name'], properties: { ...fileProps, name: { type: 'string' } } }] },
+                },
               },
             ],
           },
@@ -176,6 +193,18 @@ async function describe(dir: string, name: string, previous: Map<string, { size:
   return { file: name, size: st.size, sha256 };
 }
 
+async function flatEntry(ls: LayerSet, store: Store, rec: BuildRecord, previous: Map<string, { size: number; sha256: string }>): Promise<ManifestLayer['flat']> {
+  const set = ls.set.name;
+  const image = flatImageFileName(rec.layer, rec);
+  if (!ls.set.flatten.includes(rec.layer) || !existsSync(path.join(store.imagesDir(set), image))) return null;
+  const rpm = rpmFileName(ls.set, `${rec.layer}${FLAT_SUFFIX}`, rec);
+  const hasRpm = existsSync(path.join(store.rpmsDir(set), rpm));
+  return {
+    image: await describe(store.imagesDir(set), image, previous),
+    package: hasRpm ? { ...(await describe(store.rpmsDir(set), rpm, previous)), name: packageName(ls.set, `${rec.layer}${FLAT_SUFFIX}`) } : null,
+  };
+}
+
 export function manifestPath(store: Store, set: string): string {
   return path.join(store.root, set, 'manifest.json');
 }
@@ -188,7 +217,7 @@ export async function writeManifest(ls: LayerSet, store: Store): Promise<BuildMa
   if (existsSync(out)) {
     try {
       const old = JSON.parse(readFileSync(out, 'utf8')) as BuildManifest;
-      for (const l of old.layers) for (const f of [l.image, l.package]) if (f) previous.set(f.file, f);
+      for (const l of old.layers) for (const f of [l.image, l.package, l.flat?.image, l.flat?.package]) if (f) previous.set(f.file, f);
     } catch {
       // A manifest we cannot read is rewritten from scratch.
     }
@@ -210,6 +239,7 @@ export async function writeManifest(ls: LayerSet, store: Store): Promise<BuildMa
       image: { ...(await describe(store.imagesDir(set), rec.image, previous)), virtualSize: rec.virtualSize, allocatedSize: rec.allocatedSize },
       package: hasRpm ? { ...(await describe(store.rpmsDir(set), rpm, previous)), name: packageName(ls.set, name), versionRelease: vr(rec) } : null,
       packages: rec.packages ? { ...rec.packages, flagged: rec.packages.flagged ?? null } : null,
+      flat: await flatEntry(ls, store, rec, previous),
     });
   }
   const tools: Record<string, string | null> = {};

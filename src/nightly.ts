@@ -6,6 +6,7 @@ import { mkdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { executePlan, imageOf } from './build/build.js';
 import { recoverOrphans } from './build/recover.js';
+import { flattenLayers } from './build/flatten.js';
 import { testBoot } from './consume/test-boot.js';
 import type { LayerSet } from './definitions/types.js';
 import { OstError, EXIT_FAILED } from './errors.js';
@@ -143,7 +144,11 @@ export async function nightly(ls: LayerSet, store: Store, o: NightlyOptions): Pr
       entries = await stage('plan', async () => planBuild(ls, [], new Map(ls.order.map((l) => [l, store.current(ls.set.name, l)])), { digests: report.upstream }).entries);
       const needsBackend = entries.some((e) => e.action === 'build');
       report.backend = needsBackend ? await chooseBackend(o.backend) : undefined;
-      const built = await stage('build', () => executePlan(ls, { set: ls.set.name, entries }, store, report.backend ?? 'chroot'));
+      const built = await stage('build', async () => {
+        const r = await executePlan(ls, { set: ls.set.name, entries }, store, report.backend ?? 'chroot');
+        await flattenLayers(ls, store);
+        return r;
+      });
       for (const b of built) {
         const e = entries.find((x) => x.layer === b.layer)!;
         report.layers.push({

@@ -5,6 +5,8 @@ import type { DistroFamily } from '../definitions/types.js';
 export interface GuestCommands {
   refresh: string[];
   install(packages: string[]): string[];
+  /** Installs package files already in the guest (absolute paths), with their dependencies from the repositories. */
+  installLocal(paths: string[]): string[];
   upgrade: string[];
   /** Removes package caches and index files so the layer does not carry them. */
   clean: string[][];
@@ -19,6 +21,7 @@ export function guestCommands(family: DistroFamily): GuestCommands {
     return {
       refresh: [...APT, 'update'],
       install: (pkgs) => [...APT, 'install', '-y', '--no-install-recommends', ...pkgs],
+      installLocal: (paths) => [...APT, 'install', '-y', '--no-install-recommends', ...paths],
       upgrade: [...APT, 'dist-upgrade', '-y'],
       clean: [
         ['apt-get', 'clean'],
@@ -30,6 +33,7 @@ export function guestCommands(family: DistroFamily): GuestCommands {
   return {
     refresh: ['dnf', '-y', 'makecache'],
     install: (pkgs) => ['dnf', '-y', '--setopt=install_weak_deps=False', 'install', ...pkgs],
+    installLocal: (paths) => ['dnf', '-y', '--setopt=install_weak_deps=False', 'install', ...paths],
     upgrade: ['dnf', '-y', 'upgrade'],
     clean: [['dnf', 'clean', 'all']],
     listInstalled: ['rpm', '-qa', '--qf', '%{NAME} %{EPOCHNUM}:%{VERSION}-%{RELEASE}\\n'],

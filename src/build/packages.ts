@@ -57,9 +57,9 @@ export function diffPackages(parent: PackageList | undefined, list: PackageList,
   }
   for (const [name, version] of before) if (!list.has(name)) diff.removed.push({ name, version: shown(version) });
   for (const l of [diff.added, diff.removed, diff.upgraded, diff.downgraded]) l.sort((a, b) => (a.name < b.name ? -1 : 1));
-  const packageSteps = steps.filter((s) => s.kind === 'install' || s.kind === 'upgrade');
+  const packageSteps = steps.filter((s) => s.kind === 'install' || s.kind === 'upgrade' || s.kind === 'install-local');
   if (parent && packageSteps.length > 0 && diff.added.length + diff.removed.length + diff.upgraded.length + diff.downgraded.length === 0) {
-    diff.flagged = `the layer's ${packageSteps.map((s) => (s.kind === 'install' ? `install (step ${s.index + 1})` : `upgrade (step ${s.index + 1})`)).join(', ')} changed no package`;
+    diff.flagged = `the layer's ${packageSteps.map((s) => `${s.kind} (step ${s.index + 1})`).join(', ')} changed no package`;
   }
   return diff;
 }

@@ -61,6 +61,18 @@ export async function runStepsInChroot(root: string, family: DistroFamily, steps
         refreshed = false;
         break;
       }
+      case 'install-local': {
+        log.info(`${label}: install local ${step.files.map((f) => f.name).join(' ')}`);
+        await refresh();
+        // Staged under fixed names: the user's file names never reach a guest command line.
+        const staged = step.files.map((f, i) => stage(root, f.path, `ost-images-local-${i}${path.extname(f.name)}`));
+        try {
+          await inChroot(root, cmds.installLocal(staged), { onLine: quietLine });
+        } finally {
+          for (const s of staged) rmSync(path.join(root, s), { force: true });
+        }
+        break;
+      }
       case 'upload': {
         log.info(`${label}: upload ${step.from} -> ${step.to}`);
         const inGuest = stage(root, step.path, `ost-images-upload-${step.index}`);

@@ -183,6 +183,7 @@ interface RawSet {
   distro: { family: 'debian' | 'el'; name: string; version: string; codename?: string; mirror?: string; arch?: 'x86_64' };
   image?: { size?: string };
   package: { prefix: string; default?: boolean; install_dir?: string; payload?: string; license?: string };
+  flatten?: string[];
 }
 
 function checkSet(name: string, dir: string, p: Parsed, issues: ConfigIssue[]): SetDef | undefined {
@@ -232,6 +233,7 @@ function checkSet(name: string, dir: string, p: Parsed, issues: ConfigIssue[]): 
       payload: raw.package.payload,
       license: raw.package.license ?? 'Various',
     },
+    flatten: raw.flatten ?? [],
   };
 }
 
@@ -397,6 +399,11 @@ export function loadLayerSet(layersDir: string, setName: string): LayerSet {
   }
   if (layerDirs.length === 0) issues.push({ file: dir, path: '', message: 'the set has no layer folders' });
   const order = checkGraph(graph, layerDirs, issues);
+  if (set && setParsed) {
+    set.flatten.forEach((l, i) => {
+      if (!layerDirs.includes(l)) new FileIssues(setParsed, issues).add(['flatten', i], `'${l}' is not a layer of this set (layers: ${layerDirs.join(', ')})`);
+    });
+  }
   if (issues.length > 0 || !set) throw new ConfigError(issues, `invalid layer set '${setName}'`);
   return { set, layers, order };
 }

@@ -43,6 +43,7 @@ export const setSchema = {
         license: { type: 'string' },
       },
     },
+    flatten: { ...stringList, uniqueItems: true },
   },
 } as const;
 

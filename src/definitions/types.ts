@@ -33,13 +33,17 @@ export interface SetDef {
     payload?: string;
     license: string;
   };
+  /** Layers that also get a flattened variant: the whole chain in one standalone qcow2, own RPM. */
+  flatten: string[];
 }
 
 export type Step =
   | { kind: 'install'; packages: string[]; index: number }
   | { kind: 'upgrade'; index: number }
   | { kind: 'run'; script: string; path: string; sha256: string; index: number }
-  | { kind: 'upload'; from: string; path: string; sha256: string; to: string; mode: number; index: number };
+  | { kind: 'upload'; from: string; path: string; sha256: string; to: string; mode: number; index: number }
+  /** The user's own package files (custom-package layers, `build --with-packages`). */
+  | { kind: 'install-local'; files: { name: string; path: string; sha256: string }[]; index: number };
 
 export interface BaseDef {
   method: 'mmdebstrap';

@@ -9,10 +9,10 @@ import { StepError } from '../errors.js';
 import { checkInterrupted } from '../interrupt.js';
 import { log } from '../log.js';
 import { SPECS_DIR } from '../paths.js';
-import { rpmFileName } from '../plan/naming.js';
+import { FLAT_SUFFIX, rpmFileName } from '../plan/naming.js';
 import type { BuildRecord, Store } from '../store.js';
 import { rpmbuild } from '../tools/rpmbuild.js';
-import { DEFAULT_PAYLOAD, packagedFiles, specView, type SpecView } from './spec.js';
+import { DEFAULT_PAYLOAD, flatPackagedFiles, flatSpecView, packagedFiles, specView, type SpecView } from './spec.js';
 
 let template: Handlebars.TemplateDelegate<SpecView> | undefined;
 
@@ -30,19 +30,23 @@ export interface PackageResult {
   seconds: number;
 }
 
-export async function packageBuild(ls: LayerSet, rec: BuildRecord, store: Store, payload: string, outDir?: string): Promise<PackageResult> {
+/** With `flat`, packages the layer build's flattened variant (see build/flatten.ts) instead. */
+export async function packageBuild(ls: LayerSet, rec: BuildRecord, store: Store, payload: string, outDir?: string, flat = false): Promise<PackageResult> {
   const set = ls.set;
   const layer = ls.layers.get(rec.layer);
   if (!layer) throw new StepError(`build record for unknown layer ${rec.layer}`);
-  const outName = rpmFileName(set, rec.layer, rec);
+  const label = flat ? `${rec.layer}${FLAT_SUFFIX}` : rec.layer;
+  const outName = rpmFileName(set, label, rec);
   const out = path.join(outDir ?? store.rpmsDir(set.name), outName);
-  if (existsSync(out)) return { layer: rec.layer, action: 'exists', rpm: out, bytes: statSync(out).size, seconds: 0 };
+  if (existsSync(out)) return { layer: label, action: 'exists', rpm: out, bytes: statSync(out).size, seconds: 0 };
 
   const t0 = Date.now();
   const recordFile = store.recordPath(rec);
-  const files = packagedFiles(set, rec, store.imagesDir(set.name), existsSync(recordFile) ? recordFile : undefined);
-  const view = specView(set, layer, rec, files, payload);
-  const top = store.workDir(`rpmbuild-${rec.layer}`);
+  const imagesDir = store.imagesDir(set.name);
+  const files = flat ? flatPackagedFiles(set, rec, imagesDir) : packagedFiles(set, rec, imagesDir, existsSync(recordFile) ? recordFile : undefined);
+  if (flat && !existsSync(files[0]!.source)) throw new StepError(`${label}: no flattened image ${files[0]!.source}; run 'ost-images build' first`);
+  const view = flat ? flatSpecView(set, layer, rec, files, payload) : specView(set, layer, rec, files, payload);
+  const top = store.workDir(`rpmbuild-${label}`);
   try {
     const buildroot = path.join(top, 'BUILDROOT');
     for (const f of files) {
@@ -68,8 +72,8 @@ export async function packageBuild(ls: LayerSet, rec: BuildRecord, store: Store,
   }
   const seconds = (Date.now() - t0) / 1000;
   const bytes = statSync(out).size;
-  log.info(`${rec.layer}: ${outName} (${(bytes / 2 ** 20).toFixed(0)} MiB) in ${seconds.toFixed(1)}s`);
-  return { layer: rec.layer, action: 'packaged', rpm: out, bytes, seconds };
+  log.info(`${label}: ${outName} (${(bytes / 2 ** 20).toFixed(0)} MiB) in ${seconds.toFixed(1)}s`);
+  return { layer: label, action: 'packaged', rpm: out, bytes, seconds };
 }
 
 /** Packages the current build of each layer that has no package yet. */
@@ -80,6 +84,11 @@ export async function packageLayers(ls: LayerSet, layers: string[], store: Store
     const rec = store.current(ls.set.name, name);
     if (!rec) throw new StepError(`layer '${name}' of set '${ls.set.name}' has no build yet; run 'ost-images build --set ${ls.set.name} --layer ${name}' first`);
     results.push(await packageBuild(ls, rec, store, payload ?? ls.set.package.payload ?? DEFAULT_PAYLOAD, outDir));
+  }
+  // Flattened variants of the requested layers that the set asks for.
+  for (const name of layers.filter((l) => ls.set.flatten.includes(l))) {
+    checkInterrupted();
+    results.push(await packageBuild(ls, store.current(ls.set.name, name)!, store, payload ?? ls.set.package.payload ?? DEFAULT_PAYLOAD, outDir, true));
   }
   return results;
 }
@@ -94,9 +103,12 @@ export function currentRpms(ls: LayerSet, store: Store): string[] {
       missing.push(`${layer} (not built)`);
       continue;
     }
-    const rpm = path.join(store.rpmsDir(ls.set.name), rpmFileName(ls.set, layer, rec));
-    if (existsSync(rpm)) files.push(rpm);
-    else missing.push(`${layer} (not packaged)`);
+    const names = [layer, ...(ls.set.flatten.includes(layer) ? [`${layer}${FLAT_SUFFIX}`] : [])];
+    for (const name of names) {
+      const rpm = path.join(store.rpmsDir(ls.set.name), rpmFileName(ls.set, name, rec));
+      if (existsSync(rpm)) files.push(rpm);
+      else missing.push(`${name} (not packaged)`);
+    }
   }
   if (missing.length > 0) throw new StepError(`cannot publish set '${ls.set.name}': ${missing.join(', ')}; run 'ost-images build' and 'ost-images package' first`);
   return files;

@@ -1,9 +1,10 @@
 // The spec view model: every field the template prints, computed here (the template has no
 // logic). Values that come from users are escaped for rpm: '%' would start a macro, and a newline
 // would start a new tag or section.
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { LayerDef, SetDef } from '../definitions/types.js';
-import { packageName, unqualifiedName, vr } from '../plan/naming.js';
+import { FLAT_SUFFIX, flatImageFileName, packageName, sshKeyFileName, unqualifiedName, vr } from '../plan/naming.js';
 import type { BuildRecord } from '../store.js';
 
 /**
@@ -103,3 +104,44 @@ export function specView(set: SetDef, layer: LayerDef, rec: BuildRecord, files: 
   };
 }
 
+/** The flattened variant's files: the standalone image and the chain's root key pair. */
+export function flatPackagedFiles(set: SetDef, rec: BuildRecord, imagesDir: string): PackagedFile[] {
+  const dir = set.package.installDir;
+  const image = flatImageFileName(rec.layer, rec);
+  const key = sshKeyFileName(`${rec.layer}${FLAT_SUFFIX}`, rec);
+  const files: PackagedFile[] = [{ path: path.posix.join(dir, image), source: path.join(imagesDir, image), mode: 0o444 }];
+  if (existsSync(path.join(imagesDir, key))) {
+    files.push({ path: path.posix.join(dir, key), source: path.join(imagesDir, key), mode: 0o600 });
+    files.push({ path: path.posix.join(dir, `${key}.pub`), source: path.join(imagesDir, `${key}.pub`), mode: 0o644 });
+  }
+  return files;
+}
+
+/**
+ * The flattened variant's package: `<name>-flat`, same version-release as the layer build, no
+ * Requires (the image stands alone), install-only like every layer package.
+ */
+export function flatSpecView(set: SetDef, layer: LayerDef, rec: BuildRecord, files: PackagedFile[], payload: string): SpecView {
+  const flatName = `${layer.name}${FLAT_SUFFIX}`;
+  const provides = [`ost-images-flat(${set.name}/${layer.name}) = ${vr(rec)}`, 'installonlypkg(vm)'];
+  if (set.package.default) provides.unshift(`${unqualifiedName(set, flatName)} = ${vr(rec)}`);
+  return {
+    set: set.name,
+    layer: flatName,
+    name: packageName(set, flatName),
+    version: rec.version,
+    release: rec.release,
+    summary: rpmText(`${set.distro.name} ${set.distro.version} ${layer.name} image, flattened: ${layer.description}`),
+    description: rpmText(
+      `${layer.description}. The ${layer.name} layer of the ${set.name} image set (${set.description}) with its whole backing ` +
+        `chain in one standalone qcow2, for consumers who prefer one file to a chain. Installed read-only under ${set.package.installDir}.`,
+    ),
+    license: rpmText(set.package.license),
+    url: PROJECT_URL,
+    payload,
+    provides,
+    requires: [],
+    dirs: [path.posix.dirname(set.package.installDir), set.package.installDir],
+    files: files.map((f) => ({ path: f.path, mode: f.mode.toString(8).padStart(4, '0') })),
+  };
+}

@@ -51,6 +51,8 @@ function stepManifest(step: LayerDef['steps'][number]): unknown {
       return { run: { file: step.script, sha256: step.sha256 } };
     case 'upload':
       return { upload: { from: step.from, sha256: step.sha256, to: step.to, mode: step.mode.toString(8) } };
+    case 'install-local':
+      return { installLocal: step.files.map((f) => ({ name: f.name, sha256: f.sha256 })) };
   }
 }
 

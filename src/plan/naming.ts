@@ -39,6 +39,13 @@ export function sshKeyFileName(layer: string, b: BuildId): string {
   return `${layer}-${vr(b)}.id_ed25519`;
 }
 
+/** The flattened variant of a layer build: its whole chain in one standalone qcow2, own package. */
+export const FLAT_SUFFIX = '-flat';
+
+export function flatImageFileName(layer: string, b: BuildId): string {
+  return imageFileName(`${layer}${FLAT_SUFFIX}`, b);
+}
+
 /** The guest's installed packages after the layer, and their difference from the parent's. */
 export function packageListFileName(layer: string, b: BuildId): string {
   return `${layer}-${vr(b)}.packages`;

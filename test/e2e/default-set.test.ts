@@ -123,7 +123,7 @@ describe('the default set, debian12', () => {
     const built = JSON.parse(await ok(['build', ...common, '--layers-dir', layers, '--json', '--offline'])) as { layers: { layer: string; action: string }[] };
     expect(built.layers.map((l) => `${l.layer}:${l.action}`)).toEqual(['base:reused', 'upgrade:reused', 'engine-installed:built', 'host-installed:reused']);
     const packaged = JSON.parse(await ok(['package', ...common, '--layers-dir', layers, '--json'])) as { layer: string; action: string; rpm: string }[];
-    expect(packaged.map((p) => `${p.layer}:${p.action}`)).toEqual(['base:exists', 'upgrade:exists', 'engine-installed:packaged', 'host-installed:exists']);
+    expect(packaged.map((p) => `${p.layer}:${p.action}`)).toEqual(['base:exists', 'upgrade:exists', 'engine-installed:packaged', 'host-installed:exists', 'engine-installed-flat:packaged']);
     for (const [f, mtime] of Object.entries(rpmsBefore)) expect(statSync(path.join(store.rpmsDir('debian12'), f)).mtimeMs).toBe(mtime);
     for (const l of ['base', 'upgrade', 'host-installed']) expect(store.current('debian12', l)).toEqual(before[l]);
     const engine = await readHeader(packaged[2]!.rpm);
@@ -139,7 +139,7 @@ describe('the default set, debian12', () => {
     expect(report.boots.map((b) => `${b.layer}:${b.ok}`)).toEqual(['engine-installed:true', 'host-installed:true']);
     expect(report.boots.every((b) => b.sshSeconds !== undefined)).toBe(true);
     const rpm = `ost-images-debian12-engine-installed-${engine.version}-${engine.release}.noarch.rpm`;
-    expect(report.published!.added).toEqual([rpm]);
+    expect(report.published!.added).toEqual([rpm, `ost-images-debian12-engine-installed-flat-${engine.version}-${engine.release}.noarch.rpm`]);
     expect(report.layers.map((l) => l.layer)).toEqual(ls.order);
     for (const l of report.layers) {
       expect(l.imageBytes).toBeGreaterThan(1024 ** 2);

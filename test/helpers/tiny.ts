@@ -30,7 +30,12 @@ export async function makeBusyboxDisk(image: string, work: string): Promise<void
     copyFileSync('/bin/busybox', path.join(root, 'bin', 'busybox'));
     chmodSync(path.join(root, 'bin', 'busybox'), 0o755);
     execFileSync('chroot', [root, '/bin/busybox', '--install', '-s']);
-    writeFileSync(path.join(root, 'usr', 'bin', 'apt-get'), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+    // apt-get "installs" local .deb files by adding them to the list dpkg-query prints.
+    writeFileSync(
+      path.join(root, 'usr', 'bin', 'apt-get'),
+      '#!/bin/sh\nfor a in "$@"; do case "$a" in /*.deb) [ -f "$a" ] || exit 4; echo "local-$(basename "$a" .deb) 1.0" >> /var/lib/ost-test/packages;; esac; done\nexit 0\n',
+      { mode: 0o755 },
+    );
     // dpkg-query prints a package list a step can change (the package diff is built from it).
     mkdirSync(path.join(root, 'var', 'lib', 'ost-test'), { recursive: true });
     writeFileSync(path.join(root, 'var', 'lib', 'ost-test', 'packages'), 'busybox 1:1.35.0-4+b3\nbase-files 12.4+deb12u5\n');

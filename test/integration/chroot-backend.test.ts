@@ -148,6 +148,40 @@ describe('chroot backend', () => {
     expect(m.toolchain.tools['qemu-img']).toMatch(/^qemu-img version /);
   });
 
+  it('builds a throw-away layer with local package files on any layer (--with-packages), packaged on request', async () => {
+    const debs = mkdtempSync(path.join(tmp, 'debs-'));
+    writeFileSync(path.join(debs, 'mine_1.0_all.deb'), 'not really a deb, the guest apt-get is a stub');
+    writeFileSync(path.join(debs, 'README'), 'ignored');
+    const custom = ['build', '--set', 'tiny', '--layers-dir', layersDir, '--store', storeDir, '--backend', 'chroot', '--with-packages', debs, '--on', 'work', '--name', 'mine'];
+    const r = await cli([...custom, '--package', '--json'], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('mine: step 1/1: install local mine_1.0_all.deb');
+    const out = JSON.parse(r.stdout) as { layers: { layer: string; action: string }[]; package: { rpm: string } };
+    expect(out.layers.map((l) => `${l.layer}:${l.action}`)).toEqual(['base:reused', 'work:reused', 'mine:built']);
+    const rec = store.current('tiny', 'mine')!;
+    expect(rec.parent!.layer).toBe('work');
+    expect(rec.packages).toMatchObject({ added: 1 });
+    expect(readFileSync(store.imagePath('tiny', rec.packages!.list), 'utf8')).toContain('local-ost-images-local-0 1.0\n');
+    expect(execFileSync('rpm', ['-qp', '--requires', out.package.rpm]).toString()).toContain(`ost-images-tiny-work = 12-${store.current('tiny', 'work')!.release}`);
+    // Same packages again: nothing to build. Changed packages: a new build.
+    expect((JSON.parse((await cli([...custom, '--json'], env)).stdout) as { layers: { action: string }[] }).layers[2]!.action).toBe('reused');
+    writeFileSync(path.join(debs, 'mine_1.0_all.deb'), 'rebuilt');
+    expect((JSON.parse((await cli([...custom, '--json'], env)).stdout) as { layers: { action: string }[] }).layers[2]!.action).toBe('built');
+    expect(leftovers()).toEqual([]);
+  });
+
+  it.each([
+    [['--with-packages', '/nonexistent', '--on', 'work', '--name', 'x'], "--with-packages: '/nonexistent' is not a directory"],
+    [['--with-packages', '.', '--on', 'nope', '--name', 'x'], "--on: set 'tiny' has no layer 'nope'"],
+    [['--with-packages', '.', '--on', 'work', '--name', 'work'], "--name: 'work' is a layer of set 'tiny' already"],
+    [['--with-packages', '.', '--on', 'work'], '--with-packages, --on and --name go together'],
+    [['--with-packages', 'test', '--on', 'work', '--name', 'x'], '--with-packages: no .deb files in'],
+  ])('refuses bad custom-layer arguments with exit code 2: %j', async (args, message) => {
+    const r = await cli(['build', '--set', 'tiny', '--layers-dir', layersDir, '--store', storeDir, ...args], env);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(message);
+  });
+
   it('flags a layer whose package step changed no package', async () => {
     const r = await cli(build('noop'), env);
     expect(r.code, r.stderr).toBe(0);

@@ -50,6 +50,11 @@ const table: [string, Record<string, string | undefined>, string[]][] = [
     { 'set.yaml': setYaml.replace('prefix: ost-images', 'prefix: "ost images"') },
     ["set.yaml:8: .package.prefix: 'ost images' is not a valid RPM package name (letters, digits, . _ + -)"],
   ],
+  [
+    'a flattened variant of a layer the set does not have',
+    { 'set.yaml': `${setYaml}flatten: [app, engine]\n` },
+    ["set.yaml:10: .flatten[1]: 'engine' is not a layer of this set (layers: app, base)"],
+  ],
   ['an unknown key', { 'app/layer.yaml': 'paren: base\n' }, ["app/layer.yaml:1: .paren: unknown key 'paren' (allowed: description, parent, upstream, base, steps)"]],
   ['a mapping where a list belongs', { 'app/layer.yaml': 'parent: base\nsteps:\n  install: curl\n' }, ['app/layer.yaml:3: .steps: must be a list, got a mapping']],
   [

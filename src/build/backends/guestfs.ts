@@ -24,6 +24,18 @@ export const guestfsBackend: Backend = {
         case 'run':
           ops.push({ op: 'run', script: step.path });
           break;
+        case 'install-local': {
+          const inGuest: string[] = [];
+          step.files.forEach((f, i) => {
+            const staged = path.join(ctx.work, `local-${step.index}-${i}${path.extname(f.name)}`);
+            copyFileSync(f.path, staged);
+            inGuest.push(`/tmp/${path.basename(staged)}`);
+            ops.push({ op: 'upload', from: staged, to: inGuest[i]!, mode: 0o644 });
+          });
+          const cmds = guestCommands(ctx.set.distro.family);
+          ops.push({ op: 'run-command', command: [...cmds.refresh, '&&', ...cmds.installLocal(inGuest), '&&', 'rm', '-f', ...inGuest].join(' ') });
+          break;
+        }
         case 'upload': {
           // virt-customize splits --upload at ':'; stage under a name without one.
           const staged = path.join(ctx.work, `upload-${step.index}`);
