@@ -110,7 +110,7 @@ Layer sets live in layers/<set>/ (set.yaml, <layer>/layer.yaml); see README.md.`
     .option('--cache-repo <repo...>', 'repositories (directories or URLs) whose published layers are used instead of building them')
     .action(async (o: Common & { layer?: string[]; force?: boolean; offline?: boolean; cacheRepo?: string[] }) => {
       const ls = loadLayerSet(o.layersDir, o.set);
-      const digests = await resolveUpstream(ls, o.store, { offline: o.offline });
+      const digests = await resolveUpstream(ls, o.store, { offline: o.offline, allowUnknown: true });
       const remote = o.cacheRepo ? await publishedKeys(o.cacheRepo) : undefined;
       const store = new Store(o.store);
       printPlan(o, planBuild(ls, o.layer ?? [], currentBuilds(store, ls.set.name, ls.order), { force: o.force, digests, remote }));

@@ -13,6 +13,27 @@ export function isDebug(): boolean {
   return debugEnabled;
 }
 
+/**
+ * A progress line redrawn in place, only on a terminal and not with --quiet (CI logs get the
+ * start and end lines instead of thousands of redraws). Returns update and done functions.
+ */
+export function progressLine(label: string): { update: (text: string) => void; done: () => void } {
+  const live = !quiet && process.stderr.isTTY === true;
+  let last = 0;
+  let drawn = false;
+  return {
+    update(text: string) {
+      if (!live || Date.now() - last < 200) return;
+      last = Date.now();
+      drawn = true;
+      process.stderr.write(`\r\x1b[K${stamp()} ${label}: ${text}`);
+    },
+    done() {
+      if (drawn) process.stderr.write('\r\x1b[K');
+    },
+  };
+}
+
 const start = performance.now();
 
 function stamp(): string {

@@ -14,7 +14,7 @@ import { writeFileAtomic, writeJsonAtomic } from './fsutil.js';
 import { chooseBackend, type BackendName } from './host.js';
 import { log } from './log.js';
 import { currentRpms, packageLayers, type PackageResult } from './package/package.js';
-import { packageName, releaseStamp, vr } from './plan/naming.js';
+import { FLAT_SUFFIX, packageName, releaseStamp, vr } from './plan/naming.js';
 import { planBuild, topLayers, type PlanEntry } from './plan/plan.js';
 import { resolveUpstream } from './plan/upstream.js';
 import { publish, type PublishOptions, type PublishResult } from './publish/publish.js';
@@ -47,6 +47,8 @@ export interface LayerReport {
   rpmBytes?: number;
   /** Installed packages and what changed against the parent (files beside the image and in the RPM). */
   packages?: PackagesInfo;
+  /** The flattened variant's package, for layers the set flattens. */
+  flat?: { rpm: string; rpmBytes: number };
 }
 
 export interface BootReport {
@@ -123,7 +125,9 @@ class StageFailure extends Error {
 
 export async function nightly(ls: LayerSet, store: Store, o: NightlyOptions): Promise<NightlyReport> {
   const report: NightlyReport = { schema: 1, set: ls.set.name, started: new Date().toISOString(), finished: '', ok: false, upstream: {}, layers: [], boots: [], published: null, stages: {} };
+  let current: Stage = 'upstream';
   const stage = async <T>(name: Stage, fn: () => Promise<T>): Promise<T> => {
+    current = name;
     const t0 = Date.now();
     log.info(`nightly: ${name}`);
     try {
@@ -173,9 +177,14 @@ export async function nightly(ls: LayerSet, store: Store, o: NightlyOptions): Pr
         return r;
       });
       for (const p of packaged) {
-        const l = report.layers.find((x) => x.layer === p.layer)!;
-        l.rpm = path.basename(p.rpm);
-        l.rpmBytes = p.bytes;
+        const flat = p.layer.endsWith(FLAT_SUFFIX);
+        const l = report.layers.find((x) => x.layer === (flat ? p.layer.slice(0, -FLAT_SUFFIX.length) : p.layer));
+        if (!l) continue;
+        if (flat) l.flat = { rpm: path.basename(p.rpm), rpmBytes: p.bytes };
+        else {
+          l.rpm = path.basename(p.rpm);
+          l.rpmBytes = p.bytes;
+        }
       }
     } finally {
       unlock();
@@ -200,14 +209,15 @@ export async function nightly(ls: LayerSet, store: Store, o: NightlyOptions): Pr
     report.published = await stage('publish', () => publish(o.repo, currentRpms(ls, store), o));
     report.ok = true;
   } catch (err) {
-    const f = err instanceof StageFailure ? err : new StageFailure('upstream', err);
+    // Errors between stages (bookkeeping after one finished) belong to the stage that ran last.
+    const f = err instanceof StageFailure ? err : new StageFailure(current, err);
     const cause = f.cause;
     report.failed = {
       stage: f.stage,
       error: cause instanceof Error ? cause.message : String(cause),
       exitCode: cause instanceof OstError ? cause.exitCode : EXIT_FAILED,
     };
-    log.error(`nightly: ${f.stage} failed; nothing was published`);
+    log.error(`nightly: ${f.stage} failed; nothing was published: ${report.failed.error.split('\n')[0]}`);
   } finally {
     report.finished = new Date().toISOString();
   }

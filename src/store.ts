@@ -74,6 +74,10 @@ export class Store {
   imagesDir(set: string): string {
     return path.join(this.root, set, 'images');
   }
+  /** Downloaded base images and ISOs, by sha256 (shared by every set). */
+  downloadsDir(): string {
+    return path.join(this.root, 'downloads');
+  }
   rpmsDir(set: string): string {
     return path.join(this.root, set, 'rpms');
   }

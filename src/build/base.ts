@@ -1,20 +1,27 @@
-// Makes a base layer: an empty qcow2, one MBR partition, ext4, mmdebstrap straight into it, then
-// what turns a chroot into a bootable VM: fstab, GRUB on the disk with a serial console, DHCP
-// networking, the root SSH key, an empty machine-id (each VM makes its own on first boot).
+// Makes a base layer, one of three ways:
+// - mmdebstrap: an empty qcow2, one MBR partition, ext4, mmdebstrap straight into it, then what
+//   turns a chroot into a bootable VM: fstab, GRUB on the disk with a serial console, DHCP
+//   networking, the root SSH key, an empty machine-id (each VM makes its own on first boot);
+// - image: a distribution's cloud image (downloaded, verified, cached), converted to the set's
+//   size with its root partition and file system grown, then the root key, host name, empty
+//   machine-id and cloud-init switched off (no datasource: it would wait minutes at every boot);
+// - kickstart: an installer ISO run unattended under QEMU (kickstart.ts).
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { LayerDef, SetDef } from '../definitions/types.js';
+import type { ImageBase, LayerDef, MmdebstrapBase, SetDef } from '../definitions/types.js';
 import { StepError } from '../errors.js';
 import { checkInterrupted } from '../interrupt.js';
 import { log } from '../log.js';
 import { withScope } from '../scope.js';
 import { inChroot } from '../tools/chroot.js';
 import { mmdebstrap } from '../tools/mmdebstrap.js';
-import { SINGLE_ROOT_PARTITION, blkidUuid, mkfsExt4 } from '../tools/mount.js';
+import { SINGLE_ROOT_PARTITION, blkidUuid, fsType, growExt, growPartition, growXfs, mkfsExt4, partitionTable } from '../tools/mount.js';
 import * as qemuImg from '../tools/qemu-img.js';
 import { prepareChroot } from './chroot-env.js';
 import { attachDisk, chrootDevices, mountRoot } from './disk.js';
 import { listGuestPackages, runStepsInChroot } from './steps.js';
+import { expectedSha256, fetchCached } from './download.js';
+import { buildKickstartBase } from './kickstart.js';
 
 export interface BaseContext {
   set: SetDef;
@@ -24,13 +31,17 @@ export interface BaseContext {
   /** Public half of the root key pair, already generated. */
   sshPublicKey: string;
   work: string;
+  /** The download cache (cloud images, ISOs). */
+  downloads: string;
+  /** Where installer console logs go (kept when an install fails). */
+  consoleDir: string;
 }
 
 const SERIAL = ['console=tty0', 'console=ttyS0,115200n8'];
 
 /** Files written into the new system, as [path, content, mode]. Pure, so it is unit-tested. */
 export function baseFiles(set: SetDef, layer: LayerDef, rootUuid: string, sshPublicKey: string): [string, string, number][] {
-  const base = layer.base!;
+  const base = layer.base as MmdebstrapBase;
   const cmdline = [...SERIAL, ...base.kernelCmdline].join(' ');
   return [
     ['/etc/fstab', `# Written by ost-images\nUUID=${rootUuid} / ext4 errors=remount-ro 0 1\n`, 0o644],
@@ -63,9 +74,21 @@ function writeGuestFile(root: string, file: string, content: string, mode: numbe
   chmodSync(full, mode);
 }
 
+/** Builds the base layer into ctx.image; resolves to the guest's package list. */
 export async function buildBase(ctx: BaseContext): Promise<string | undefined> {
+  const base = ctx.layer.base!;
+  switch (base.method) {
+    case 'mmdebstrap':
+      return buildMmdebstrapBase(ctx, base);
+    case 'image':
+      return buildImageBase(ctx, base);
+    case 'kickstart':
+      return buildKickstartBase(ctx, base);
+  }
+}
+
+async function buildMmdebstrapBase(ctx: BaseContext, base: MmdebstrapBase): Promise<string | undefined> {
   const { set, layer } = ctx;
-  const base = layer.base!;
   if (!set.distro.mirror) throw new StepError(`${set.file}: distro.mirror is needed to build base layer '${layer.name}'`);
   await qemuImg.create(ctx.image, { size: set.image.sizeBytes });
   return withScope(async (scope) => {
@@ -92,6 +115,49 @@ export async function buildBase(ctx: BaseContext): Promise<string | undefined> {
     // Every VM made from this image must get its own machine-id on first boot.
     writeFileSync(path.join(root, 'etc', 'machine-id'), '');
     rmSync(path.join(root, 'var', 'lib', 'dbus', 'machine-id'), { force: true });
+    await runStepsInChroot(root, set.distro.family, layer.steps, layer.name);
+    return listGuestPackages(root, set.distro.family, layer.name);
+  });
+}
+
+/** The root partition of a cloud image: the only one, or the last (where layouts put the root). */
+function imageRoot(partitions: { node: string }[]): number {
+  if (partitions.length === 0) throw new StepError('the image has no partition table; a whole-disk file system is not supported');
+  return partitions.length;
+}
+
+async function buildImageBase(ctx: BaseContext, base: ImageBase): Promise<string | undefined> {
+  const { set, layer } = ctx;
+  const sha = await expectedSha256(base);
+  const { file } = await fetchCached(base.url, sha, ctx.downloads);
+  checkInterrupted();
+  log.info(`${layer.name}: converting ${path.basename(base.url)} to qcow2`);
+  await qemuImg.convertTo(file, base.format, ctx.image);
+  const size = (await qemuImg.info(ctx.image))['virtual-size'];
+  if (size < set.image.sizeBytes) await qemuImg.resize(ctx.image, set.image.sizeBytes);
+  else if (size > set.image.sizeBytes) log.warn(`${layer.name}: the image's disk (${size} bytes) is larger than the set's image.size; keeping it`);
+  return withScope(async (scope) => {
+    let rootIndex = 0;
+    const disk = await attachDisk(scope, ctx.image, ctx.work, async (raw) => {
+      const table = await partitionTable(raw);
+      rootIndex = imageRoot(table.partitions);
+      // The root partition grows to the end of the (now larger) disk.
+      await growPartition(raw, rootIndex, table.label);
+    });
+    const part = disk.partitions[rootIndex - 1];
+    if (!part) throw new StepError(`partition ${rootIndex} of ${disk.loop} did not appear`);
+    const type = await fsType(part);
+    if (type.startsWith('ext')) await growExt(part);
+    const root = await mountRoot(scope, part, ctx.work);
+    if (type === 'xfs') await growXfs(root);
+    else if (!type.startsWith('ext')) log.warn(`${layer.name}: root file system ${type} is not grown (ext2/3/4 and xfs are)`);
+    await prepareChroot(scope, root, await chrootDevices(disk, part));
+    writeGuestFile(root, '/root/.ssh/authorized_keys', ctx.sshPublicKey.endsWith('\n') ? ctx.sshPublicKey : `${ctx.sshPublicKey}\n`, 0o600);
+    chmodSync(path.join(root, 'root', '.ssh'), 0o700);
+    writeGuestFile(root, '/etc/hostname', `${base.hostname}\n`, 0o644);
+    // Without a datasource cloud-init waits at every boot; the image is configured here instead.
+    writeGuestFile(root, '/etc/cloud/cloud-init.disabled', 'Disabled by ost-images: the image is configured at build time.\n', 0o644);
+    writeFileSync(path.join(root, 'etc', 'machine-id'), '');
     await runStepsInChroot(root, set.distro.family, layer.steps, layer.name);
     return listGuestPackages(root, set.distro.family, layer.name);
   });

@@ -80,7 +80,7 @@ export async function executePlan(ls: LayerSet, plan: BuildPlan, store: Store, b
       let listText: string | undefined;
       if (layer.base) {
         await keygen(keyPartial!, `root@${setName}-${layer.name}-${id.release} (ost-images)`);
-        listText = await buildBase({ set: ls.set, layer, image: partial, sshPublicKey: readFileSync(`${keyPartial}.pub`, 'utf8'), work });
+        listText = await buildBase({ set: ls.set, layer, image: partial, sshPublicKey: readFileSync(`${keyPartial}.pub`, 'utf8'), work, downloads: store.downloadsDir(), consoleDir: path.join(store.root, 'console') });
       } else {
         // The backing name is relative: the chain stays valid wherever the directory is installed.
         await qemuImg.create(partial, { backing: parent!.image });

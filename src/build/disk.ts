@@ -22,15 +22,17 @@ export interface AttachedDisk {
 
 /**
  * Exposes `image` as a loop device. With `partitionScript`, the (new, empty) disk is partitioned
- * with sfdisk before the loop device is made.
+ * with sfdisk before the loop device is made; a function instead gets the raw file to change the
+ * partition table itself (growing a cloud image's root partition).
  */
-export async function attachDisk(scope: Scope, image: string, work: string, partitionScript?: string): Promise<AttachedDisk> {
+export async function attachDisk(scope: Scope, image: string, work: string, partitionScript?: string | ((raw: string) => Promise<void>)): Promise<AttachedDisk> {
   const raw = path.join(work, 'disk.raw');
   const pidfile = path.join(work, 'qsd.pid');
   writeFileSync(raw, '');
   const pid = await qsd.startFuseExport(image, raw, pidfile);
   scope.defer(`qemu-storage-daemon ${pid}`, () => qsd.stop(pid, raw));
-  if (partitionScript) await partition(raw, partitionScript);
+  if (typeof partitionScript === 'string') await partition(raw, partitionScript);
+  else if (partitionScript) await partitionScript(raw);
   const loop = await losetup.attach(raw);
   scope.defer(`loop device ${loop}`, () => losetup.detach(loop));
   const partitions = await losetup.partitions(loop);

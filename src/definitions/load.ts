@@ -241,7 +241,9 @@ interface RawLayer {
   description?: string;
   parent?: string;
   base?: {
-    mmdebstrap: { variant?: string; suites?: string[]; components?: string[]; packages?: string[] };
+    mmdebstrap?: { variant?: string; suites?: string[]; components?: string[]; packages?: string[] };
+    image?: { url: string; sha256?: string; checksum_url?: string; format?: 'qcow2' | 'raw' };
+    kickstart?: { iso: { url: string; sha256?: string; checksum_url?: string }; template: string; repos?: Record<string, string>; timeout?: number };
     hostname?: string;
     kernel_cmdline?: string[];
   };
@@ -283,24 +285,59 @@ function checkLayer(name: string, dir: string, p: Parsed, set: SetDef | undefine
   };
 
   let base: BaseDef | undefined;
+  const upstream = [...(raw.upstream ?? [])];
   if (raw.base) {
-    if (family !== 'debian') fi.add(['base', 'mmdebstrap'], `mmdebstrap makes Debian bases; this set's family is '${family}'`);
-    const m = raw.base.mmdebstrap;
-    checkPkgs(m.packages, ['base', 'mmdebstrap', 'packages']);
+    const kinds = (['mmdebstrap', 'image', 'kickstart'] as const).filter((k) => raw.base![k] !== undefined);
+    if (kinds.length !== 1) fi.add(['base'], `a base has exactly one of: mmdebstrap, image, kickstart${kinds.length ? ` (found ${kinds.join(', ')})` : ''}`);
     const hostname = raw.base.hostname ?? set?.name ?? name;
     if (!HOSTNAME.test(hostname)) fi.add(['base', 'hostname'], `'${hostname}' is not a valid host name`);
     (raw.base.kernel_cmdline ?? []).forEach((arg, i) => {
       if (!/^[A-Za-z0-9_.,:=/+-]+$/.test(arg)) fi.add(['base', 'kernel_cmdline', i], `'${arg}' is not a plain kernel argument`);
     });
-    base = {
-      method: 'mmdebstrap',
-      variant: m.variant ?? 'minbase',
-      suites: m.suites ?? (set?.distro.codename ? [set.distro.codename] : []),
-      components: m.components ?? ['main'],
-      packages: m.packages ?? [],
-      hostname,
-      kernelCmdline: raw.base.kernel_cmdline ?? [],
+    const common = { hostname, kernelCmdline: raw.base.kernel_cmdline ?? [] };
+    /** A download: a URL and either its sha256 or a checksum file (whose digest joins the key). */
+    const source = (d: { url: string; sha256?: string; checksum_url?: string }, at: Seg[]) => {
+      if (!/^(https?|file):\/\/[^\s]+$/.test(d.url)) fi.add([...at, 'url'], `'${d.url}' is not an http(s):// or file:// URL`);
+      if (d.sha256 !== undefined && !/^[0-9a-f]{64}$/.test(d.sha256)) fi.add([...at, 'sha256'], `'${d.sha256}' is not a sha256 (64 lower-case hex digits)`);
+      if (d.checksum_url !== undefined && !/^(https?|file):\/\/[^\s]+$/.test(d.checksum_url)) fi.add([...at, 'checksum_url'], `'${d.checksum_url}' is not an http(s):// or file:// URL`);
+      if ((d.sha256 === undefined) === (d.checksum_url === undefined)) fi.add(at, "give exactly one of 'sha256' and 'checksum_url', so the download can be checked");
+      // With a checksum file, the image changes when that file does: it is an upstream input.
+      if (d.checksum_url !== undefined) upstream.push(d.checksum_url);
+      return { url: d.url, sha256: d.sha256, checksumUrl: d.checksum_url };
     };
+    if (raw.base.mmdebstrap) {
+      const m = raw.base.mmdebstrap;
+      if (family !== 'debian') fi.add(['base', 'mmdebstrap'], `mmdebstrap makes Debian bases; this set's family is '${family}'`);
+      checkPkgs(m.packages, ['base', 'mmdebstrap', 'packages']);
+      base = {
+        method: 'mmdebstrap',
+        variant: m.variant ?? 'minbase',
+        suites: m.suites ?? (set?.distro.codename ? [set.distro.codename] : []),
+        components: m.components ?? ['main'],
+        packages: m.packages ?? [],
+        ...common,
+      };
+    } else if (raw.base.image) {
+      base = { method: 'image', ...source(raw.base.image, ['base', 'image']), format: raw.base.image.format ?? 'qcow2', ...common };
+    } else if (raw.base.kickstart) {
+      const k = raw.base.kickstart;
+      if (family !== 'el') fi.add(['base', 'kickstart'], `kickstart installs Enterprise Linux (Anaconda); this set's family is '${family}'`);
+      const full = layerFile(dir, k.template, ['base', 'kickstart', 'template'], fi, 'kickstart template');
+      Object.entries(k.repos ?? {}).forEach(([repo, url]) => {
+        if (!/^[A-Za-z0-9_.-]+$/.test(repo)) fi.add(['base', 'kickstart', 'repos', repo], `'${repo}' is not a valid repository name`);
+        if (!/^(https?|file):\/\/[^\s"]+$/.test(url)) fi.add(['base', 'kickstart', 'repos', repo], `'${url}' is not an http(s):// or file:// URL`);
+      });
+      if (full) {
+        base = {
+          method: 'kickstart',
+          iso: source(k.iso, ['base', 'kickstart', 'iso']),
+          template: { file: k.template, path: full, sha256: digest(full) },
+          repos: k.repos ?? {},
+          timeoutSec: k.timeout ?? 3600,
+          ...common,
+        };
+      }
+    }
   }
 
   const steps: Step[] = [];
@@ -330,7 +367,7 @@ function checkLayer(name: string, dir: string, p: Parsed, set: SetDef | undefine
     if (!/^(https?|file):\/\/[^\s]+$/.test(u)) fi.add(['upstream', i], `'${u}' is not an http(s):// or file:// URL`);
   });
   if (issues.length > before) return undefined;
-  return { upstream: raw.upstream ?? [], name, dir, file: p.file, description: raw.description ?? name, parent: raw.parent, parentLine: p.lineOf(['parent']), base, steps };
+  return { upstream: [...new Set(upstream)], name, dir, file: p.file, description: raw.description ?? name, parent: raw.parent, parentLine: p.lineOf(['parent']), base, steps };
 }
 
 /** Orders layers parents-first; reports unknown parents and cycles. */

@@ -57,8 +57,34 @@ export const layerSchema = {
     base: {
       type: 'object',
       additionalProperties: false,
-      required: ['mmdebstrap'],
       properties: {
+        image: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['url'],
+          properties: {
+            url: { type: 'string' },
+            sha256: { type: 'string' },
+            checksum_url: { type: 'string' },
+            format: { enum: ['qcow2', 'raw'] },
+          },
+        },
+        kickstart: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['iso', 'template'],
+          properties: {
+            iso: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['url'],
+              properties: { url: { type: 'string' }, sha256: { type: 'string' }, checksum_url: { type: 'string' } },
+            },
+            template: { type: 'string' },
+            repos: { type: 'object', additionalProperties: { type: 'string' } },
+            timeout: { type: 'integer', minimum: 60 },
+          },
+        },
         mmdebstrap: {
           type: 'object',
           additionalProperties: false,

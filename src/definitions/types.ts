@@ -45,15 +45,45 @@ export type Step =
   /** The user's own package files (custom-package layers, `build --with-packages`). */
   | { kind: 'install-local'; files: { name: string; path: string; sha256: string }[]; index: number };
 
-export interface BaseDef {
+interface BaseCommon {
+  hostname: string;
+  kernelCmdline: string[];
+}
+
+/** A Debian base installed by mmdebstrap straight into a new disk. */
+export interface MmdebstrapBase extends BaseCommon {
   method: 'mmdebstrap';
   variant: string;
   suites: string[];
   components: string[];
   packages: string[];
-  hostname: string;
-  kernelCmdline: string[];
 }
+
+/** A downloaded file, checked against a sha256 given here or read from a checksum file. */
+export interface DownloadSource {
+  url: string;
+  sha256?: string;
+  checksumUrl?: string;
+}
+
+/** A distribution's cloud image, converted to the set's size and made into the base layer. */
+export interface ImageBase extends BaseCommon, DownloadSource {
+  method: 'image';
+  format: 'qcow2' | 'raw';
+}
+
+/** An installer ISO run unattended with a kickstart file rendered from a template. */
+export interface KickstartBase extends BaseCommon {
+  method: 'kickstart';
+  iso: DownloadSource;
+  /** The kickstart template (Handlebars) in the layer folder. */
+  template: { file: string; path: string; sha256: string };
+  /** Repositories the kickstart installs from (name -> baseurl). */
+  repos: Record<string, string>;
+  timeoutSec: number;
+}
+
+export type BaseDef = MmdebstrapBase | ImageBase | KickstartBase;
 
 export interface LayerDef {
   name: string;

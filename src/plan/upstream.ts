@@ -30,15 +30,20 @@ export function upstreamUrls(ls: LayerSet): string[] {
 }
 
 /** The digest of every upstream URL of the set: fetched, or with `offline` the last known. */
-export async function resolveUpstream(ls: LayerSet, storeRoot: string, opts: { offline?: boolean }): Promise<Digests> {
+/**
+ * With `allowUnknown` (planning only), a digest never fetched is left out: the plan shows the
+ * layers it feeds as needing a build, with "unknown" in their input manifest, instead of failing.
+ */
+export async function resolveUpstream(ls: LayerSet, storeRoot: string, opts: { offline?: boolean; allowUnknown?: boolean }): Promise<Digests> {
   const urls = upstreamUrls(ls);
   if (urls.length === 0) return {};
   const file = knownFile(storeRoot, ls.set.name);
   const known = readKnown(file);
   if (opts.offline) {
     const missing = urls.filter((u) => !known[u]);
-    if (missing.length > 0) throw new StepError(`--offline, but no digest is known yet for ${missing.join(', ')}; run once with the network`);
-    return Object.fromEntries(urls.map((u) => [u, known[u]!.sha256]));
+    if (missing.length > 0 && !opts.allowUnknown) throw new StepError(`--offline, but no digest is known yet for ${missing.join(', ')}; run once with the network`);
+    for (const u of missing) log.warn(`no digest known yet for ${u} (offline): layers that use it are planned as changed`);
+    return Object.fromEntries(urls.filter((u) => known[u]).map((u) => [u, known[u]!.sha256]));
   }
   const digests: Digests = {};
   await Promise.all(

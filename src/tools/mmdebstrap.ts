@@ -1,5 +1,5 @@
 // mmdebstrap: installs a Debian system into a directory (here: the mounted root partition).
-import type { BaseDef } from '../definitions/types.js';
+import type { MmdebstrapBase as BaseDef } from '../definitions/types.js';
 import { run, type RunOptions } from './run.js';
 
 export function mmdebstrapArgs(base: BaseDef, target: string, mirror: string): string[] {

@@ -41,6 +41,33 @@ export async function blkidUuid(dev: string): Promise<string> {
 /** One MBR partition from 1 MiB to the end, bootable, type Linux. */
 export const SINGLE_ROOT_PARTITION = 'label: dos\nstart=2048, type=83, bootable\n';
 
+/** The partition table of a disk image file: its label and partitions (sfdisk --json). */
+export async function partitionTable(file: string): Promise<{ label: string; partitions: { node: string; start: number; size: number; type: string }[] }> {
+  const out = (await run('sfdisk', ['--json', file])).stdout;
+  return (JSON.parse(out) as { partitiontable: { label: string; partitions?: { node: string; start: number; size: number; type: string }[] } }).partitiontable as never;
+}
+
+/** Grows partition `n` (1-based) to the end of the disk; GPT's backup header is moved there first. */
+export async function growPartition(file: string, n: number, label: string): Promise<void> {
+  if (label === 'gpt') await run('sfdisk', ['--quiet', '--relocate', 'gpt-bak-std', file]);
+  await run('sfdisk', ['--quiet', '--no-reread', '-N', String(n), file], { input: ', +\n' });
+}
+
+export async function fsType(dev: string): Promise<string> {
+  return (await run('blkid', ['-s', 'TYPE', '-o', 'value', dev])).stdout.trim();
+}
+
+/** Grows an unmounted ext2/3/4 file system to its partition (checked first, as resize2fs demands). */
+export async function growExt(dev: string): Promise<void> {
+  await run('e2fsck', ['-f', '-y', '-p', dev], { allowFailure: true });
+  await run('resize2fs', [dev]);
+}
+
+/** Grows a mounted XFS file system to its partition. */
+export async function growXfs(mountpoint: string): Promise<void> {
+  await run('xfs_growfs', [mountpoint]);
+}
+
 export async function partition(file: string, script: string): Promise<void> {
   await run('sfdisk', ['--quiet', file], { input: script });
 }

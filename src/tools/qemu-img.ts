@@ -57,6 +57,19 @@ export async function check(file: string): Promise<void> {
   await run('qemu-img', checkArgs(file));
 }
 
+/** A downloaded image (qcow2 or raw; the format is stated, never probed) as a new qcow2. */
+export function convertToArgs(src: string, format: 'qcow2' | 'raw', dest: string): string[] {
+  return ['convert', '-q', '-f', format, '-O', 'qcow2', src, dest];
+}
+
+export async function convertTo(src: string, format: 'qcow2' | 'raw', dest: string): Promise<void> {
+  await run('qemu-img', convertToArgs(src, format, dest));
+}
+
+export async function resize(file: string, bytes: number): Promise<void> {
+  await run('qemu-img', ['resize', '-q', '-f', 'qcow2', file, String(bytes)]);
+}
+
 export async function compact(src: string, dest: string, backing?: string): Promise<void> {
   await run('qemu-img', compactArgs(src, dest, backing));
 }

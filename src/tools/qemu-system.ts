@@ -29,6 +29,31 @@ export function bootArgs(image: string, o: BootOptions & { sshPort?: number }): 
   ];
 }
 
+/**
+ * An unattended installation: the installer's kernel and initrd booted directly (so the kernel
+ * command line carries the serial console and the kickstart location), the ISO as a CD-ROM for
+ * stage 2 and packages, the kickstart on a second CD-ROM labelled OEMDRV, the new disk written in
+ * place. -no-reboot: the kickstart's final poweroff/reboot ends QEMU.
+ */
+export function installArgs(o: BootOptions & { disk: string; iso: string; ksIso: string; kernel: string; initrd: string; append: string }): string[] {
+  return [
+    '-accel', o.accel,
+    ...(o.accel === 'kvm' ? ['-cpu', 'host'] : []),
+    '-m', String(o.memMiB),
+    '-smp', String(o.smp),
+    '-nographic',
+    '-no-reboot',
+    '-serial', 'mon:stdio',
+    '-drive', `file=${o.disk},format=qcow2,if=virtio`,
+    '-drive', `file=${o.iso},format=raw,media=cdrom,readonly=on`,
+    '-drive', `file=${o.ksIso},format=raw,media=cdrom,readonly=on`,
+    '-kernel', o.kernel,
+    '-initrd', o.initrd,
+    '-append', o.append,
+    '-nic', 'user,model=virtio-net-pci',
+  ];
+}
+
 /** A kernel without a disk: prints "Linux version" within seconds when the accelerator works. */
 export function probeArgs(kernel: string, accel: Accel): string[] {
   return ['-accel', accel, '-m', '256', '-nographic', '-no-reboot', '-kernel', kernel, '-append', 'console=ttyS0 panic=-1'];

@@ -29,8 +29,12 @@ export const TOOLS = {
   umount: { why: 'unmounting guest filesystems (chroot backend)', debian: 'mount', fedora: 'util-linux' },
   fstrim: { why: 'returning freed blocks so an overlay holds only what its layer changed', debian: 'util-linux', fedora: 'util-linux' },
   'mkfs.ext4': { why: 'creating the base root filesystem', debian: 'e2fsprogs', fedora: 'e2fsprogs' },
+  e2fsck: { why: 'checking an image base\'s ext4 root before growing it', debian: 'e2fsprogs', fedora: 'e2fsprogs' },
+  resize2fs: { why: 'growing an image base\'s ext4 root to the set\'s size', debian: 'e2fsprogs', fedora: 'e2fsprogs' },
+  xfs_growfs: { why: 'growing an image base\'s XFS root (Enterprise Linux cloud images) to the set\'s size', debian: 'xfsprogs', fedora: 'xfsprogs' },
   blkid: { why: 'reading filesystem UUIDs for fstab and the bootloader', debian: 'util-linux', fedora: 'util-linux' },
   chroot: { why: 'running the guest package manager natively (chroot backend)', debian: 'coreutils', fedora: 'coreutils' },
+  xorriso: { why: 'reading installer ISOs and making the kickstart volume (kickstart bases)', debian: 'xorriso', fedora: 'xorriso' },
   'ssh-keygen': { why: 'creating the root SSH key pair of the base image', debian: 'openssh-client', fedora: 'openssh-clients' },
 } as const satisfies Record<string, ToolInfo>;
 

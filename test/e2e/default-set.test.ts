@@ -2,10 +2,13 @@
 // temporary repository, serve it over HTTP on 127.0.0.1, install `ost-images-engine-installed` with
 // dnf into a scratch root, check the installed chain and boot the installed engine image.
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
+import { Ajv } from 'ajv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PackageDiff } from '../../src/build/packages.js';
+import { MANIFEST_SCHEMA, type BuildManifest } from '../../src/manifest.js';
 import { loadLayerSet } from '../../src/definitions/load.js';
 import { Store } from '../../src/store.js';
 import { readHeader } from '../../src/tools/rpmbuild.js';
@@ -56,6 +59,42 @@ describe('the default set, debian12', () => {
     expect(recs[1]!.allocatedSize).toBeGreaterThan(20 * 2 ** 20);
   });
 
+  it("records what each layer changed in packages: the engine layer's installs with their dependencies, the upgrade layer's upgrades; both files ship in the RPMs", async () => {
+    const diff = (l: string) => JSON.parse(readFileSync(store.imagePath('debian12', store.current('debian12', l)!.packages!.diff), 'utf8')) as PackageDiff;
+    const names = (xs: { name: string }[]) => xs.map((x) => x.name);
+    const engine = diff('engine-installed');
+    expect(names(engine.added)).toEqual(expect.arrayContaining(['openjdk-17-jre-headless', 'postgresql', 'postgresql-15', 'libpq5', 'postgresql-common']));
+    expect(engine.removed).toEqual([]);
+    expect(engine.flagged).toBeUndefined();
+    const upgrade = diff('upgrade');
+    expect(upgrade.upgraded.length).toBeGreaterThan(0);
+    for (const u of upgrade.upgraded) expect(u.to).not.toBe(u.from);
+    expect(names(diff('base').added)).toEqual(expect.arrayContaining(['systemd', 'openssh-server', 'grub-pc']));
+    const out = await ok(['diff', 'engine-installed', ...common]);
+    expect(out).toMatch(/^  \+ postgresql-15 15\./m);
+    for (const l of ls.order) {
+      const rec = store.current('debian12', l)!;
+      const files = execFileSync('rpm', ['-qlp', path.join(store.rpmsDir('debian12'), `ost-images-debian12-${l}-${rec.version}-${rec.release}.noarch.rpm`)]).toString();
+      expect(files).toContain(`/usr/share/ost-images/debian12/${rec.packages!.list}\n`);
+      expect(files).toContain(`/usr/share/ost-images/debian12/${rec.packages!.diff}\n`);
+    }
+  });
+
+  it('writes a build manifest that validates against its schema and matches the store', () => {
+    const m = JSON.parse(readFileSync(path.join(storeDir, 'debian12', 'manifest.json'), 'utf8')) as BuildManifest;
+    const validate = new Ajv({ allErrors: true, strict: true }).compile(MANIFEST_SCHEMA);
+    expect(validate(m), JSON.stringify(validate.errors)).toBe(true);
+    expect(m.layers.map((l) => l.layer)).toEqual(ls.order);
+    const sha = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');
+    for (const l of m.layers) {
+      const rec = store.current('debian12', l.layer)!;
+      expect(l.key).toBe(rec.key);
+      expect(l.image.sha256).toBe(sha(store.imagePath('debian12', rec.image)));
+      expect(l.package!.sha256).toBe(sha(path.join(store.rpmsDir('debian12'), l.package!.file)));
+    }
+    expect(m.layers.find((l) => l.layer === 'engine-installed')!.flat!.package!.name).toBe('ost-images-debian12-engine-installed-flat');
+  });
+
   it('installs exactly base, upgrade and engine-installed with `dnf install ost-images-engine-installed` over HTTP', async () => {
     const out = await ok(['install', '--repo', server.url, '--root', root, '--json', 'ost-images-engine-installed']);
     const want = ['base', 'engine-installed', 'upgrade'].map((l) => {
@@ -84,6 +123,37 @@ describe('the default set, debian12', () => {
     expect(r.booted).toBe(true);
     expect(r.sshHostname).toBe('debian12');
   }, 15 * MIN);
+
+  it('the flattened engine image stands alone (its own package, no Requires) and boots, with SSH login', async () => {
+    const engine = store.current('debian12', 'engine-installed')!;
+    const flatRoot = path.join(tmp, 'root-flat');
+    const out = await ok(['install', '--repo', server.url, '--root', flatRoot, '--json', 'ost-images-engine-installed-flat']);
+    expect((JSON.parse(out) as { installed: string[] }).installed).toEqual([`ost-images-debian12-engine-installed-flat-${engine.version}-${engine.release}`]);
+    const flat = path.join(flatRoot, 'usr/share/ost-images/debian12', `engine-installed-flat-${engine.version}-${engine.release}.qcow2`);
+    const chain = JSON.parse(await ok(['verify', '--json', flat])) as unknown[];
+    expect(chain).toHaveLength(1);
+    const r = (JSON.parse(await ok(['test-boot', ...common, '--image', flat, '--json'])) as { booted: boolean; sshHostname?: string }[])[0]!;
+    expect(r.booted).toBe(true);
+    expect(r.sshHostname).toBe('debian12');
+  }, 15 * MIN);
+
+  it('a custom-package layer built from a locally made .deb on upgrade contains that package', async () => {
+    const src = path.join(tmp, 'deb-src');
+    mkdirSync(path.join(src, 'DEBIAN'), { recursive: true });
+    mkdirSync(path.join(src, 'usr/share/ost-test-hello'), { recursive: true });
+    writeFileSync(path.join(src, 'DEBIAN/control'), 'Package: ost-test-hello\nVersion: 1.2-3\nArchitecture: all\nMaintainer: test <test@example.invalid>\nDepends: bc\nDescription: a package made by the test\n');
+    writeFileSync(path.join(src, 'usr/share/ost-test-hello/hello.txt'), 'hello\n');
+    const debs = path.join(tmp, 'debs');
+    mkdirSync(debs);
+    execFileSync('dpkg-deb', ['--build', '--root-owner-group', src, path.join(debs, 'ost-test-hello_1.2-3_all.deb')], { stdio: 'ignore' });
+    const out = JSON.parse(await ok(['build', ...common, '--offline', '--with-packages', debs, '--on', 'upgrade', '--name', 'my-test', '--package', '--json'])) as { layers: { layer: string; action: string }[]; package: { rpm: string } };
+    expect(out.layers.map((l) => `${l.layer}:${l.action}`)).toEqual(['base:reused', 'upgrade:reused', 'my-test:built']);
+    const rec = store.current('debian12', 'my-test')!;
+    const d = JSON.parse(readFileSync(store.imagePath('debian12', rec.packages!.diff), 'utf8')) as PackageDiff;
+    // The package and the dependency apt pulled in for it, from the mirror.
+    expect(d.added.map((a) => `${a.name} ${a.version}`)).toEqual(expect.arrayContaining(['ost-test-hello 1.2-3', expect.stringMatching(/^bc /)]));
+    expect(execFileSync('rpm', ['-qp', '--requires', out.package.rpm]).toString()).toContain(`ost-images-debian12-upgrade = 12-${store.current('debian12', 'upgrade')!.release}`);
+  }, 10 * MIN);
 
   it('a builder with an empty store takes the whole published chain from the repository, byte for byte, and builds nothing', async () => {
     const empty = path.join(tmp, 'store-empty');

@@ -25,7 +25,7 @@ let setDir: string;
 let layersDir: string;
 
 const files = {
-  'set.yaml': 'distro: {family: debian, name: Debian, version: "12", codename: bookworm, mirror: "http://deb.debian.org/debian"}\npackage: {prefix: ost-images}\n',
+  'set.yaml': 'distro: {family: debian, name: Debian, version: "12", codename: bookworm, mirror: "http://deb.debian.org/debian"}\npackage: {prefix: ost-images}\nflatten: [app]\n',
   'base/layer.yaml': 'base:\n  mmdebstrap: {packages: [busybox]}\n',
   'app/layer.yaml': 'parent: base\nsteps:\n  - upload: {from: motd, to: /etc/motd}\n',
   'app/motd': 'day one\n',
@@ -80,6 +80,7 @@ describe('the nightly gate', () => {
     expect(appReport.changes.join(' ')).toContain('sha256');
     expect(appReport.rpmBytes).toBeGreaterThan(0);
     expect(appReport.imageBytes).toBeGreaterThan(0);
+    expect(appReport.flat!.rpm).toBe(`ost-images-tiny-app-flat-${app.version}-${app.release}.noarch.rpm`);
     expect(out.boots).toEqual([expect.objectContaining({ layer: 'app', ok: false, error: expect.stringContaining('did not reach userspace') })]);
     // The failed boot's console log is kept beside the report.
     expect(readFileSync(out.boots[0]!.consoleLog!, 'utf8').length).toBeGreaterThan(0);
