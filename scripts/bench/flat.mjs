@@ -2,7 +2,7 @@
 // A layer's chain against its flattened variant (the whole chain in one standalone qcow2), in one
 // run, on the same guest contents:
 //   - reading the whole guest disk, cold (page cache dropped before each run) and warm:
-//     `qemu-img convert -n -O raw IMAGE /dev/null` reads every allocated cluster through the
+//     `qemu-img convert` into QEMU's null driver reads every allocated cluster through the
 //     backing chain, as a VM reading its disk does;
 //   - booting to userspace under the machine's accelerator (`ost-images test-boot --no-ssh`).
 //   scripts/bench/flat.mjs [--set debian12] [--layer engine-installed] [--store DIR] [--runs 3] [--boots 3]
@@ -42,8 +42,10 @@ function dropCaches() {
 }
 
 function readAll(image) {
+  const size = JSON.parse(execFileSync('qemu-img', ['info', '--output=json', image]).toString())['virtual-size'];
   const t0 = performance.now();
-  const r = spawnSync('qemu-img', ['convert', '-n', '-f', 'qcow2', '-O', 'raw', image, '/dev/null'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // The target is QEMU's null block driver: every byte is read through the chain, none written.
+  const r = spawnSync('qemu-img', ['convert', '-n', '-f', 'qcow2', '--target-image-opts', image, `driver=null-co,size=${size}`], { stdio: ['ignore', 'ignore', 'pipe'] });
   if (r.status !== 0) throw new Error(`qemu-img convert ${image}: ${r.stderr}`);
   return (performance.now() - t0) / 1000;
 }
