@@ -1,7 +1,7 @@
 // HTTP(S) and file:// fetches through got: the toolchain's only network door besides the package
 // managers it runs. Timeouts and retries are explicit; a failure names the URL.
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { copyFileSync, createReadStream, createWriteStream, existsSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { pipeline } from 'node:stream/promises';
 import got from 'got';
@@ -43,7 +43,6 @@ export async function fetchBytes(url: string, o: FetchOptions = {}): Promise<Buf
 
 /** Downloads to `dest` (a temporary name the caller renames), returning the sha256 of the bytes. */
 export async function download(url: string, dest: string, o: FetchOptions = {}): Promise<string> {
-  const { createWriteStream } = await import('node:fs');
   const hash = createHash('sha256');
   try {
     const src = url.startsWith('file:')
@@ -70,47 +69,12 @@ export interface ResumableOptions {
  * Returns the sha256 of the whole file. Retries itself, so got's own retry is off.
  */
 export async function downloadResumable(url: string, partial: string, o: ResumableOptions = {}): Promise<string> {
-  const { createWriteStream, existsSync, statSync } = await import('node:fs');
   const attempts = o.attempts ?? 4;
   let lastError: Error | undefined;
   for (let attempt = 1; attempt <= attempts; attempt++) {
-    const have = existsSync(partial) ? statSync(partial).size : 0;
     try {
-      if (url.startsWith('file:')) {
-        const { copyFileSync } = await import('node:fs');
-        copyFileSync(fileURLToPath(url), partial);
-      } else {
-        const stream = got.stream(url, {
-          timeout: { response: 60_000, read: 120_000 },
-          retry: { limit: 0 },
-          headers: { 'user-agent': 'ost-images', ...(have > 0 ? { range: `bytes=${have}-` } : {}) },
-        });
-        let response: { statusCode: number; headers: Record<string, string | string[] | undefined> };
-        try {
-          response = await new Promise((resolve, reject) => {
-            stream.once('response', resolve);
-            stream.once('error', reject);
-          });
-        } catch (err) {
-          // 416: the earlier attempt had it all already; the checksum below decides.
-          if (have > 0 && (err as { response?: { statusCode?: number } }).response?.statusCode === 416) response = { statusCode: 416, headers: {} };
-          else throw err;
-        }
-        if (response.statusCode === 416) {
-          stream.destroy();
-        } else {
-        const resumed = have > 0 && response.statusCode === 206;
-        const length = Number(response.headers['content-length']);
-        const total = Number.isFinite(length) ? length + (resumed ? have : 0) : undefined;
-        let done = resumed ? have : 0;
-        stream.on('data', (chunk: Buffer) => {
-          done += chunk.length;
-          o.onProgress?.(done, total);
-        });
-        await pipeline(stream, createWriteStream(partial, { flags: resumed ? 'a' : 'w' }));
-        if (total !== undefined && statSync(partial).size !== total) throw new Error(`got ${statSync(partial).size} of ${total} bytes`);
-        }
-      }
+      if (url.startsWith('file:')) copyFileSync(fileURLToPath(url), partial);
+      else await fetchRest(url, partial, o.onProgress);
       const hash = createHash('sha256');
       for await (const chunk of createReadStream(partial)) hash.update(chunk as Buffer);
       return hash.digest('hex');
@@ -120,4 +84,40 @@ export async function downloadResumable(url: string, partial: string, o: Resumab
     }
   }
   throw new StepError(`cannot download ${url} after ${attempts} attempts: ${lastError?.message}`);
+}
+
+type Response = { statusCode: number; headers: Record<string, string | string[] | undefined> };
+
+/** One attempt: appends what `partial` lacks (or rewrites it when the server cannot resume). */
+async function fetchRest(url: string, partial: string, onProgress: ResumableOptions['onProgress']): Promise<void> {
+  const have = existsSync(partial) ? statSync(partial).size : 0;
+  const stream = got.stream(url, {
+    timeout: { response: 60_000, read: 120_000 },
+    retry: { limit: 0 },
+    headers: { 'user-agent': 'ost-images', ...(have > 0 ? { range: `bytes=${have}-` } : {}) },
+  });
+  let response: Response;
+  try {
+    response = await new Promise<Response>((resolve, reject) => {
+      stream.once('response', resolve);
+      stream.once('error', reject);
+    });
+  } catch (err) {
+    // 416: an earlier attempt got it all already; the caller's checksum decides.
+    if (have > 0 && (err as { response?: { statusCode?: number } }).response?.statusCode === 416) {
+      stream.destroy();
+      return;
+    }
+    throw err;
+  }
+  const resumed = have > 0 && response.statusCode === 206;
+  const length = Number(response.headers['content-length']);
+  const total = Number.isFinite(length) ? length + (resumed ? have : 0) : undefined;
+  let done = resumed ? have : 0;
+  stream.on('data', (chunk: Buffer) => {
+    done += chunk.length;
+    onProgress?.(done, total);
+  });
+  await pipeline(stream, createWriteStream(partial, { flags: resumed ? 'a' : 'w' }));
+  if (total !== undefined && statSync(partial).size !== total) throw new Error(`got ${statSync(partial).size} of ${total} bytes`);
 }

@@ -42,9 +42,15 @@ export async function blkidUuid(dev: string): Promise<string> {
 export const SINGLE_ROOT_PARTITION = 'label: dos\nstart=2048, type=83, bootable\n';
 
 /** The partition table of a disk image file: its label and partitions (sfdisk --json). */
-export async function partitionTable(file: string): Promise<{ label: string; partitions: { node: string; start: number; size: number; type: string }[] }> {
+export interface PartitionTable {
+  label: string;
+  partitions: { node: string; start: number; size: number; type: string }[];
+}
+
+export async function partitionTable(file: string): Promise<PartitionTable> {
   const out = (await run('sfdisk', ['--json', file])).stdout;
-  return (JSON.parse(out) as { partitiontable: { label: string; partitions?: { node: string; start: number; size: number; type: string }[] } }).partitiontable as never;
+  const t = (JSON.parse(out) as { partitiontable: { label: string; partitions?: PartitionTable['partitions'] } }).partitiontable;
+  return { label: t.label, partitions: t.partitions ?? [] };
 }
 
 /** Grows partition `n` (1-based) to the end of the disk; GPT's backup header is moved there first. */
