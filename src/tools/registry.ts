@@ -42,6 +42,7 @@ export const TOOLS = {
 // Programs used only in small supporting roles.
 export const EXTRA_TOOLS = {
   mknod: { why: 'creating the device nodes of a chroot /dev', debian: 'coreutils', fedora: 'coreutils' },
+  'virt-cat': { why: 'reading the package list out of an image (guestfs backend)', debian: 'libguestfs-tools', fedora: 'guestfs-tools' },
   'virt-sparsify': { why: 'trimming freed blocks after guestfs customization', debian: 'libguestfs-tools', fedora: 'guestfs-tools' },
   ssh: { why: 'logging in to a booted image in test-boot', debian: 'openssh-client', fedora: 'openssh-clients' },
   sync: { why: 'flushing a guest file system before fstrim', debian: 'coreutils', fedora: 'coreutils' },

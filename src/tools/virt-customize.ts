@@ -8,9 +8,7 @@ export type GuestfsOp =
   | { op: 'upload'; from: string; to: string; mode: number }
   | { op: 'run'; script: string }
   /** Fixed commands of the toolchain's own, never user data. */
-  | { op: 'run-command'; command: string }
-  /** Copies a guest directory into a host directory (in order with the other operations). */
-  | { op: 'copy-out'; from: string; to: string };
+  | { op: 'run-command'; command: string };
 
 export function customizeArgs(image: string, ops: GuestfsOp[], vm: { memMiB: number; smp: number }): string[] {
   const args = ['--format', 'qcow2', '-a', image, '--memsize', String(vm.memMiB), '--smp', String(vm.smp), '--no-logfile'];
@@ -31,9 +29,6 @@ export function customizeArgs(image: string, ops: GuestfsOp[], vm: { memMiB: num
       case 'run-command':
         args.push('--run-command', o.command);
         break;
-      case 'copy-out':
-        args.push('--copy-out', `${o.from}:${o.to}`);
-        break;
     }
   }
   return args;
@@ -46,6 +41,13 @@ export function guestfsEnv(kvmUsable: boolean): Record<string, string> {
 
 export async function customize(image: string, ops: GuestfsOp[], kvmUsable: boolean, opts: RunOptions = {}): Promise<void> {
   await run('virt-customize', customizeArgs(image, ops, { memMiB: 2048, smp: 2 }), { ...opts, env: { ...guestfsEnv(kvmUsable), ...opts.env } });
+}
+
+/** A file's content from inside an image (virt-cat: one more appliance run). */
+export async function catFile(image: string, file: string, kvmUsable: boolean): Promise<string> {
+  // `--format=qcow2` in one word: for the C tools a bare `--format` means "autodetect again" and
+  // the next word would be taken as a file to print.
+  return (await run('virt-cat', ['--format=qcow2', '-a', image, file], { env: guestfsEnv(kvmUsable) })).stdout;
 }
 
 export async function sparsifyInPlace(image: string, kvmUsable: boolean): Promise<void> {

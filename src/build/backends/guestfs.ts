@@ -1,11 +1,13 @@
 // The guestfs backend: virt-customize runs the steps inside libguestfs's appliance VM, isolated
 // from the host and runnable without root. Without usable KVM the appliance is emulated (TCG), so
 // package installs are many times slower than with the chroot backend.
-import { copyFileSync, existsSync, readFileSync } from 'node:fs';
+import { copyFileSync } from 'node:fs';
 import path from 'node:path';
 import { kvmUsable } from '../../host.js';
 import { log } from '../../log.js';
-import { customize, sparsifyInPlace, type GuestfsOp } from '../../tools/virt-customize.js';
+import { catFile, customize, sparsifyInPlace, type GuestfsOp } from '../../tools/virt-customize.js';
+
+const GUEST_PACKAGE_LIST = '/var/lib/ost-images/packages';
 import { guestCommands } from '../guest.js';
 import type { Backend, CustomizeContext } from './types.js';
 
@@ -47,19 +49,17 @@ export const guestfsBackend: Backend = {
     }
     const cmds = guestCommands(ctx.set.distro.family);
     for (const argv of cmds.clean) ops.push({ op: 'run-command', command: argv.join(' ') });
-    // The package list is written inside the guest and copied out by the same virt-customize run
-    // (a second appliance boot just to read it would cost minutes under TCG).
-    const listDir = '/tmp/ost-images-packages';
+    // The package list is written inside the guest by the same virt-customize run and read back
+    // with virt-cat (this virt-customize has no --copy-out). It stays in the image, a few KiB: the
+    // image's own record of what it holds.
     const quoted = cmds.listInstalled.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-    ops.push({ op: 'run-command', command: `mkdir -p ${listDir} && ${quoted} > ${listDir}/list` });
-    ops.push({ op: 'copy-out', from: listDir, to: ctx.work });
-    ops.push({ op: 'run-command', command: `rm -rf ${listDir}` });
+    ops.push({ op: 'run-command', command: `mkdir -p ${path.posix.dirname(GUEST_PACKAGE_LIST)} && ${quoted} > ${GUEST_PACKAGE_LIST}` });
     const kvm = await kvmUsable();
     log.info(`${ctx.layer.name}: virt-customize (${ops.length} operations, ${kvm ? 'KVM' : 'TCG'})`);
     await customize(ctx.image, ops, kvm, { onLine: (l) => log.debug(`  | ${l}`) });
     log.info(`${ctx.layer.name}: virt-sparsify --in-place`);
+    const list = await catFile(ctx.image, GUEST_PACKAGE_LIST, kvm);
     await sparsifyInPlace(ctx.image, kvm);
-    const list = path.join(ctx.work, 'ost-images-packages', 'list');
-    return existsSync(list) ? readFileSync(list, 'utf8') : undefined;
+    return list;
   },
 };
