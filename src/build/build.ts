@@ -144,7 +144,9 @@ export async function executePlan(ls: LayerSet, plan: BuildPlan, store: Store, b
 function writePackageFiles(imagesDir: string, layer: LayerDef, id: BuildId, listText: string, parent: BuildRecord | undefined, listPartial: string, diffPartial: string): PackagesInfo {
   const list = parsePackageList(listText);
   const parentList = parent?.packages ? parsePackageList(readFileSync(path.join(imagesDir, parent.packages.list), 'utf8')) : undefined;
-  const diff = diffPackages(parentList, list, layer.steps, parent ? `${parent.layer} ${vr(parent)}` : undefined);
+  // A parent built before package lists were recorded has none: the diff is then against nothing.
+  if (parent && !parentList) log.warn(`${layer.name}: parent ${parent.layer} ${vr(parent)} has no package list; the diff lists every package as added`);
+  const diff = diffPackages(parentList, list, layer.steps, parentList && parent ? `${parent.layer} ${vr(parent)}` : undefined);
   writeFileSync(listPartial, formatPackageList(list));
   writeFileSync(diffPartial, `${JSON.stringify(diff, null, 2)}\n`);
   log.info(`${layer.name}: packages: ${list.size} installed; ${diffSummary(diff)}`);
