@@ -66,18 +66,19 @@ export interface ResumableOptions {
 /**
  * Downloads `url` into `partial`, resuming what an earlier (interrupted) attempt left there with an
  * HTTP Range request; a server that ignores the range (200 instead of 206) makes it start over.
- * Returns the sha256 of the whole file. Retries itself, so got's own retry is off.
+ * Returns the sha256 of the whole file, hashed as it arrives (an ISO is read once, not again after
+ * the download). Retries itself, so got's own retry is off.
  */
 export async function downloadResumable(url: string, partial: string, o: ResumableOptions = {}): Promise<string> {
   const attempts = o.attempts ?? 4;
   let lastError: Error | undefined;
   for (let attempt = 1; attempt <= attempts; attempt++) {
     try {
-      if (url.startsWith('file:')) copyFileSync(fileURLToPath(url), partial);
-      else await fetchRest(url, partial, o.onProgress);
-      const hash = createHash('sha256');
-      for await (const chunk of createReadStream(partial)) hash.update(chunk as Buffer);
-      return hash.digest('hex');
+      if (url.startsWith('file:')) {
+        copyFileSync(fileURLToPath(url), partial);
+        return await hashFile(partial);
+      }
+      return await fetchRest(url, partial, o.onProgress);
     } catch (err) {
       lastError = err as Error;
       if (attempt < attempts) await new Promise((r) => setTimeout(r, 500 * attempt));
@@ -88,8 +89,16 @@ export async function downloadResumable(url: string, partial: string, o: Resumab
 
 type Response = { statusCode: number; headers: Record<string, string | string[] | undefined> };
 
-/** One attempt: appends what `partial` lacks (or rewrites it when the server cannot resume). */
-async function fetchRest(url: string, partial: string, onProgress: ResumableOptions['onProgress']): Promise<void> {
+async function hashFile(file: string, hash = createHash('sha256')): Promise<string> {
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/**
+ * One attempt: appends what `partial` lacks (or rewrites it when the server cannot resume);
+ * returns the sha256 of the whole file.
+ */
+async function fetchRest(url: string, partial: string, onProgress: ResumableOptions['onProgress']): Promise<string> {
   const have = existsSync(partial) ? statSync(partial).size : 0;
   const stream = got.stream(url, {
     timeout: { response: 60_000, read: 120_000 },
@@ -106,18 +115,23 @@ async function fetchRest(url: string, partial: string, onProgress: ResumableOpti
     // 416: an earlier attempt got it all already; the caller's checksum decides.
     if (have > 0 && (err as { response?: { statusCode?: number } }).response?.statusCode === 416) {
       stream.destroy();
-      return;
+      return hashFile(partial);
     }
     throw err;
   }
   const resumed = have > 0 && response.statusCode === 206;
   const length = Number(response.headers['content-length']);
   const total = Number.isFinite(length) ? length + (resumed ? have : 0) : undefined;
+  // The part already on disk is hashed first, then every chunk as it arrives.
+  const hash = createHash('sha256');
+  if (resumed) for await (const chunk of createReadStream(partial)) hash.update(chunk as Buffer);
   let done = resumed ? have : 0;
   stream.on('data', (chunk: Buffer) => {
+    hash.update(chunk);
     done += chunk.length;
     onProgress?.(done, total);
   });
   await pipeline(stream, createWriteStream(partial, { flags: resumed ? 'a' : 'w' }));
   if (total !== undefined && statSync(partial).size !== total) throw new Error(`got ${statSync(partial).size} of ${total} bytes`);
+  return hash.digest('hex');
 }

@@ -14,7 +14,8 @@ export interface BootOptions {
  * snapshot=on sends every write to a temporary file, so booting never changes the image (which is
  * read-only and may back other layers).
  */
-export function bootArgs(image: string, o: BootOptions & { sshPort?: number }): string[] {
+/** What every VM here has: accelerator, size, no display, serial console on stdio, no reboot. */
+function machineArgs(o: BootOptions): string[] {
   return [
     '-accel', o.accel,
     ...(o.accel === 'kvm' ? ['-cpu', 'host'] : []),
@@ -23,6 +24,12 @@ export function bootArgs(image: string, o: BootOptions & { sshPort?: number }): 
     '-nographic',
     '-no-reboot',
     '-serial', 'mon:stdio',
+  ];
+}
+
+export function bootArgs(image: string, o: BootOptions & { sshPort?: number }): string[] {
+  return [
+    ...machineArgs(o),
     '-drive', `file=${image},format=qcow2,if=virtio,snapshot=on`,
     // User networking; with sshPort the guest's sshd is reachable on that port of 127.0.0.1 only.
     '-nic', `user,model=virtio-net-pci${o.sshPort ? `,hostfwd=tcp:127.0.0.1:${o.sshPort}-:22` : ''}`,
@@ -37,13 +44,7 @@ export function bootArgs(image: string, o: BootOptions & { sshPort?: number }): 
  */
 export function installArgs(o: BootOptions & { disk: string; iso: string; ksIso: string; kernel: string; initrd: string; append: string }): string[] {
   return [
-    '-accel', o.accel,
-    ...(o.accel === 'kvm' ? ['-cpu', 'host'] : []),
-    '-m', String(o.memMiB),
-    '-smp', String(o.smp),
-    '-nographic',
-    '-no-reboot',
-    '-serial', 'mon:stdio',
+    ...machineArgs(o),
     '-drive', `file=${o.disk},format=qcow2,if=virtio`,
     '-drive', `file=${o.iso},format=raw,media=cdrom,readonly=on`,
     '-drive', `file=${o.ksIso},format=raw,media=cdrom,readonly=on`,

@@ -7,7 +7,7 @@ import { withScope } from '../../src/scope.js';
 import { SINGLE_ROOT_PARTITION, mkfsExt4 } from '../../src/tools/mount.js';
 import * as qemuImg from '../../src/tools/qemu-img.js';
 import { Store, type BuildRecord } from '../../src/store.js';
-import { imageFileName, sshKeyFileName } from '../../src/plan/naming.js';
+import { imageFileName, packageDiffFileName, packageListFileName, sshKeyFileName } from '../../src/plan/naming.js';
 import { computeKeys, type LayerManifest } from '../../src/plan/keys.js';
 import type { LayerSet } from '../../src/definitions/types.js';
 import { packageLayers } from '../../src/package/package.js';
@@ -108,4 +108,29 @@ export async function publishedDemoChain(ls: LayerSet, store: Store, repo: strin
   const rpms = (await packageLayers(ls, ls.order, store)).map((p) => p.rpm);
   await publish(repo, rpms);
   return { recs: { base, upgrade, engine, host }, rpms };
+}
+
+/**
+ * A busybox disk standing in for a set's base build: recorded under the base layer's real input
+ * key (so the planner reuses it as it would a base built by mmdebstrap), with the package list a
+ * base build records (what the disk's dpkg-query prints).
+ */
+export async function fakeBusyboxBase(store: Store, ls: LayerSet, work: string): Promise<BuildRecord> {
+  const set = ls.set.name;
+  store.ensure(set);
+  const id = { version: '12', release: '20260101000000' };
+  const image = imageFileName('base', id);
+  await makeBusyboxDisk(store.imagePath(set, image), work);
+  const { key, manifest } = computeKeys(ls).get('base')!;
+  const list = packageListFileName('base', id);
+  const diff = packageDiffFileName('base', id);
+  writeFileSync(store.imagePath(set, list), 'base-files 12.4+deb12u5\nbusybox 1:1.35.0-4+b3\n');
+  writeFileSync(store.imagePath(set, diff), '{}\n');
+  const rec: BuildRecord = {
+    schema: 1, set, layer: 'base', ...id, image, key, manifest,
+    packages: { list, diff, count: 2, added: 2, removed: 0, upgraded: 0, downgraded: 0 },
+    backend: 'test', builtAt: new Date().toISOString(), seconds: 0, virtualSize: 1024 ** 3, allocatedSize: 0,
+  };
+  store.commit(rec);
+  return rec;
 }

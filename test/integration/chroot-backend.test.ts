@@ -12,13 +12,12 @@ import { MANIFEST_SCHEMA, type BuildManifest } from '../../src/manifest.js';
 import { attachDisk, mountRoot, rootDevice } from '../../src/build/disk.js';
 import { withScope } from '../../src/scope.js';
 import { loadLayerSet } from '../../src/definitions/load.js';
-import { computeKeys } from '../../src/plan/keys.js';
 import { Store } from '../../src/store.js';
 import * as qemuImg from '../../src/tools/qemu-img.js';
 import { testTmp, removeTree } from '../helpers/tmp.js';
 import { cli, startCli, waitFor } from '../helpers/cli.js';
 import { writeLayerSet } from '../helpers/layerset.js';
-import { makeBusyboxDisk } from '../helpers/tiny.js';
+import { fakeBusyboxBase } from '../helpers/tiny.js';
 
 const tmp = testTmp('chroot');
 const storeDir = path.join(tmp, 'store');
@@ -72,22 +71,9 @@ function leftovers(): string[] {
 
 beforeAll(async () => {
   layersDir = writeLayerSet(files, 'tiny').layersDir;
-  store.ensure('tiny');
-  const image = store.imagePath('tiny', 'base-12-20260101000000.qcow2');
   const work = mkdtempSync(path.join(tmp, 'mk-'));
-  await makeBusyboxDisk(image, work);
+  await fakeBusyboxBase(store, loadLayerSet(layersDir, 'tiny'), work);
   rmSync(work, { recursive: true });
-  // The busybox disk stands in for the base build: recorded under the base's real input key, so
-  // the planner reuses it as it would a base built by mmdebstrap.
-  const { key, manifest } = computeKeys(loadLayerSet(layersDir, 'tiny')).get('base')!;
-  // Its package list, as a base build records it (what makeBusyboxDisk's dpkg-query prints).
-  writeFileSync(store.imagePath('tiny', 'base-12-20260101000000.packages'), 'base-files 12.4+deb12u5\nbusybox 1:1.35.0-4+b3\n');
-  writeFileSync(store.imagePath('tiny', 'base-12-20260101000000.package-diff.json'), '{}\n');
-  store.commit({
-    schema: 1, set: 'tiny', layer: 'base', version: '12', release: '20260101000000', image: path.basename(image), key, manifest,
-    packages: { list: 'base-12-20260101000000.packages', diff: 'base-12-20260101000000.package-diff.json', count: 2, added: 2, removed: 0, upgraded: 0, downgraded: 0 },
-    backend: 'test', builtAt: new Date().toISOString(), seconds: 0, virtualSize: 1024 ** 3, allocatedSize: 0,
-  });
 });
 
 afterAll(() => {

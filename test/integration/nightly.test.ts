@@ -7,12 +7,11 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadLayerSet } from '../../src/definitions/load.js';
 import type { NightlyReport } from '../../src/nightly.js';
-import { computeKeys } from '../../src/plan/keys.js';
 import { readSnapshot, servedStamp } from '../../src/publish/snapshot.js';
 import { Store } from '../../src/store.js';
 import { cli } from '../helpers/cli.js';
 import { writeLayerSet } from '../helpers/layerset.js';
-import { makeBusyboxDisk } from '../helpers/tiny.js';
+import { fakeBusyboxBase } from '../helpers/tiny.js';
 import { removeTree, testTmp } from '../helpers/tmp.js';
 
 const tmp = testTmp('nightly');
@@ -41,16 +40,9 @@ function lastReport(): { json: NightlyReport; text: string } {
 
 beforeAll(async () => {
   ({ layersDir, setDir } = writeLayerSet(files, 'tiny'));
-  store.ensure('tiny');
-  const image = store.imagePath('tiny', 'base-12-20260101000000.qcow2');
   const work = mkdtempSync(path.join(tmp, 'mk-'));
-  await makeBusyboxDisk(image, work);
+  await fakeBusyboxBase(store, loadLayerSet(layersDir, 'tiny'), work);
   rmSync(work, { recursive: true });
-  const { key, manifest } = computeKeys(loadLayerSet(layersDir, 'tiny')).get('base')!;
-  store.commit({
-    schema: 1, set: 'tiny', layer: 'base', version: '12', release: '20260101000000', image: path.basename(image), key, manifest,
-    backend: 'test', builtAt: new Date().toISOString(), seconds: 0, virtualSize: 1024 ** 3, allocatedSize: 0,
-  });
   // Yesterday: built, packaged and published by hand.
   for (const args of [['build', '--backend', 'chroot', '--offline'], ['package'], ['publish', '--repo', repo]]) {
     const r = await cli([args[0]!, ...common(), ...args.slice(1)], env);
