@@ -21,7 +21,7 @@ import { currentRpms, packageBuild, packageLayers } from './package/package.js';
 import { DEFAULT_PAYLOAD } from './package/spec.js';
 import { withCustomLayer } from './build/custom.js';
 import { DEFAULT_REPO_DIR } from './paths.js';
-import { imageFileName, packageName, rpmFileName, unqualifiedName } from './plan/naming.js';
+import { FLAT_SUFFIX, imageFileName, packageName, rpmFileName, unqualifiedName } from './plan/naming.js';
 import { requireLayer, topLayers, type BuildPlan } from './plan/plan.js';
 import { prune, publish, rollback, type PublishOptions, type PublishResult } from './publish/publish.js';
 import { nightly, renderReport, writeReport } from './nightly.js';
@@ -362,7 +362,7 @@ Layer sets live in layers/<set>/ (set.yaml, <layer>/layer.yaml); see README.md.`
         const poolFiles = o.repo && existsSync(path.join(o.repo, 'packages')) ? new Set(readdirSync(path.join(o.repo, 'packages'))) : new Set<string>();
         const published = new Set(builds.filter((b) => poolFiles.has(rpmFileName(ls.set, b.layer, b))).map((b) => `${b.layer}@${b.release}`));
         const d = planGc(builds, current, { keep, published });
-        if (!o.dryRun) for (const b of d.remove) store.removeBuild(b, [rpmFileName(ls.set, b.layer, b)]);
+        if (!o.dryRun) for (const b of d.remove) store.removeBuild(b, [rpmFileName(ls.set, b.layer, b), rpmFileName(ls.set, `${b.layer}${FLAT_SUFFIX}`, b)]);
         const freed = d.remove.reduce((a, b) => a + b.allocatedSize, 0);
         emit(o, { removed: d.remove.map((b) => `${b.layer} ${b.version}-${b.release}`), kept: d.keep.length, freedBytes: freed, dryRun: !!o.dryRun }, () => {
           d.remove.forEach((b) => log.info(`${o.dryRun ? 'would delete' : 'deleted'} ${b.layer} ${b.version}-${b.release}`));

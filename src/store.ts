@@ -18,7 +18,7 @@ import { writeJsonAtomic } from './fsutil.js';
 import { log } from './log.js';
 import { acquireLock } from './lock.js';
 import { pidAlive } from './proc.js';
-import type { BuildId } from './plan/naming.js';
+import { flatImageFileName, imageFileName, type BuildId } from './plan/naming.js';
 import type { LayerManifest } from './plan/keys.js';
 
 export interface ParentRef extends BuildId {
@@ -161,8 +161,14 @@ export class Store {
   }
 
   /** Deletes a build: its image, key pair, record and the given package files. */
+  /**
+   * Deletes a build: every file named after it in the images directory (image, key pair, package
+   * list and diff, flattened variant and its key pair), the given RPMs and its record.
+   */
   removeBuild(rec: BuildRecord, rpms: string[]): void {
-    const files = [rec.image, rec.sshKey?.private, rec.sshKey?.public].filter((f): f is string => !!f).map((f) => this.imagePath(rec.set, f));
+    const stems = [imageFileName(rec.layer, rec), flatImageFileName(rec.layer, rec)].map((f) => f.replace(/qcow2$/, ''));
+    const dir = this.imagesDir(rec.set);
+    const files = (existsSync(dir) ? readdirSync(dir) : []).filter((f) => stems.some((s) => f.startsWith(s))).map((f) => path.join(dir, f));
     for (const f of [...files, ...rpms.map((r) => path.join(this.rpmsDir(rec.set), r)), this.recordPath(rec)]) rmSync(f, { force: true });
   }
 
