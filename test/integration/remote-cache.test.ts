@@ -1,7 +1,7 @@
 // The published repository as a shared cache: layers packaged and published from one store are
 // taken by a builder with an empty store instead of being built, byte for byte.
 import { createHash } from 'node:crypto';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadLayerSet } from '../../src/definitions/load.js';
@@ -80,6 +80,10 @@ describe('cache ls and gc', () => {
     const upgrade = storeA.current('demo', 'upgrade')!;
     await fakeBuild(storeA, 'demo', 'engine-installed', '20260105000000', upgrade, 0x66);
     const newest = await fakeBuild(storeA, 'demo', 'engine-installed', '20260106000000', upgrade, 0x77);
+    // Files a real build has beside its image: gc must take them along.
+    for (const f of ['engine-installed-12-20260105000000.packages', 'engine-installed-12-20260105000000.package-diff.json', 'engine-installed-flat-12-20260105000000.qcow2']) {
+      writeFileSync(storeA.imagePath('demo', f), 'x');
+    }
     const ls1 = JSON.parse((await cli(['cache', 'ls', '--json', ...common], env)).stdout) as { layer: string; build: string; current: boolean }[];
     expect(ls1.filter((r) => r.layer === 'engine-installed').map((r) => `${r.build}${r.current ? '*' : ''}`)).toEqual([
       '12-20260101000200', '12-20260105000000', '12-20260106000000*',
