@@ -211,7 +211,9 @@ Layer sets live in layers/<set>/ (set.yaml, <layer>/layer.yaml); see README.md.`
     .option('--rollback', 'instead of publishing, serve again the snapshot the current one replaced')
     .action(async (o: Common & PublishCli & { keep?: string; dryRun?: boolean; rollback?: boolean }) => {
       if (o.rollback) {
-        const r = await rollback(o.repo, { url: o.url });
+        const clash = [o.keep !== undefined && '--keep', o.dryRun && '--dry-run', o.signKey && '--sign-key'].filter(Boolean);
+        if (clash.length > 0) throw new UsageError(`--rollback does not go with ${clash.join(', ')}`);
+        const r = await rollback(o.repo, { url: o.url, unsigned: o.unsigned });
         emit(o, r, () => undefined);
         return;
       }

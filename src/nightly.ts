@@ -13,11 +13,11 @@ import { OstError, EXIT_FAILED } from './errors.js';
 import { writeFileAtomic, writeJsonAtomic } from './fsutil.js';
 import { chooseBackend, type BackendName } from './host.js';
 import { log } from './log.js';
-import { currentRpms, packageLayers, type PackageResult } from './package/package.js';
-import { FLAT_SUFFIX, packageName, releaseStamp, vr } from './plan/naming.js';
+import { packageLayers, type PackageResult } from './package/package.js';
+import { FLAT_SUFFIX, flatImageFileName, packageName, releaseStamp, vr } from './plan/naming.js';
 import { planBuild, topLayers, type PlanEntry } from './plan/plan.js';
 import { resolveUpstream } from './plan/upstream.js';
-import { publish, type PublishOptions, type PublishResult } from './publish/publish.js';
+import { checkPublishable, publish, type PublishOptions, type PublishResult } from './publish/publish.js';
 import type { PackagesInfo, Store } from './store.js';
 import { manifestPath, writeManifest } from './manifest.js';
 
@@ -139,7 +139,10 @@ export async function nightly(ls: LayerSet, store: Store, o: NightlyOptions): Pr
     }
   };
   try {
+    // Bad publish options fail now, not after the build.
+    await stage('upstream', () => checkPublishable(o.repo, o));
     report.upstream = await stage('upstream', () => resolveUpstream(ls, store.root, { offline: o.offline }));
+    // The lock is held to the end: what is booted and published is what this run built and packaged.
     const unlock = await store.lock(ls.set.name);
     let entries: PlanEntry[];
     let packaged: PackageResult[];
@@ -186,28 +189,32 @@ export async function nightly(ls: LayerSet, store: Store, o: NightlyOptions): Pr
           l.rpmBytes = p.bytes;
         }
       }
+      // Every top layer (and every flattened variant) is booted even when one fails, so the report
+      // says which ones work.
+      await stage('boot', async () => {
+        const targets = [
+          ...topLayers(ls).map((layer) => ({ layer, image: imageOf(store, store.current(ls.set.name, layer)!) })),
+          ...ls.set.flatten.map((layer) => ({ layer: `${layer}${FLAT_SUFFIX}`, image: store.imagePath(ls.set.name, flatImageFileName(layer, store.current(ls.set.name, layer)!)) })),
+        ];
+        for (const { layer, image } of targets) {
+          const consoleLog = path.join(o.reportDir, `console-${layer}-${releaseStamp(new Date(report.started))}.log`);
+          try {
+            const b = await testBoot(image, { timeoutSec: o.bootTimeoutSec, consoleLog, ssh: true });
+            report.boots.push({ layer, image, ok: true, seconds: b.seconds, sshSeconds: b.sshSeconds });
+            rmSync(consoleLog, { force: true }); // Kept only when a boot fails.
+          } catch (err) {
+            if (!(err instanceof OstError) || err.exitCode === 130) throw err;
+            report.boots.push({ layer, image, ok: false, seconds: 0, error: err.message, consoleLog });
+          }
+        }
+        const bad = report.boots.filter((b) => !b.ok);
+        if (bad.length > 0) throw new BootFailed(`${bad.map((b) => b.layer).join(', ')} did not boot`);
+      });
+      report.published = await stage('publish', () => publish(o.repo, packaged.map((p) => p.rpm), o));
+      report.ok = true;
     } finally {
       unlock();
     }
-    // Every top layer is booted even when one fails, so the report says which ones work.
-    await stage('boot', async () => {
-      for (const layer of topLayers(ls)) {
-        const image = imageOf(store, store.current(ls.set.name, layer)!);
-        const consoleLog = path.join(o.reportDir, `console-${layer}-${releaseStamp(new Date(report.started))}.log`);
-        try {
-          const b = await testBoot(image, { timeoutSec: o.bootTimeoutSec, consoleLog, ssh: true });
-          report.boots.push({ layer, image, ok: true, seconds: b.seconds, sshSeconds: b.sshSeconds });
-          rmSync(consoleLog, { force: true }); // Kept only when a boot fails.
-        } catch (err) {
-          if (!(err instanceof OstError) || err.exitCode === 130) throw err;
-          report.boots.push({ layer, image, ok: false, seconds: 0, error: err.message, consoleLog });
-        }
-      }
-      const bad = report.boots.filter((b) => !b.ok);
-      if (bad.length > 0) throw new BootFailed(`${bad.map((b) => b.layer).join(', ')} did not boot`);
-    });
-    report.published = await stage('publish', () => publish(o.repo, currentRpms(ls, store), o));
-    report.ok = true;
   } catch (err) {
     // Errors between stages (bookkeeping after one finished) belong to the stage that ran last.
     const f = err instanceof StageFailure ? err : new StageFailure(current, err);

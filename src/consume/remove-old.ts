@@ -21,7 +21,7 @@ export interface RemoveOldResult {
 
 export async function removeOld(rootArg: string, keep: number, opts: { dryRun?: boolean } = {}): Promise<RemoveOldResult> {
   const root = path.resolve(rootArg);
-  const installed = (await installedProviding(root, 'installonlypkg(vm)')).filter((p) => p.provides.some((d) => d.startsWith('ost-images-layer(')));
+  const installed = (await installedProviding(root, 'installonlypkg(vm)')).filter((p) => p.provides.some((d) => d.startsWith('ost-images-layer(') || d.startsWith('ost-images-flat(')));
   const inUse: RemoveOldResult['inUse'] = [];
   const pinned = [];
   for (const p of installed) {

@@ -18,7 +18,8 @@ export interface LayerManifest {
   imageSize?: number;
   layer: string;
   parent: { layer: string; key: string } | null;
-  base?: Omit<NonNullable<LayerDef['base']>, 'method'> & { method: string };
+  /** The base definition as it shapes the image (no host paths). */
+  base?: Record<string, unknown> & { method: string };
   steps: unknown[];
   /** Digests of the layer's declared upstream metadata, by URL. */
   upstream?: Record<string, string>;
@@ -66,7 +67,8 @@ export function layerManifest(ls: LayerSet, layer: LayerDef, parentKey: string |
     imageSize: layer.base ? ls.set.image.sizeBytes : undefined,
     layer: layer.name,
     parent: layer.parent !== undefined ? { layer: layer.parent, key: parentKey! } : null,
-    base: layer.base ? { ...layer.base } : undefined,
+    // A kickstart template counts by name and bytes, not by where the checkout is.
+    base: layer.base ? (layer.base.method === 'kickstart' ? { ...layer.base, template: { file: layer.base.template.file, sha256: layer.base.template.sha256 } } : { ...layer.base }) : undefined,
     steps: layer.steps.map(stepManifest),
     upstream: layer.upstream.length > 0 ? Object.fromEntries(layer.upstream.map((u) => [u, digests[u] ?? 'unknown'])) : undefined,
   };

@@ -14,7 +14,7 @@ import { releaseStamp } from '../plan/naming.js';
 import { nvr, planRetention } from '../plan/retention.js';
 import { unresolvedRequires } from '../rpmdeps.js';
 import { createrepo } from '../tools/createrepo.js';
-import { detachSign, exportPublicKey, secretKeyFingerprint, verifyDetached } from '../tools/gpg.js';
+import { detachSign, exportPublicKey, secretKeyFingerprints, verifyDetached } from '../tools/gpg.js';
 import { readHeader, signatureKeyId } from '../tools/rpmbuild.js';
 import { addSign } from '../tools/rpmsign.js';
 import { decompress, primaryPackages, repomdLocations } from './repodata.js';
@@ -89,7 +89,7 @@ function placeFile(src: string, dest: string): void {
 /** The set a package belongs to, from its `ost-images-layer(<set>/<layer>)` Provides. */
 function setOf(h: { provides: string[] }): string | undefined {
   for (const p of h.provides) {
-    const m = /^ost-images-layer\(([^/]+)\//.exec(p);
+    const m = /^ost-images-(?:layer|flat)\(([^/]+)\//.exec(p);
     if (m) return m[1];
   }
   return undefined;
@@ -106,7 +106,7 @@ export function unqualifiedConflicts(headers: { file: string; header: { name: st
     if (!set) continue;
     for (const p of header.provides) {
       const name = p.split(' ')[0]!;
-      if (name === header.name || name.startsWith('ost-images-layer(') || name.startsWith('ost-images-key(') || name === 'installonlypkg(vm)') continue;
+      if (name === header.name || /^ost-images-(layer|flat|key)\(/.test(name) || name === 'installonlypkg(vm)') continue;
       const bySet = claims.get(name) ?? new Map<string, string>();
       if (!bySet.has(set)) bySet.set(set, file);
       claims.set(name, bySet);
@@ -201,19 +201,21 @@ function carryMetadata(prevSnap: string, building: string): void {
 export async function publish(repo: string, rpms: string[], opts: PublishOptions = {}): Promise<PublishResult> {
   if (opts.keep !== undefined && (!Number.isInteger(opts.keep) || opts.keep < 1)) throw new UsageError(`--keep: '${opts.keep}' is not a positive whole number`);
   // A wrong key is bad input: found before anything is written.
-  const fpr = opts.signKey ? await secretKeyFingerprint(opts.signKey) : undefined;
+  const fprs = opts.signKey ? await secretKeyFingerprints(opts.signKey) : [];
   if (opts.dryRun && !existsSync(repo)) throw new UsageError(`repository ${repo} does not exist`);
   if (!opts.dryRun) mkdirSync(repo, { recursive: true });
   // Publishers of any set serialize on the repository.
   const unlock = opts.dryRun ? () => undefined : await acquireLock(path.join(repo, '.lock'), `repository ${repo}`);
   try {
-    return await publishLocked(repo, rpms, opts, fpr);
+    return await publishLocked(repo, rpms, opts, fprs);
   } finally {
     unlock();
   }
 }
 
-async function publishLocked(repo: string, rpms: string[], opts: PublishOptions, fpr: string | undefined): Promise<PublishResult> {
+/** `fprs`: the signing key's fingerprints, primary first (empty: unsigned). */
+async function publishLocked(repo: string, rpms: string[], opts: PublishOptions, fprs: string[]): Promise<PublishResult> {
+  const fpr = fprs[0];
   const t0 = Date.now();
   const dryRun = !!opts.dryRun;
   if (!dryRun) {
@@ -222,6 +224,9 @@ async function publishLocked(repo: string, rpms: string[], opts: PublishOptions,
     mkdirSync(snapshotsDir(repo), { recursive: true });
   }
   const prev = await servedRecord(repo);
+  // The pool holds exactly the served snapshot's files (a publish killed while replacing
+  // re-signed packages may have left other bytes under a served name).
+  if (prev && !dryRun) restorePool(repo, prev);
   if (prev?.signedBy && !fpr && !opts.unsigned) {
     throw new UsageError(
       `repository ${repo} is signed (key ${prev.signedBy}); an unsigned snapshot would be refused by every client with repo_gpgcheck=1: pass --sign-key, or --unsigned to stop signing deliberately`,
@@ -294,8 +299,8 @@ async function publishLocked(repo: string, rpms: string[], opts: PublishOptions,
   const building = `${snapshotDir(repo, stamp)}.partial-${process.pid}`;
   try {
     // Signing rewrites a package, so it works on copies: the store's packages stay as built.
-    // Re-signing a package already served (first signed publish, key rotation) replaces its pool
-    // file under the served metadata for a moment; that happens once per key, not per nightly.
+    // A package already served and re-signed (first signed publish, key rotation) keeps its pool
+    // file until the moment before the switch (see below); the new snapshot links the signed copy.
     if (toSign.length > 0) {
       mkdirSync(staging);
       for (const p of toSign) copyFileSync(sourceOf.get(p) ?? path.join(poolDir(repo), p.file), path.join(staging, p.file));
@@ -303,7 +308,7 @@ async function publishLocked(repo: string, rpms: string[], opts: PublishOptions,
       await addSign(toSign.map((p) => path.join(staging, p.file)), fpr!);
       for (const p of toSign) {
         const id = await signatureKeyId(path.join(staging, p.file));
-        if (!id || !fpr!.toLowerCase().endsWith(id)) throw new StepError(`rpmsign left ${p.file} signed by ${id ?? 'nobody'}, not by ${fpr}`);
+        if (!id || !fprs.some((f) => f.toLowerCase().endsWith(id))) throw new StepError(`rpmsign left ${p.file} signed by ${id ?? 'nobody'}, not by ${fpr}`);
       }
     }
     const signed = new Set(toSign);
@@ -312,11 +317,15 @@ async function publishLocked(repo: string, rpms: string[], opts: PublishOptions,
       if (signed.has(p)) e.signedBy = fpr;
       return e;
     });
+    const resignedFiles = new Set(resigned.map((p) => p.file));
     for (const p of incoming) if (!signed.has(p)) placeFile(sourceOf.get(p)!, path.join(poolDir(repo), p.file));
-    for (const p of toSign) renameSync(path.join(staging, p.file), path.join(poolDir(repo), p.file));
+    for (const p of toSign) if (!resignedFiles.has(p.file)) renameSync(path.join(staging, p.file), path.join(poolDir(repo), p.file));
 
     mkdirSync(path.join(building, POOL), { recursive: true });
-    for (const p of entries) linkSync(path.join(poolDir(repo), p.file), path.join(building, POOL, p.file));
+    for (const p of entries) {
+      const from = resignedFiles.has(p.file) ? path.join(staging, p.file) : path.join(poolDir(repo), p.file);
+      linkSync(from, path.join(building, POOL, p.file));
+    }
     faultPoint('publish:before-createrepo');
     // createrepo_c reuses the served snapshot's metadata for every package whose name, size and
     // mtime are unchanged (hard links share them), so it reads only the new packages.
@@ -350,19 +359,46 @@ async function publishLocked(repo: string, rpms: string[], opts: PublishOptions,
     // The key goes up before the metadata it verifies; the .repo file after the switch, so a
     // machine configured from it never expects signatures the served snapshot lacks.
     if (fpr) writeFileAtomic(path.join(repo, PUBLIC_KEY_FILE), await exportPublicKey(fpr));
+    // Re-signed packages replace their served files only now, a few renames before the switch:
+    // the only moment the pool and the served metadata disagree (once per signing key). A publish
+    // killed in between is repaired by the next one (restorePool against the served snapshot).
+    for (const f of resignedFiles) renameSync(path.join(staging, f), path.join(poolDir(repo), f));
     switchTo(repo, stamp);
     faultPoint('publish:after-switch');
-    writeFileAtomic(path.join(repo, REPO_FILE), renderRepoFile(baseUrl(repo, opts.url), !!fpr));
+    // From here on the new snapshot is served: housekeeping failures are warnings, not failures.
+    try {
+      writeFileAtomic(path.join(repo, REPO_FILE), renderRepoFile(baseUrl(repo, opts.url), !!fpr));
+    } catch (err) {
+      log.warn(`snapshot ${stamp} is served, but writing ${REPO_FILE} failed: ${(err as Error).message}`);
+    }
     log.info(
       `published snapshot ${stamp} of ${repo}: ${entries.length} package(s), ${incoming.length} new, ${removed.length} removed` +
         (resigned.length ? `, ${resigned.length} re-signed` : '') +
         (fpr ? `, signed by ${fpr}` : ', unsigned'),
     );
-    retireSnapshots(repo);
+    try {
+      retireSnapshots(repo);
+    } catch (err) {
+      log.warn(`snapshot ${stamp} is served, but retiring old snapshots failed: ${(err as Error).message}`);
+    }
     return result(stamp, true);
   } finally {
     rmSync(building, { recursive: true, force: true });
     rmSync(staging, { recursive: true, force: true });
+  }
+}
+
+/**
+ * What publish would refuse as bad input, checked up front (the nightly runs this before it
+ * builds for an hour): a signing key that is not in the keyring, an unsigned publish into a signed
+ * repository.
+ */
+export async function checkPublishable(repo: string, opts: PublishOptions): Promise<void> {
+  if (opts.signKey) await secretKeyFingerprints(opts.signKey);
+  const stamp = existsSync(repo) ? servedStamp(repo) : undefined;
+  const prev = stamp && existsSync(path.join(snapshotDir(repo, stamp), 'snapshot.json')) ? readSnapshot(repo, stamp) : undefined;
+  if (prev?.signedBy && !opts.signKey && !opts.unsigned) {
+    throw new UsageError(`repository ${repo} is signed (key ${prev.signedBy}); pass --sign-key, or --unsigned to stop signing deliberately`);
   }
 }
 
@@ -379,7 +415,7 @@ export interface RollbackResult {
 }
 
 /** Serves the snapshot the current one replaced again (`publish --rollback`). */
-export async function rollback(repo: string, opts: { url?: string } = {}): Promise<RollbackResult> {
+export async function rollback(repo: string, opts: { url?: string; unsigned?: boolean } = {}): Promise<RollbackResult> {
   if (!existsSync(path.join(repo, 'repodata'))) throw new UsageError(`${repo} is not a published repository (no repodata)`);
   const unlock = await acquireLock(path.join(repo, '.lock'), `repository ${repo}`);
   try {
@@ -390,7 +426,16 @@ export async function rollback(repo: string, opts: { url?: string } = {}): Promi
       throw new StepError(`cannot roll back ${repo}: snapshot ${from} replaced ${target ? `${target}, which is no longer kept` : 'nothing'}`);
     }
     const rec = readSnapshot(repo, target);
+    const current = readSnapshot(repo, from);
+    if (current.signedBy && !rec.signedBy && !opts.unsigned) {
+      throw new UsageError(`snapshot ${target} is unsigned while ${from} is signed: clients with repo_gpgcheck=1 would refuse it; add --unsigned to roll back anyway`);
+    }
+    if (rec.signedBy && current.signedBy && rec.signedBy !== current.signedBy) {
+      log.warn(`snapshot ${target} is signed by ${rec.signedBy}, not by the key published now (${current.signedBy}); clients verify against ${PUBLIC_KEY_FILE}`);
+    }
     restorePool(repo, rec);
+    // A client reading the current snapshot's metadata right now must still find it.
+    carryMetadata(snapshotDir(repo, from), snapshotDir(repo, target));
     switchTo(repo, target);
     writeFileAtomic(path.join(repo, REPO_FILE), renderRepoFile(baseUrl(repo, opts.url), !!rec.signedBy));
     log.info(`rolled ${repo} back from snapshot ${from} to ${target} (${rec.packages.length} package(s))`);

@@ -10,13 +10,22 @@ export function gpgEnv(): Record<string, string> {
 
 /** The fingerprint of the secret key `keyId`; a usage error when the keyring has none. */
 export async function secretKeyFingerprint(keyId: string): Promise<string> {
+  return (await secretKeyFingerprints(keyId))[0]!;
+}
+
+/**
+ * The fingerprints of the secret key `keyId`: the primary key first, then its subkeys (gpg signs
+ * with a signing subkey when there is one, so a signature may carry any of them).
+ */
+export async function secretKeyFingerprints(keyId: string): Promise<string[]> {
   const r = await run('gpg', ['--batch', '--with-colons', '--list-secret-keys', '--', keyId], { env: gpgEnv(), allowFailure: true });
-  const fpr = r.exitCode === 0 ? /^fpr:(?:[^:]*:){8}([0-9A-F]{40,64}):/m.exec(r.stdout)?.[1] : undefined;
+  const all = r.exitCode === 0 ? [...r.stdout.matchAll(/^fpr:(?:[^:]*:){8}([0-9A-F]{40,64}):/gm)].map((m) => m[1]!) : [];
+  const fpr = all[0];
   if (!fpr) {
     const home = process.env.GNUPGHOME ?? '~/.gnupg';
     throw new UsageError(`--sign-key: no secret key '${keyId}' in the gpg keyring of ${home} (set GNUPGHOME to the keyring that holds it)`);
   }
-  return fpr;
+  return all;
 }
 
 export async function exportPublicKey(keyId: string): Promise<string> {

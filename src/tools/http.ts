@@ -100,8 +100,13 @@ async function hashFile(file: string, hash = createHash('sha256')): Promise<stri
  */
 async function fetchRest(url: string, partial: string, onProgress: ResumableOptions['onProgress']): Promise<string> {
   const have = existsSync(partial) ? statSync(partial).size : 0;
+  // The part already on disk is hashed before the request (a slow hash must not eat the server's
+  // patience), then every chunk as it arrives.
+  const hash = createHash('sha256');
+  if (have > 0) for await (const chunk of createReadStream(partial)) hash.update(chunk as Buffer);
   const stream = got.stream(url, {
-    timeout: { response: 60_000, read: 120_000 },
+    // Idle limits, not a deadline: got's `read` would abort any body that takes longer than it.
+    timeout: { response: 60_000, socket: 120_000 },
     retry: { limit: 0 },
     headers: { 'user-agent': 'ost-images', ...(have > 0 ? { range: `bytes=${have}-` } : {}) },
   });
@@ -115,23 +120,21 @@ async function fetchRest(url: string, partial: string, onProgress: ResumableOpti
     // 416: an earlier attempt got it all already; the caller's checksum decides.
     if (have > 0 && (err as { response?: { statusCode?: number } }).response?.statusCode === 416) {
       stream.destroy();
-      return hashFile(partial);
+      return hash.digest('hex');
     }
     throw err;
   }
   const resumed = have > 0 && response.statusCode === 206;
   const length = Number(response.headers['content-length']);
   const total = Number.isFinite(length) ? length + (resumed ? have : 0) : undefined;
-  // The part already on disk is hashed first, then every chunk as it arrives.
-  const hash = createHash('sha256');
-  if (resumed) for await (const chunk of createReadStream(partial)) hash.update(chunk as Buffer);
+  const fresh = resumed ? hash : createHash('sha256');
   let done = resumed ? have : 0;
   stream.on('data', (chunk: Buffer) => {
-    hash.update(chunk);
+    fresh.update(chunk);
     done += chunk.length;
     onProgress?.(done, total);
   });
   await pipeline(stream, createWriteStream(partial, { flags: resumed ? 'a' : 'w' }));
   if (total !== undefined && statSync(partial).size !== total) throw new Error(`got ${statSync(partial).size} of ${total} bytes`);
-  return hash.digest('hex');
+  return fresh.digest('hex');
 }

@@ -1,4 +1,5 @@
 // mount / umount / fstrim / mknod for the chroot backend.
+import { StepError } from '../errors.js';
 import { run } from './run.js';
 
 export async function mount(source: string, target: string, opts: { type?: string; options?: string[]; bind?: boolean } = {}): Promise<void> {
@@ -65,7 +66,9 @@ export async function fsType(dev: string): Promise<string> {
 
 /** Grows an unmounted ext2/3/4 file system to its partition (checked first, as resize2fs demands). */
 export async function growExt(dev: string): Promise<void> {
-  await run('e2fsck', ['-f', '-y', '-p', dev], { allowFailure: true });
+  // Exit 1 and 2 mean "errors corrected"; 4 and above mean the file system is not safe to grow.
+  const r = await run('e2fsck', ['-f', '-y', dev], { allowFailure: true });
+  if (r.exitCode >= 4) throw new StepError(`e2fsck -f -y ${dev} exited with ${r.exitCode}: ${r.stdout.split('\n').slice(-5).join(' ')}`);
   await run('resize2fs', [dev]);
 }
 

@@ -206,7 +206,7 @@ describe('the default set, debian12', () => {
     const out = await ok(['nightly', ...common, '--layers-dir', layers, '--repo', repo, '--offline', '--report-dir', reportDir, '--json']);
     const report = JSON.parse(out) as NightlyReport;
     expect(report.ok).toBe(true);
-    expect(report.boots.map((b) => `${b.layer}:${b.ok}`)).toEqual(['engine-installed:true', 'host-installed:true']);
+    expect(report.boots.map((b) => `${b.layer}:${b.ok}`)).toEqual(['engine-installed:true', 'host-installed:true', 'engine-installed-flat:true']);
     expect(report.boots.every((b) => b.sshSeconds !== undefined)).toBe(true);
     const rpm = `ost-images-debian12-engine-installed-${engine.version}-${engine.release}.noarch.rpm`;
     expect(report.published!.added).toEqual([rpm, `ost-images-debian12-engine-installed-flat-${engine.version}-${engine.release}.noarch.rpm`]);

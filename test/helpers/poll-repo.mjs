@@ -32,6 +32,8 @@ while (!stop) {
     const [, sum, href] = pkgs[rounds % pkgs.length];
     if (sha(await get(`${base}${href}`)) !== sum) throw new Error(`${href}: checksum differs from primary`);
     rounds++;
+    // The test starts publishing once the client is really reading.
+    if (rounds === 1) process.stderr.write('ready\n');
   } catch (err) {
     errors.push(String(err.message ?? err));
     if (errors.length > 50) break;

@@ -73,7 +73,10 @@ describe('the nightly gate', () => {
     expect(appReport.rpmBytes).toBeGreaterThan(0);
     expect(appReport.imageBytes).toBeGreaterThan(0);
     expect(appReport.flat!.rpm).toBe(`ost-images-tiny-app-flat-${app.version}-${app.release}.noarch.rpm`);
-    expect(out.boots).toEqual([expect.objectContaining({ layer: 'app', ok: false, error: expect.stringContaining('did not reach userspace') })]);
+    expect(out.boots).toEqual([
+      expect.objectContaining({ layer: 'app', ok: false, error: expect.stringContaining('did not reach userspace') }),
+      expect.objectContaining({ layer: 'app-flat', ok: false, error: expect.stringContaining('did not reach userspace') }),
+    ]);
     // The failed boot's console log is kept beside the report.
     expect(readFileSync(out.boots[0]!.consoleLog!, 'utf8').length).toBeGreaterThan(0);
     const text = lastReport().text;

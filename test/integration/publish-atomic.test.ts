@@ -92,11 +92,13 @@ afterAll(() => {
 
 describe('publishing while clients read', () => {
   it('a client polling in a loop never fails a fetch nor sees a half repository while publishes (with retention) run', async () => {
-    const poller = spawn(process.execPath, [path.resolve('test/helpers/poll-repo.mjs'), server.url], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const poller = spawn(process.execPath, [path.resolve('test/helpers/poll-repo.mjs'), server.url], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
+    let err = '';
     poller.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    poller.stderr!.on('data', (d: Buffer) => (err += d.toString()));
     const exited = new Promise((r) => poller.on('close', r));
-    await new Promise((r) => setTimeout(r, 300));
+    await waitFor(() => err.includes('ready'), 30_000, 'the polling client');
     for (let i = 0; i < 8; i++) {
       const r = await publish(repo, [await newEngine()], { keep: i % 2 ? 2 : undefined });
       // Incremental: createrepo_c reads the one new package and reuses the metadata of the rest.
@@ -188,6 +190,11 @@ describe('rollback and retention', () => {
     await publish(repo, [await newEngine()]);
     const served = servedStamp(repo)!;
     const previous = readSnapshot(repo, served).previous!;
+    // --rollback does exactly one thing; a --dry-run beside it must not roll back for real.
+    const clash = await cli(['publish', '--rollback', '--dry-run', '--repo', repo]);
+    expect(clash.code).toBe(2);
+    expect(clash.stderr).toContain('--rollback does not go with --dry-run');
+    expect(servedStamp(repo)).toBe(served);
     const r = await cli(['publish', '--rollback', '--repo', repo, '--json']);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual({ repo, from: served, to: previous });
