@@ -148,10 +148,14 @@ async function legacyIndex(repo: string, stamp: string): Promise<SnapshotRecord>
   return { schema: 1, stamp, created: new Date(0).toISOString(), added: [], removed: [], packages };
 }
 
-async function servedRecord(repo: string): Promise<SnapshotRecord | undefined> {
+async function servedRecord(repo: string, convert: boolean): Promise<SnapshotRecord | undefined> {
   const stamp = servedStamp(repo);
   if (!stamp) return undefined;
-  return existsSync(path.join(snapshotDir(repo, stamp), 'snapshot.json')) ? readSnapshot(repo, stamp) : legacyIndex(repo, stamp);
+  if (existsSync(path.join(snapshotDir(repo, stamp), 'snapshot.json'))) return readSnapshot(repo, stamp);
+  // Served by an older ost-images: give it an index once, so rollback and retention know it.
+  const rec = await legacyIndex(repo, stamp);
+  if (convert) writeSnapshotRecord(snapshotDir(repo, stamp), rec);
+  return rec;
 }
 
 function newStamp(repo: string): string {
@@ -223,7 +227,7 @@ async function publishLocked(repo: string, rpms: string[], opts: PublishOptions,
     mkdirSync(poolDir(repo), { recursive: true });
     mkdirSync(snapshotsDir(repo), { recursive: true });
   }
-  const prev = await servedRecord(repo);
+  const prev = await servedRecord(repo, !dryRun);
   // The pool holds exactly the served snapshot's files (a publish killed while replacing
   // re-signed packages may have left other bytes under a served name).
   if (prev && !dryRun) restorePool(repo, prev);

@@ -145,7 +145,9 @@ export async function recoverRepo(repo: string): Promise<void> {
 
 /**
  * Deletes snapshots nobody can be reading any more, then pool files no kept snapshot lists.
- * Kept: the served snapshot, the one it replaced, and any created within the grace period.
+ * Kept: the served snapshot, the one it replaced, and any retired (replaced by a newer one)
+ * within the grace period. Folders without an index (made by an older ost-images, never served
+ * since) count as retired long ago.
  */
 export function retireSnapshots(repo: string): { snapshots: string[]; files: string[] } {
   const served = servedStamp(repo);
@@ -155,13 +157,15 @@ export function retireSnapshots(repo: string): { snapshots: string[]; files: str
   const cutoff = Date.now() - graceSeconds() * 1000;
   const all = listSnapshots(repo);
   const records = new Map<string, SnapshotRecord>();
-  for (const s of all) {
-    const rec = s === served ? current : readSnapshot(repo, s);
-    records.set(s, rec);
-    if (Date.parse(rec.created) >= cutoff) keep.add(s);
-  }
+  for (const s of all) records.set(s, s === served ? current : readSnapshot(repo, s));
+  // A snapshot stopped being served when the one naming it `previous` was made; one nobody names
+  // (left by a rollback) counts from its own creation.
+  const retired = new Map<string, number>();
+  for (const r of records.values()) if (r.previous) retired.set(r.previous, Math.max(retired.get(r.previous) ?? 0, Date.parse(r.created)));
+  for (const [s, r] of records) if ((retired.get(s) ?? Date.parse(r.created)) >= cutoff) keep.add(s);
+  const legacy = readdirSync(snapshotsDir(repo)).filter((s) => !s.includes('.partial-') && !records.has(s) && s !== served);
   const removedSnaps: string[] = [];
-  for (const s of all) {
+  for (const s of [...all, ...legacy]) {
     if (keep.has(s)) continue;
     rmSync(snapshotDir(repo, s), { recursive: true, force: true });
     removedSnaps.push(s);

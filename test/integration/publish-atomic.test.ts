@@ -4,7 +4,7 @@
 // was (or, after the switch, the new one, complete), and the next publish succeeds; a snapshot with
 // a missing parent is refused; rollback and chain-aware retention keep the repository installable.
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installInto } from '../../src/consume/install.js';
@@ -239,6 +239,41 @@ describe('rollback and retention', () => {
     const r = await cli(['prune', '--repo', repo, '--keep', '0']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("--keep: '0' is not a positive whole number");
+  });
+});
+
+describe('retiring snapshots', () => {
+  it('keeps the served snapshot and the one it replaced, and counts the grace period from retirement', async () => {
+    process.env.OST_IMAGES_SNAPSHOT_GRACE = '0';
+    try {
+      await publish(repo, [await newEngine()]);
+      await publish(repo, [await newEngine()]);
+      const served = servedStamp(repo)!;
+      const kept = readdirSync(path.join(repo, '.snapshots')).sort();
+      expect(kept).toEqual([readSnapshot(repo, served).previous, served].sort());
+      // The pool holds exactly what those two list.
+      const listed = new Set(kept.flatMap((s) => readSnapshot(repo, s).packages.map((p) => p.file)));
+      expect(readdirSync(path.join(repo, 'packages')).sort()).toEqual([...listed].sort());
+    } finally {
+      delete process.env.OST_IMAGES_SNAPSHOT_GRACE;
+    }
+    // With the default grace, a snapshot retired a moment ago stays.
+    const before = servedStamp(repo)!;
+    await publish(repo, [await newEngine()]);
+    await publish(repo, [await newEngine()]);
+    expect(readdirSync(path.join(repo, '.snapshots'))).toContain(before);
+  });
+
+  it('gives a snapshot served by an older ost-images (no index) an index, so rollback reaches it', async () => {
+    const served = servedStamp(repo)!;
+    rmSync(path.join(repo, '.snapshots', served, 'snapshot.json'));
+    await publish(repo, [await newEngine()]);
+    expect(readSnapshot(repo, served).packages.length).toBeGreaterThan(4);
+    expect(readSnapshot(repo, servedStamp(repo)!).previous).toBe(served);
+    const r = await cli(['publish', '--rollback', '--repo', repo]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(servedStamp(repo)).toBe(served);
+    assertConsistent();
   });
 });
 
