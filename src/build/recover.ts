@@ -5,7 +5,7 @@
 import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { log } from '../log.js';
-import { mountsUnder } from '../proc.js';
+import { mountsUnder, pidsUsing } from '../proc.js';
 import type { Store } from '../store.js';
 import * as losetup from '../tools/losetup.js';
 import { umount } from '../tools/mount.js';
@@ -30,6 +30,16 @@ export async function recoverOrphans(store: Store): Promise<number> {
   for (const dir of dirs) {
     log.warn(`reclaiming leftovers of a killed run in ${dir}`);
     await killProcessesUnder(path.join(dir, 'root'));
+    // A kickstart install's QEMU (its own process group, outliving its killed parent) holds the
+    // kickstart volume under kickstart/ open.
+    for (const pid of pidsUsing([path.join(dir, 'kickstart')]).keys()) {
+      log.warn(`stopping installer process ${pid} left by a killed run`);
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Exited meanwhile.
+      }
+    }
     for (const m of mountsUnder(dir).filter((m) => !m.endsWith('/disk.raw'))) await umount(m).catch((e: Error) => log.warn(e.message));
     for (const dev of await losetup.attachedUnder(dir)) await losetup.detach(dev).catch((e: Error) => log.warn(e.message));
     let pid = 0;
