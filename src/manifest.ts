@@ -11,7 +11,7 @@ import { writeJsonAtomic } from './fsutil.js';
 import { PROJECT_ROOT } from './paths.js';
 import { FLAT_SUFFIX, flatImageFileName, packageName, rpmFileName, vr } from './plan/naming.js';
 import type { BuildRecord, Store } from './store.js';
-import { run } from './tools/run.js';
+import { versionOf } from './tools/run.js';
 import type { ToolName } from './tools/registry.js';
 
 export interface ManifestFile {
@@ -166,15 +166,6 @@ export const MANIFEST_SCHEMA = {
 
 const TOOLS: ToolName[] = ['qemu-img', 'qemu-system-x86_64', 'mmdebstrap', 'virt-customize', 'rpmbuild', 'createrepo_c'];
 
-async function toolVersion(tool: ToolName): Promise<string | null> {
-  try {
-    const r = await run(tool, ['--version'], { allowFailure: true, timeoutMs: 30_000 });
-    return r.exitCode === 0 ? ((r.stdout || r.stderr).split('\n').find((l) => l.trim()) ?? '').trim() || null : null;
-  } catch {
-    return null; // Not installed.
-  }
-}
-
 async function sha256File(f: string): Promise<string> {
   const h = createHash('sha256');
   for await (const chunk of createReadStream(f)) h.update(chunk as Buffer);
@@ -243,7 +234,7 @@ export async function writeManifest(ls: LayerSet, store: Store): Promise<BuildMa
     });
   }
   const tools: Record<string, string | null> = {};
-  for (const t of TOOLS) tools[t] = await toolVersion(t);
+  for (const t of TOOLS) tools[t] = await versionOf(t);
   const version = (JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
   const manifest: BuildManifest = { schema: 1, set, generated: new Date().toISOString(), toolchain: { ostImages: version, node: process.version, tools }, layers };
   writeJsonAtomic(out, manifest);

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { log } from '../log.js';
 import { planRetention, nvr } from '../plan/retention.js';
 import { pidsUsing } from '../proc.js';
-import { run } from '../tools/run.js';
+import { dnfRemove } from '../tools/dnf.js';
 import { installedProviding } from '../tools/rpmbuild.js';
 
 export interface RemoveOldResult {
@@ -49,11 +49,8 @@ export async function removeOld(rootArg: string, keep: number, opts: { dryRun?: 
     log.info(`would remove: ${result.removed.join(' ')}`);
     return result;
   }
-  // dnf rather than rpm -e: the machine's dnf history records the removal. Exactly these builds:
-  // no repositories needed, and no clean-up of "unneeded" dependencies beyond the plan.
-  const args = ['-y', '--setopt=reposdir=/dev/null', '--setopt=clean_requirements_on_remove=False', '--disableplugin=*'];
-  if (root !== '/') args.push(`--installroot=${root}`, '--releasever=ost');
-  await run('dnf', [...args, 'remove', ...result.removed]);
+  // dnf rather than rpm -e: the machine's dnf history records the removal.
+  await dnfRemove(root, result.removed);
   log.info(`removed ${result.removed.length} old layer build(s): ${result.removed.join(' ')}`);
   return result;
 }

@@ -37,3 +37,17 @@ export function dnfArgs(o: DnfRepoOptions, command: string[]): string[] {
 export async function dnf(o: DnfRepoOptions, command: string[], opts: RunOptions = {}): Promise<string> {
   return (await run('dnf', dnfArgs(o, command), opts)).stdout;
 }
+
+/**
+ * Removes exactly these installed packages: no repositories needed, and none of dnf's clean-up of
+ * "unneeded" dependencies beyond the list.
+ */
+export function dnfRemoveArgs(root: string, nvrs: string[]): string[] {
+  const args = ['-y', '--setopt=reposdir=/dev/null', '--setopt=clean_requirements_on_remove=False', '--disableplugin=*'];
+  if (root !== '/') args.push(`--installroot=${root}`, '--releasever=ost');
+  return [...args, 'remove', ...nvrs];
+}
+
+export async function dnfRemove(root: string, nvrs: string[]): Promise<void> {
+  await run('dnf', dnfRemoveArgs(root, nvrs));
+}

@@ -153,3 +153,14 @@ export async function haveTool(tool: ToolName): Promise<boolean> {
   const r = await execa('sh', ['-c', 'command -v "$1"', 'sh', tool], { reject: false, env: baseEnv(), extendEnv: false });
   return r.exitCode === 0;
 }
+
+/** The first line `<tool> --version` prints, or null when the tool is missing or says nothing. */
+export async function versionOf(tool: ToolName): Promise<string | null> {
+  try {
+    const r = await run(tool, ['--version'], { allowFailure: true, timeoutMs: 30_000 });
+    if (r.exitCode !== 0) return null;
+    return (r.stdout || r.stderr).split('\n').find((l) => l.trim())?.trim() || null;
+  } catch {
+    return null;
+  }
+}

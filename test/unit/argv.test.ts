@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { guestCommands } from '../../src/build/guest.js';
 import { createrepoArgs } from '../../src/tools/createrepo.js';
-import { dnfArgs } from '../../src/tools/dnf.js';
+import { dnfArgs, dnfRemoveArgs } from '../../src/tools/dnf.js';
 import { attachArgs } from '../../src/tools/losetup.js';
 import { mmdebstrapArgs } from '../../src/tools/mmdebstrap.js';
 import { checkArgs, createArgs, infoArgs } from '../../src/tools/qemu-img.js';
@@ -121,6 +121,10 @@ describe('packaging and repository tools', () => {
     expect(createrepoArgs('/r/s2', '/r/s1', '/r/s2/.read')).toEqual([
       '--quiet', '--error-exit-val', '--no-database', '--general-compress-type', 'gz', '--checksum', 'sha256', '--update', '--update-md-path', '/r/s1', '--read-pkgs-list', '/r/s2/.read', '/r/s2',
     ]);
+  });
+  it('dnf remove: exactly the given builds, no repositories, no dependency clean-up', () => {
+    expect(dnfRemoveArgs('/', ['a-1-1'])).toEqual(['-y', '--setopt=reposdir=/dev/null', '--setopt=clean_requirements_on_remove=False', '--disableplugin=*', 'remove', 'a-1-1']);
+    expect(dnfRemoveArgs('/r', ['a-1-1'])).toEqual(['-y', '--setopt=reposdir=/dev/null', '--setopt=clean_requirements_on_remove=False', '--disableplugin=*', '--installroot=/r', '--releasever=ost', 'remove', 'a-1-1']);
   });
   it('dnf: one repository, no host repos, fresh metadata', () => {
     expect(dnfArgs({ root: '/root', repoUrl: 'http://127.0.0.1:8000/', cacheDir: '/c' }, ['install', 'x'])).toEqual([
