@@ -4,9 +4,9 @@
 // repository keeps serving yesterday's snapshot.
 import { mkdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { executePlan, imageOf } from './build/build.js';
-import { recoverOrphans } from './build/recover.js';
-import { flattenLayers } from './build/flatten.js';
+import { executePlan, imageOf } from './builder/build.js';
+import { recoverOrphans } from './builder/recover.js';
+import { flattenLayers } from './builder/flatten.js';
 import { testBoot } from './consume/test-boot.js';
 import type { LayerSet } from './definitions/types.js';
 import { OstError, EXIT_FAILED } from './errors.js';

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { Ajv } from 'ajv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { PackageDiff } from '../../src/build/packages.js';
+import type { PackageDiff } from '../../src/builder/packages.js';
 import { MANIFEST_SCHEMA, type BuildManifest } from '../../src/manifest.js';
 import { loadLayerSet } from '../../src/definitions/load.js';
 import { Store } from '../../src/store.js';

@@ -2,7 +2,7 @@
 import { chmodSync, copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { attachDisk, mountRoot } from '../../src/build/disk.js';
+import { attachDisk, mountRoot } from '../../src/builder/disk.js';
 import { withScope } from '../../src/scope.js';
 import { SINGLE_ROOT_PARTITION, mkfsExt4 } from '../../src/tools/mount.js';
 import * as qemuImg from '../../src/tools/qemu-img.js';

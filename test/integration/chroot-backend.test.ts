@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { Ajv } from 'ajv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MANIFEST_SCHEMA, type BuildManifest } from '../../src/manifest.js';
-import { attachDisk, mountRoot, rootDevice } from '../../src/build/disk.js';
+import { attachDisk, mountRoot, rootDevice } from '../../src/builder/disk.js';
 import { withScope } from '../../src/scope.js';
 import { loadLayerSet } from '../../src/definitions/load.js';
 import { Store } from '../../src/store.js';

@@ -1,6 +1,6 @@
 // Argv builders are pure: compare whole arrays, so any change to a command line is deliberate.
 import { describe, expect, it } from 'vitest';
-import { guestCommands } from '../../src/build/guest.js';
+import { guestCommands } from '../../src/builder/guest.js';
 import { createrepoArgs } from '../../src/tools/createrepo.js';
 import { dnfArgs, dnfRemoveArgs } from '../../src/tools/dnf.js';
 import { attachArgs } from '../../src/tools/losetup.js';

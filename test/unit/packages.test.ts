@@ -1,7 +1,7 @@
 // The package diff of a layer: what was added, upgraded, downgraded and removed against the
 // parent, and the flag for package steps that changed nothing.
 import { describe, expect, it } from 'vitest';
-import { diffPackages, formatPackageList, parsePackageList, renderDiff } from '../../src/build/packages.js';
+import { diffPackages, formatPackageList, parsePackageList, renderDiff } from '../../src/builder/packages.js';
 import type { Step } from '../../src/definitions/types.js';
 
 const parent = parsePackageList('bash 5.2.15-2+b2\nlibssl3 3.0.11-1~deb12u1\nvim-tiny 2:9.0.1378-2\nold-tool 1.0-1\n');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { baseFiles } from '../../src/build/base.js';
+import { baseFiles } from '../../src/builder/base.js';
 import { loadLayerSet } from '../../src/definitions/load.js';
 import { renderSpec } from '../../src/package/package.js';
 import { packagedFiles, rpmText, specView } from '../../src/package/spec.js';
