@@ -2,7 +2,7 @@
 // reads the serial console until the guest reaches userspace; then, when the chain's base ships a
 // root key pair, logs in over SSH with it, as a consumer would. The console log is kept on failure
 // and its tail printed, because "did not boot" alone tells nobody anything.
-import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -92,4 +92,15 @@ export async function testBoot(image: string, opts: { timeoutSec: number; consol
   } finally {
     await vm.stop();
   }
+}
+
+/**
+ * testBoot with the console log in the store (`<store>/console/<image>.log`) unless one is given.
+ * The log matters when a boot fails; a passing boot's log is only kept when asked for.
+ */
+export async function bootImage(image: string, timeoutSec: number, consoleLog: string | undefined, storeDir: string, sshLogin = true): Promise<BootResult> {
+  const logFile = consoleLog ?? path.join(storeDir, 'console', `${path.basename(image)}.log`);
+  const r = await testBoot(image, { timeoutSec, consoleLog: logFile, ssh: sshLogin });
+  if (!consoleLog && existsSync(logFile)) rmSync(logFile);
+  return r;
 }

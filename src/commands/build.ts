@@ -1,0 +1,105 @@
+// Commands that make things in the store: build, package, and all (build to boot in one go).
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { Command, Option } from 'commander';
+import { all } from '../all.js';
+import { buildCustom, buildSet } from '../build-set.js';
+import { withCustomLayer } from '../builder/custom.js';
+import { publishedKeys } from '../consume/remote-cache.js';
+import { loadLayerSet } from '../definitions/load.js';
+import { PAYLOAD } from '../definitions/names.js';
+import { UsageError } from '../errors.js';
+import { log } from '../log.js';
+import { writeManifest } from '../manifest.js';
+import { packageLayers } from '../package/package.js';
+import { DEFAULT_REPO_DIR } from '../paths.js';
+import { planBuild, requireLayer } from '../plan/plan.js';
+import { resolveUpstream } from '../plan/upstream.js';
+import { Store } from '../store.js';
+import { currentBuilds, emit, printPlan, withCommon, type Common } from './common.js';
+
+export function registerBuild(program: Command): void {
+  withCommon(program.command('build'))
+    .description('build the layers whose inputs changed (and missing ancestors) as qcow2 overlays into the store')
+    .option('-l, --layer <name...>', 'build only these layers and what they need (default: all)')
+    .addOption(new Option('-b, --backend <name>', 'how layer steps run').choices(['auto', 'chroot', 'guestfs']).default('auto'))
+    .option('-f, --force', 'rebuild the requested layers even if their inputs did not change')
+    .option('-n, --dry-run', 'print the plan, build nothing')
+    .option('--offline', 'use the last known upstream digests instead of fetching them')
+    .option('--cache-repo <repo...>', 'repositories (directories or URLs) whose published layers are used instead of building them')
+    .option('--with-packages <dir>', 'build a throw-away layer with your own package files from DIR (.deb or .rpm) installed; needs --on and --name')
+    .option('--on <layer>', 'with --with-packages: the layer to build it on')
+    .option('--name <name>', 'with --with-packages: the throw-away layer\'s name (kept in the store only)')
+    .option('--package', 'with --with-packages: also wrap it in an RPM (into the store, or --out)')
+    .option('--out <dir>', 'with --package: where the RPM goes')
+    .action(async (o: Common & { layer?: string[]; backend: 'auto' | 'chroot' | 'guestfs'; dryRun?: boolean; force?: boolean; offline?: boolean; cacheRepo?: string[]; withPackages?: string; on?: string; name?: string; package?: boolean; out?: string }) => {
+      let ls = loadLayerSet(o.layersDir, o.set);
+      if (o.withPackages !== undefined || o.on !== undefined || o.name !== undefined) {
+        if (o.withPackages === undefined || o.on === undefined || o.name === undefined) throw new UsageError('--with-packages, --on and --name go together');
+        if (o.layer) throw new UsageError('--layer does not go with --with-packages (the layer built is --name)');
+        ls = withCustomLayer(ls, { dir: o.withPackages, on: o.on, name: o.name });
+        o.layer = [o.name];
+      } else if (o.package || o.out) {
+        throw new UsageError('--package and --out go with --with-packages; use `ost-images package` for the set\'s layers');
+      }
+      const store = new Store(o.store);
+      const digests = await resolveUpstream(ls, o.store, { offline: o.offline });
+      const remote = o.cacheRepo ? await publishedKeys(o.cacheRepo) : undefined;
+      // One planning path for --dry-run and the build itself, which plans under the set's lock.
+      const makePlan = () =>
+        planBuild(ls, o.layer ?? [], currentBuilds(store, ls.set.name, ls.order), { force: o.force, digests, remote });
+      if (o.dryRun) {
+        printPlan(o, makePlan());
+        return;
+      }
+      if (o.withPackages !== undefined) {
+        const { result, image } = await buildCustom(ls, store, makePlan, o.backend, { name: o.name!, package: o.package, out: o.out });
+        emit(o, result, () => log.info(`${o.name}: ${image}${result.package ? `, package ${result.package.rpm}` : ''}`));
+        return;
+      }
+      const result = await buildSet(ls, store, makePlan, o.backend);
+      emit(o, result, () => undefined);
+    });
+
+  withCommon(program.command('package'))
+    .description("wrap each layer's current build into an RPM (layers that already have one are left as they are)")
+    .option('-l, --layer <name...>', 'package only these layers (default: all)')
+    .option('--payload <setting>', "rpm _binary_payload, e.g. w6T0L27.zstdio (default), w7T0.xzdio (release), w9T0.xzdio")
+    .option('--out <dir>', "write the RPMs here instead of the store's rpms directory")
+    .action(async (o: Common & { layer?: string[]; payload?: string; out?: string }) => {
+      if (o.payload !== undefined && !PAYLOAD.test(o.payload)) throw new UsageError(`--payload: '${o.payload}' is not an rpm payload setting like w6T0L27.zstdio, w9T0.xzdio or w.ufdio`);
+      const ls = loadLayerSet(o.layersDir, o.set);
+      const store = new Store(o.store);
+      const layers = o.layer ?? ls.order;
+      layers.forEach((l) => requireLayer(ls, l));
+      const unlock = await store.lock(ls.set.name);
+      try {
+        if (o.out) mkdirSync(o.out, { recursive: true });
+        const results = await packageLayers(ls, layers, store, o.payload, o.out);
+        await writeManifest(ls, store);
+        emit(o, results, () => results.forEach((r) => log.info(`${r.layer}: ${r.action} ${r.rpm}`)));
+      } finally {
+        unlock();
+      }
+    });
+
+  withCommon(program.command('all'))
+    .description('the main job: build, package and publish the set, then install a top layer from the repository into a scratch root, verify its chain and boot it')
+    .option('-r, --repo <dir>', 'repository directory', DEFAULT_REPO_DIR)
+    .option('--install <layer>', 'layer to install and boot from the published repository', 'engine-installed')
+    .option('--root <dir>', 'scratch install root', path.join(DEFAULT_REPO_DIR, '..', 'scratch-root'))
+    .addOption(new Option('-b, --backend <name>', 'how layer steps run').choices(['auto', 'chroot', 'guestfs']).default('auto'))
+    .option('--no-boot', 'skip the boot test of the installed image')
+    .option('--offline', 'use the last known upstream digests instead of fetching them')
+    .action(async (o: Common & { repo: string; install: string; root: string; backend: 'auto' | 'chroot' | 'guestfs'; boot: boolean; offline?: boolean }) => {
+      const ls = loadLayerSet(o.layersDir, o.set);
+      requireLayer(ls, o.install);
+      const { summary: s, wanted } = await all(ls, o);
+      emit(o, s, () => {
+        log.info(`done: ${wanted} and its chain are installed in ${path.resolve(o.root)}`);
+        log.info(`  image: ${s.image}`);
+        log.info(`  chain: ${s.chain.map((c) => path.basename(c.file)).join(' -> ')}`);
+        log.info(`  stages: ${Object.entries(s.stages).map(([k, v]) => `${k} ${v.toFixed(0)}s`).join(', ')}`);
+      });
+    });
+}

@@ -1,0 +1,71 @@
+// What the command modules share: the option sets several commands take, and how a result is
+// printed (--json on stdout, or for people on stderr through the log).
+import type { Command } from 'commander';
+import { UsageError } from '../errors.js';
+import { log } from '../log.js';
+import { DEFAULT_LAYERS_DIR, DEFAULT_REPO_DIR, DEFAULT_SET } from '../paths.js';
+import type { BuildPlan } from '../plan/plan.js';
+import type { PublishOptions } from '../publish/publish.js';
+import { Store, defaultStoreDir } from '../store.js';
+
+/** The options of withCommon, as commander hands them to an action. */
+export interface Common {
+  set: string;
+  layersDir: string;
+  store: string;
+  json?: boolean;
+}
+
+/** The options of withPublishing. */
+export interface PublishCli {
+  repo: string;
+  signKey?: string;
+  unsigned?: boolean;
+  url?: string;
+}
+
+/** The options of every command that works on a layer set. */
+export const withCommon = (c: Command): Command =>
+  c
+    .option('-s, --set <name>', 'layer set (a folder under the layers directory)', DEFAULT_SET)
+    .option('--layers-dir <dir>', 'where layer sets are defined', DEFAULT_LAYERS_DIR)
+    .option('--store <dir>', 'layer store: images, build records, RPMs', defaultStoreDir())
+    .option('--json', 'machine-readable result on stdout');
+
+/** The options of every command that writes a repository (publish, prune, nightly). */
+export const withPublishing = (c: Command): Command =>
+  c
+    .option('-r, --repo <dir>', 'repository directory', DEFAULT_REPO_DIR)
+    .option('--sign-key <key>', 'gpg key (id, fingerprint or e-mail, from GNUPGHOME) that signs packages and repomd.xml [env OST_IMAGES_SIGN_KEY]', process.env.OST_IMAGES_SIGN_KEY)
+    .option('--unsigned', 'publish unsigned into a repository that was signed (refused otherwise)')
+    .option('--url <url>', 'base URL test machines reach the repository at, for ost-images.repo [env OST_IMAGES_REPO_URL; default: the last one, else file://]', process.env.OST_IMAGES_REPO_URL);
+
+export function emit(opts: { json?: boolean }, value: unknown, human: () => void): void {
+  if (opts.json) process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  else human();
+}
+
+/** `plan` and `build --dry-run` print the same thing. */
+export function printPlan(o: { json?: boolean }, plan: BuildPlan): void {
+  emit(o, plan, () => {
+    for (const e of plan.entries) {
+      log.info(`${e.layer}: ${e.action} (${e.reason}) key ${e.key.slice(0, 12)}`);
+      for (const c of e.changes) log.info(`    ${c}`);
+    }
+  });
+}
+
+export function currentBuilds(store: Store, set: string, layers: string[]) {
+  return new Map(layers.map((l) => [l, store.current(set, l)]));
+}
+
+export function publishOpts(o: PublishCli): PublishOptions {
+  // An empty --sign-key or --url (e.g. an exported but empty variable) means none.
+  return { signKey: o.signKey || undefined, unsigned: o.unsigned, url: o.url || undefined };
+}
+
+export function parseKeep(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^[1-9][0-9]*$/.test(v)) throw new UsageError(`--keep: '${v}' is not a positive whole number`);
+  return Number(v);
+}

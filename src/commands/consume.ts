@@ -1,0 +1,82 @@
+// Commands for what a test machine does with the packages: install, verify, test-boot, and
+// remove-old after a dnf upgrade.
+import path from 'node:path';
+import type { Command } from 'commander';
+import { imageOf } from '../builder/build.js';
+import { installInto } from '../consume/install.js';
+import { removeOld } from '../consume/remove-old.js';
+import { bootImage } from '../consume/test-boot.js';
+import { verifyChain } from '../consume/verify.js';
+import { loadLayerSet } from '../definitions/load.js';
+import { StepError, UsageError } from '../errors.js';
+import { log } from '../log.js';
+import { DEFAULT_REPO_DIR } from '../paths.js';
+import { requireLayer, topLayers } from '../plan/plan.js';
+import { PUBLIC_KEY_FILE } from '../publish/snapshot.js';
+import { Store } from '../store.js';
+import { emit, parseKeep, withCommon, type Common } from './common.js';
+
+export function registerConsume(program: Command): void {
+  program
+    .command('install')
+    .description('install layer packages from a repository into a scratch root with dnf (what a test machine does)')
+    .argument('<packages...>', 'package names, e.g. ost-images-engine-installed')
+    .option('-r, --repo <dir-or-url>', 'repository directory or URL', DEFAULT_REPO_DIR)
+    .requiredOption('--root <dir>', 'install root')
+    .option('--gpgcheck', `check package and repomd.xml signatures against the key published beside the repository (${PUBLIC_KEY_FILE})`)
+    .option('--json', 'machine-readable result on stdout')
+    .action(async (packages: string[], o: { repo: string; root: string; gpgcheck?: boolean; json?: boolean }) => {
+      const r = await installInto(o.root, o.repo, packages, o.gpgcheck);
+      emit(o, r, () => log.info(`installed into ${o.root}: ${r.installed.join(' ')}`));
+    });
+
+  program
+    .command('verify')
+    .description("check that an image's backing chain resolves and every image in it passes qemu-img check")
+    .argument('<image>', 'top image of the chain')
+    .option('--json', 'machine-readable result on stdout')
+    .action(async (image: string, o: { json?: boolean }) => {
+      const chain = await verifyChain(image);
+      emit(o, chain, () => chain.forEach((c) => log.info(`ok ${c.file}${c.backing ? ` -> ${path.basename(c.backing)}` : ''}`)));
+    });
+
+  withCommon(program.command('test-boot'))
+    .description("boot a layer (its current build, or any image) and wait for userspace on the serial console")
+    .option('-l, --layer <name>', 'layer whose current build to boot (default: every top layer)')
+    .option('-i, --image <file>', 'boot this image instead (e.g. an installed one)')
+    .option('-t, --timeout <seconds>', 'give up after this long', '600')
+    .option('--console-log <file>', 'where to write the console (kept on failure; default: a file in the store)')
+    .option('--no-ssh', "do not log in over SSH with the root key shipped with the chain's base")
+    .action(async (o: Common & { layer?: string; image?: string; timeout: string; consoleLog?: string; ssh: boolean }) => {
+      const timeoutSec = Number(o.timeout);
+      if (!Number.isFinite(timeoutSec) || timeoutSec <= 0) throw new UsageError(`--timeout: '${o.timeout}' is not a positive number of seconds`);
+      const images: string[] = [];
+      if (o.image) {
+        images.push(o.image);
+      } else {
+        const ls = loadLayerSet(o.layersDir, o.set);
+        const store = new Store(o.store);
+        for (const l of o.layer ? [o.layer] : topLayers(ls)) {
+          requireLayer(ls, l);
+          const rec = store.current(ls.set.name, l);
+          if (!rec) throw new StepError(`layer '${l}' has no build yet`);
+          images.push(imageOf(store, rec));
+        }
+      }
+      const results = [];
+      for (const image of images) results.push(await bootImage(image, timeoutSec, o.consoleLog, o.store, o.ssh));
+      emit(o, results, () => undefined);
+    });
+
+  program
+    .command('remove-old')
+    .description("on a test machine: remove old layer builds that dnf upgrade left installed beside the new ones, keeping the newest N of every top layer, every build a running VM has open, and everything those need")
+    .option('--keep <n>', 'builds to keep of every installed top layer', '1')
+    .option('--root <dir>', 'installation root (dnf --installroot)', '/')
+    .option('-n, --dry-run', 'list what would be removed; remove nothing')
+    .option('--json', 'machine-readable result on stdout')
+    .action(async (o: { keep: string; root: string; dryRun?: boolean; json?: boolean }) => {
+      const r = await removeOld(o.root, parseKeep(o.keep)!, { dryRun: o.dryRun });
+      emit(o, r, () => undefined);
+    });
+}

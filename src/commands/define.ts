@@ -1,0 +1,79 @@
+// Commands that read the definitions and the store and change nothing: validate, plan, manifest
+// (which rewrites the manifest from the store) and diff.
+import path from 'node:path';
+import type { Command } from 'commander';
+import { imageOf } from '../builder/build.js';
+import { renderDiff, type PackageDiff } from '../builder/packages.js';
+import { diffBesideImage } from '../consume/diff.js';
+import { publishedKeys } from '../consume/remote-cache.js';
+import { loadLayerSet } from '../definitions/load.js';
+import { StepError } from '../errors.js';
+import { log } from '../log.js';
+import { MANIFEST_SCHEMA, writeManifest } from '../manifest.js';
+import { planBuild, requireLayer } from '../plan/plan.js';
+import { resolveUpstream } from '../plan/upstream.js';
+import { Store } from '../store.js';
+import { currentBuilds, emit, printPlan, withCommon, type Common } from './common.js';
+
+export function registerDefine(program: Command): void {
+  withCommon(program.command('validate'))
+    .description('check a layer set and report every problem at once (exit 2 when invalid)')
+    .action((o: Common) => {
+      const ls = loadLayerSet(o.layersDir, o.set);
+      emit(o, { set: ls.set.name, layers: ls.order }, () => log.info(`set '${ls.set.name}' is valid: ${ls.order.join(', ')}`));
+    });
+
+  withCommon(program.command('plan'))
+    .description('show what build would do for every layer, and why; builds nothing (same as build --dry-run)')
+    .option('-l, --layer <name...>', 'plan only these layers and their ancestors (default: all)')
+    .option('-f, --force', 'plan to rebuild the requested layers even if their inputs did not change')
+    .option('--offline', 'use the last known upstream digests instead of fetching them')
+    .option('--cache-repo <repo...>', 'repositories (directories or URLs) whose published layers are used instead of building them')
+    .action(async (o: Common & { layer?: string[]; force?: boolean; offline?: boolean; cacheRepo?: string[] }) => {
+      const ls = loadLayerSet(o.layersDir, o.set);
+      const digests = await resolveUpstream(ls, o.store, { offline: o.offline, allowUnknown: true });
+      const remote = o.cacheRepo ? await publishedKeys(o.cacheRepo) : undefined;
+      const store = new Store(o.store);
+      printPlan(o, planBuild(ls, o.layer ?? [], currentBuilds(store, ls.set.name, ls.order), { force: o.force, digests, remote }));
+    });
+
+  withCommon(program.command('manifest'))
+    .description(`print the set's build manifest (${'<store>/<set>/manifest.json'}, rewritten by build, package and nightly), or its JSON Schema`)
+    .option('--schema', 'print the JSON Schema that documents every field instead')
+    .action(async (o: Common & { schema?: boolean }) => {
+      if (o.schema) {
+        process.stdout.write(`${JSON.stringify(MANIFEST_SCHEMA, null, 2)}\n`);
+        return;
+      }
+      const ls = loadLayerSet(o.layersDir, o.set);
+      const store = new Store(o.store);
+      const unlock = await store.lock(ls.set.name);
+      try {
+        const m = await writeManifest(ls, store);
+        process.stdout.write(`${JSON.stringify(m, null, 2)}\n`);
+      } finally {
+        unlock();
+      }
+    });
+
+  withCommon(program.command('diff'))
+    .description("what a layer build changed in packages against its parent: added, upgraded, removed (with versions)")
+    .argument('[layer]', "layer whose current build to show (default: every layer of the set)")
+    .option('-i, --image <file>', 'an image (e.g. an installed one) instead: reads the diff shipped beside it')
+    .action(async (layer: string | undefined, o: Common & { image?: string }) => {
+      const shown: { layer: string; image: string; diff: PackageDiff }[] = [];
+      if (o.image) {
+        shown.push({ layer: path.basename(o.image), image: o.image, diff: diffBesideImage(o.image) });
+      } else {
+        const ls = loadLayerSet(o.layersDir, o.set);
+        const store = new Store(o.store);
+        for (const l of layer ? [layer] : ls.order) {
+          requireLayer(ls, l);
+          const rec = store.current(ls.set.name, l);
+          if (!rec) throw new StepError(`layer '${l}' has no build yet`);
+          shown.push({ layer: l, image: imageOf(store, rec), diff: diffBesideImage(imageOf(store, rec)) });
+        }
+      }
+      emit(o, shown, () => shown.forEach((s) => process.stdout.write(`${s.layer} (${path.basename(s.image)}):\n${renderDiff(s.diff).trimEnd().split('\n').map((l) => `  ${l}\n`).join('')}`)));
+    });
+}

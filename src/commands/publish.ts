@@ -1,0 +1,72 @@
+// Commands that write a repository: publish (and roll back), prune, and nightly, the gate that
+// publishes only what passed.
+import path from 'node:path';
+import { Command, Option } from 'commander';
+import { loadLayerSet } from '../definitions/load.js';
+import { UsageError } from '../errors.js';
+import type { BackendName } from '../host.js';
+import { log } from '../log.js';
+import { nightly, renderReport, writeReport } from '../nightly.js';
+import { currentRpms } from '../package/package.js';
+import { prune, publish, rollback, type PublishResult } from '../publish/publish.js';
+import { Store } from '../store.js';
+import { emit, parseKeep, publishOpts, withCommon, withPublishing, type Common, type PublishCli } from './common.js';
+
+function printPublish(r: PublishResult): void {
+  const verb = r.dryRun ? 'would' : 'did';
+  if (r.dryRun) log.info(`dry run on ${r.repo} (serving snapshot ${r.snapshot || 'none'}): ${r.changed ? 'a new snapshot would be published' : 'nothing would change'}`);
+  for (const f of r.added) log.info(`  ${verb} add     ${f}`);
+  for (const f of r.removed) log.info(`  ${verb} remove  ${f}`);
+  for (const f of r.resigned) log.info(`  ${verb} re-sign ${f}`);
+}
+
+export function registerPublish(program: Command): void {
+  withPublishing(withCommon(program.command('publish')))
+    .description('publish the packages of every layer of the set into a DNF repository: a new snapshot, checked, then served by one atomic switch')
+    .option('--keep <n>', 'also remove old builds: keep the N newest builds of every top-level layer and every build they require')
+    .option('-n, --dry-run', 'say what would be added and removed; write nothing')
+    .option('--rollback', 'instead of publishing, serve again the snapshot the current one replaced')
+    .action(async (o: Common & PublishCli & { keep?: string; dryRun?: boolean; rollback?: boolean }) => {
+      if (o.rollback) {
+        const clash = [o.keep !== undefined && '--keep', o.dryRun && '--dry-run', o.signKey && '--sign-key'].filter(Boolean);
+        if (clash.length > 0) throw new UsageError(`--rollback does not go with ${clash.join(', ')}`);
+        const r = await rollback(o.repo, { url: o.url, unsigned: o.unsigned });
+        emit(o, r, () => undefined);
+        return;
+      }
+      const ls = loadLayerSet(o.layersDir, o.set);
+      const result = await publish(o.repo, currentRpms(ls, new Store(o.store)), { ...publishOpts(o), keep: parseKeep(o.keep), dryRun: o.dryRun });
+      emit(o, result, () => printPublish(result));
+    });
+
+  withPublishing(program.command('prune'))
+    .description('remove old builds from a repository without ever breaking a chain: keeps the N newest builds of every top-level layer package and every build they require, transitively')
+    .requiredOption('--keep <n>', 'builds to keep of every top-level layer package')
+    .option('-n, --dry-run', 'list what would be removed; write nothing')
+    .option('--json', 'machine-readable result on stdout')
+    .action(async (o: PublishCli & { keep: string; dryRun?: boolean; json?: boolean }) => {
+      const result = await prune(o.repo, parseKeep(o.keep)!, { ...publishOpts(o), dryRun: o.dryRun });
+      emit(o, result, () => printPublish(result));
+    });
+
+  withPublishing(withCommon(program.command('nightly')))
+    .description('the nightly job: refresh upstream digests, build what changed, package, boot-test every top layer, and publish only if all of that passed; always writes a report')
+    .option('--keep <n>', 'retention applied when publishing (see prune)')
+    .addOption(new Option('-b, --backend <name>', 'how layer steps run').choices(['auto', 'chroot', 'guestfs']).default('auto'))
+    .option('--offline', 'use the last known upstream digests instead of fetching them')
+    .option('--boot-timeout <seconds>', 'per top layer', '600')
+    .option('--report-dir <dir>', 'where the report (JSON and text) goes (default: <store>/reports)')
+    .action(async (o: Common & PublishCli & { keep?: string; backend: 'auto' | BackendName; offline?: boolean; bootTimeout: string; reportDir?: string }) => {
+      const bootTimeoutSec = Number(o.bootTimeout);
+      if (!Number.isFinite(bootTimeoutSec) || bootTimeoutSec <= 0) throw new UsageError(`--boot-timeout: '${o.bootTimeout}' is not a positive number of seconds`);
+      const ls = loadLayerSet(o.layersDir, o.set);
+      const store = new Store(o.store);
+      const reportDir = path.resolve(o.reportDir ?? path.join(store.root, 'reports'));
+      const report = await nightly(ls, store, { ...publishOpts(o), keep: parseKeep(o.keep), repo: o.repo, backend: o.backend, offline: o.offline, bootTimeoutSec, reportDir });
+      const files = writeReport(report, reportDir);
+      emit(o, report, () => process.stderr.write(renderReport(report)));
+      log.info(`report: ${files.text} (JSON: ${files.json})`);
+      // Set, not thrown: the report above already says what failed.
+      if (!report.ok) process.exitCode = report.failed!.exitCode;
+    });
+}
