@@ -24,6 +24,7 @@ import {
   PUBLIC_KEY_FILE,
   REPO_FILE,
   faultPoint,
+  faultWhileRunning,
   graceSeconds,
   listSnapshots,
   poolDir,
@@ -334,7 +335,11 @@ async function publishLocked(repo: string, rpms: string[], opts: PublishOptions,
     // createrepo_c reuses the served snapshot's metadata for every package whose name, size and
     // mtime are unchanged (hard links share them), so it reads only the new packages.
     const prevMd = prev && existsSync(path.join(snapshotDir(repo, prev.stamp), 'repodata', 'repomd.xml')) ? snapshotDir(repo, prev.stamp) : undefined;
-    const read = await createrepo(building, prevMd);
+    const creating = createrepo(building, prevMd);
+    // createrepo_c is started by now (spawning is synchronous): a fault here kills the publisher
+    // while it runs.
+    faultWhileRunning('publish:during-createrepo', building);
+    const read = await creating;
     packagesRead = read.length;
     // The incremental path is what keeps a publish fast in a big repository; say when it was lost.
     const fresh = new Set([...incoming, ...toSign].map((p) => p.file));

@@ -114,6 +114,18 @@ export function faultPoint(point: string): void {
 }
 
 /**
+ * Test hook like faultPoint, for a publisher killed while a child process works in `dir`: the
+ * children working there are stopped (SIGSTOP) first, so they are still there, mid-run, whenever
+ * the next publisher looks. Without it a test has to catch the child in the act, and loses the
+ * race to a fast child or a busy machine.
+ */
+export function faultWhileRunning(point: string, dir: string): void {
+  if (process.env.OST_IMAGES_FAULT !== point) return;
+  for (const pid of pidsUsing([dir]).keys()) process.kill(pid, 'SIGSTOP');
+  process.kill(process.pid, 'SIGKILL');
+}
+
+/**
  * Removes what a killed publisher left: partial snapshots (after stopping an orphaned createrepo_c
  * still writing one), staging directories and temporary links. Runs under the repository lock, so
  * none of it belongs to a live publisher.

@@ -22,7 +22,10 @@ export function createrepoArgs(dir: string, previous?: string, readList?: string
 export async function createrepo(dir: string, previous?: string): Promise<string[]> {
   const readList = path.join(dir, '.read-pkgs');
   try {
-    await run('createrepo_c', createrepoArgs(dir, previous, readList));
+    // Working directory inside the snapshot being written: a createrepo_c orphaned by a killed
+    // publisher is then known as that snapshot's writer (by its cwd) from its first instruction,
+    // not only once it has files open there, and the next publisher stops it.
+    await run('createrepo_c', createrepoArgs(dir, previous, readList), { cwd: dir });
     const text = existsSync(readList) ? readFileSync(readList, 'utf8') : '';
     return text.split('\n').filter(Boolean).map((p) => path.basename(p));
   } finally {
