@@ -13,21 +13,60 @@ export interface CliResult {
   stderr: string;
 }
 
-export function startCli(args: string[], env: Record<string, string> = {}): { child: ChildProcess; done: Promise<CliResult>; stderrSoFar: () => string } {
+export interface RunningCli {
+  child: ChildProcess;
+  done: Promise<CliResult>;
+  stderrSoFar: () => string;
+  /**
+   * Resolves once stderr matches `pattern` (the event a test waits for before acting on the
+   * process); rejects at once if the process ends first. No deadline of its own: what a line can
+   * take on a busy machine is not the test's business, and the test's timeout bounds a hang.
+   */
+  until: (pattern: RegExp) => Promise<void>;
+}
+
+export function startCli(args: string[], env: Record<string, string> = {}): RunningCli {
   // detached: its own process group, so a test can send Ctrl-C's SIGINT to the group as a terminal does.
   const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let stdout = '';
   let stderr = '';
+  let ended = false;
+  const listeners = new Set<() => void>();
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const done = new Promise<CliResult>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
-  return { child, done, stderrSoFar: () => stderr };
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString();
+    listeners.forEach((l) => l());
+  });
+  const done = new Promise<CliResult>((resolve) =>
+    child.on('close', (code, signal) => {
+      ended = true;
+      listeners.forEach((l) => l());
+      resolve({ code, signal, stdout, stderr });
+    }),
+  );
+  const until = (pattern: RegExp) =>
+    new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (pattern.test(stderr)) resolve();
+        else if (ended) reject(new Error(`ost-images ${args.join(' ')} ended before its output matched ${pattern}:\n${stderr}`));
+        else return;
+        listeners.delete(check);
+      };
+      listeners.add(check);
+      check();
+    });
+  return { child, done, stderrSoFar: () => stderr, until };
 }
 
 export function cli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
   return startCli(args, env).done;
 }
 
+/**
+ * Polls `cond` until it holds, for states no process announces (a file another process opened).
+ * Only for conditions that stay true once reached; `timeoutMs` only bounds a hang, so make it
+ * generous: it must never be what decides a test on a busy machine.
+ */
 export async function waitFor(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const t0 = Date.now();
   while (!cond()) {

@@ -15,7 +15,7 @@ import { loadLayerSet } from '../../src/definitions/load.js';
 import { Store } from '../../src/store.js';
 import * as qemuImg from '../../src/tools/qemu-img.js';
 import { testTmp, removeTree } from '../helpers/tmp.js';
-import { cli, startCli, waitFor } from '../helpers/cli.js';
+import { cli, startCli } from '../helpers/cli.js';
 import { writeLayerSet } from '../helpers/layerset.js';
 import { fakeBusyboxBase } from '../helpers/tiny.js';
 
@@ -32,16 +32,33 @@ const files = {
   'work/motd': 'hello from the work layer\n',
   'work/work.sh': '#!/bin/sh\nset -e\necho "ran as $(id -u) in $(cat /etc/os-release)" > /root/work-ran\n',
   'slow/layer.yaml': 'parent: base\nsteps:\n  - run: slow.sh\n',
-  'slow/slow.sh': '#!/bin/sh\necho started\nsleep 120\n',
+  // The tests signal a slow build once its step has printed 'started' (seen with --debug): the
+  // step must outlast that whatever the machine's speed; an hour only bounds a leak.
+  'slow/slow.sh': '#!/bin/sh\necho started\nsleep 3600\n',
   'fail/layer.yaml': 'parent: base\nsteps:\n  - run: fail.sh\n',
   'pair/layer.yaml': 'parent: base\nsteps:\n  - run: pair.sh\n',
-  'pair/pair.sh': '#!/bin/sh\nsleep 3\necho built > /root/pair\n',
+  // Holds the build until the test opens the gate (writes /root/gate-open into the mounted guest),
+  // so a second build started meanwhile finds the set locked, however long it takes to start.
+  'pair/pair.sh': '#!/bin/sh\ntouch /root/gate-waiting\necho waiting at the gate\nwhile [ ! -e /root/gate-open ]; do sleep 1; done\nrm -f /root/gate-waiting /root/gate-open\necho built > /root/pair\n',
   'fail/fail.sh': '#!/bin/sh\necho "oops: the step failed" >&2\nexit 3\n',
   // The stub dpkg-query lists /var/lib/ost-test/packages: "installing" is appending to it.
   'pkgs/layer.yaml': 'parent: base\nsteps:\n  - install: [hello]\n  - run: pkgs.sh\n',
   'pkgs/pkgs.sh': '#!/bin/sh\necho "hello 2.10-3" >> /var/lib/ost-test/packages\nsed -i "s/^base-files .*/base-files 12.4+deb12u6/" /var/lib/ost-test/packages\n',
   'noop/layer.yaml': 'parent: base\nsteps:\n  - install: [already-there]\n',
 };
+
+/** A step's own output line, as the build shows it with --debug. */
+const STEP_STARTED = /\| started$/m;
+
+/** Where the running build has mounted the guest's root (the mount under the store the gate file is in). */
+function guestRoot(): string {
+  const roots = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4])
+    .filter((mp): mp is string => !!mp && mp.startsWith(storeDir) && existsSync(path.join(mp, 'root', 'gate-waiting')));
+  expect(roots).toHaveLength(1);
+  return roots[0]!;
+}
 
 const build = (layer: string) => ['build', '--set', 'tiny', '--layers-dir', layersDir, '--store', storeDir, '--backend', 'chroot', '--layer', layer];
 
@@ -188,9 +205,10 @@ describe('chroot backend', () => {
     ['SIGTERM', false],
     ['SIGINT (Ctrl-C: the whole process group)', true],
   ])('releases everything on %s mid-step and exits 130', async (_name, group) => {
-    const run = startCli(build('slow'), env);
-    await waitFor(() => run.stderrSoFar().includes('run slow.sh'), 60_000, 'the slow step');
-    await new Promise((r) => setTimeout(r, 1000));
+    // --debug shows the step's own output: once it has printed 'started', the step runs in the
+    // chroot (no fixed sleep hoping it got there).
+    const run = startCli([...build('slow'), '--debug'], env);
+    await run.until(STEP_STARTED);
     expect(leftovers().some((l) => l.startsWith('daemon'))).toBe(true);
     if (group) process.kill(-run.child.pid!, 'SIGINT');
     else run.child.kill('SIGTERM');
@@ -202,8 +220,9 @@ describe('chroot backend', () => {
   });
 
   it('reclaims what a SIGKILLed build leaked, then builds', async () => {
-    const run = startCli(build('slow'), env);
-    await waitFor(() => run.stderrSoFar().includes('run slow.sh'), 60_000, 'the slow step');
+    // Killed once the step runs in the chroot, so its sleep is there to be reclaimed.
+    const run = startCli([...build('slow'), '--debug'], env);
+    await run.until(STEP_STARTED);
     run.child.kill('SIGKILL');
     await run.done;
     expect(store.current('tiny', 'slow')).toBeUndefined();
@@ -218,9 +237,14 @@ describe('chroot backend', () => {
   });
 
   it('a second build of the same layer started meanwhile waits, then reuses the first one\'s result', async () => {
-    const first = startCli([...build('pair'), '--json'], env);
-    await waitFor(() => first.stderrSoFar().includes('run pair.sh'), 60_000, 'the first build');
+    // The first build's step waits at a gate; the gate opens only once the second build says it
+    // is waiting for the first. (It used to be a 3-second step, lost by a second build slower to
+    // start than that.)
+    const first = startCli([...build('pair'), '--json', '--debug'], env);
+    await first.until(/\| waiting at the gate$/m);
     const second = startCli([...build('pair'), '--json'], env);
+    await second.until(/waiting for process [0-9]+, which is working on set 'tiny'/);
+    writeFileSync(path.join(guestRoot(), 'root', 'gate-open'), '');
     const [a, b] = await Promise.all([first.done, second.done]);
     expect(a.code, a.stderr).toBe(0);
     expect(b.code, b.stderr).toBe(0);
