@@ -4,7 +4,7 @@
 // packages are install-only, so yesterday's chain stays installed and usable beside today's, and
 // `ost-images remove-old` removes old builds except those a running VM (a real, paused qemu) uses.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -105,13 +105,24 @@ describe('ost-images remove-old on a test machine', () => {
     const overlay = path.join(tmp, 'vm-disk.qcow2');
     await qemuImg.create(overlay, { backing: path.join(installDir, engine2.image) });
     vm = spawn('qemu-system-x86_64', ['-S', '-display', 'none', '-nodefaults', '-machine', 'accel=tcg', '-m', '64', '-drive', `file=${overlay},format=qcow2,if=virtio`], { stdio: 'ignore' });
+    // Wait until qemu holds every file of the chain open: what remove-old looks at. (Counting its
+    // open files, as this did, could be satisfied before the disks were opened.) There is no
+    // event for it, hence the polling; the deadline only bounds a hang.
+    const chainFiles = [engine2, chain1.upgrade!, chain1.base!].map((r) => path.join(installDir, r.image));
     await waitFor(() => {
       try {
-        return readdirSync(`/proc/${vm!.pid}/fd`).length > 5;
+        const open = readdirSync(`/proc/${vm!.pid}/fd`).map((fd) => {
+          try {
+            return readlinkSync(`/proc/${vm!.pid}/fd/${fd}`);
+          } catch {
+            return '';
+          }
+        });
+        return chainFiles.every((f) => open.includes(f));
       } catch {
         return false;
       }
-    }, 20_000, 'qemu to open its disks');
+    }, 300_000, 'qemu to open every file of its disk chain');
     const r = await cli(['remove-old', '--root', root, '--keep', '1', '--json']);
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as { removed: string[]; inUse: { nvr: string }[] };
@@ -120,7 +131,7 @@ describe('ost-images remove-old on a test machine', () => {
     expect(await installedNvrs(root)).toEqual([chain1.base!, chain1.upgrade!, engine2, chain2.base!, chain2.upgrade!, chain2.engine!].map(nvr).sort());
     // The chain under the VM's overlay still resolves and checks clean.
     expect((await verifyChain(path.join(installDir, engine2.image))).length).toBe(3);
-  });
+  }, 600_000);
 
   it('once the VM is gone, removes its chain; today\'s stays whole', async () => {
     vm!.kill('SIGKILL');
