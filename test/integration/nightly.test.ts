@@ -2,7 +2,7 @@
 // backend for the layer): when a layer fails to build, or a top layer does not boot, nothing is
 // published, the exit code says so, the repository keeps serving yesterday's snapshot, and the
 // report (JSON and text) says what happened. The passing path runs in the end-to-end test.
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadLayerSet } from '../../src/definitions/load.js';
@@ -48,7 +48,7 @@ beforeAll(async () => {
     const r = await cli([args[0]!, ...common(), ...args.slice(1)], env);
     expect(r.code, r.stderr).toBe(0);
   }
-});
+}, 600_000);
 
 afterAll(() => removeTree(tmp));
 
@@ -77,13 +77,17 @@ describe('the nightly gate', () => {
       expect.objectContaining({ layer: 'app', ok: false, error: expect.stringContaining('did not reach userspace') }),
       expect.objectContaining({ layer: 'app-flat', ok: false, error: expect.stringContaining('did not reach userspace') }),
     ]);
-    // The failed boot's console log is kept beside the report.
-    expect(readFileSync(out.boots[0]!.consoleLog!, 'utf8').length).toBeGreaterThan(0);
+    // The failed boot's console log is kept beside the report, and the error names it. (Not what
+    // it holds: how far the firmware gets within the 10 s boot timeout depends on the machine's
+    // speed; test/integration/cli.test.ts shows a console's content deterministically.)
+    expect(existsSync(out.boots[0]!.consoleLog!)).toBe(true);
+    expect(path.dirname(out.boots[0]!.consoleLog!)).toBe(reports);
+    expect(out.boots[0]!.error).toContain(`Console log kept at ${out.boots[0]!.consoleLog}`);
     const text = lastReport().text;
     expect(text).toContain('FAILED at boot');
     expect(text).toContain('published: nothing (the repository still serves its previous snapshot)');
     expect(text).toMatch(/app +built +12-[0-9]+/);
-  });
+  }, 600_000); // two boots that end at their 10 s timeout, on top of a build: generous on a busy machine
 
   it('publishes nothing when a layer fails to build', async () => {
     writeFileSync(path.join(setDir, 'app', 'layer.yaml'), 'parent: base\nsteps:\n  - run: fail.sh\n');
