@@ -2,6 +2,7 @@
 // then do what a test machine does (install a top layer from the repository into a scratch root,
 // verify its chain, boot it), timing every stage. Unlike nightly it is no gate: it publishes what
 // it built before anything is installed or booted.
+import { planWithRootKey } from './builder/root-key.js';
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { executePlan, type BuildResult } from './builder/build.js';
@@ -71,11 +72,11 @@ export async function all(ls: LayerSet, o: AllOptions): Promise<AllResult> {
   let backend: BackendName;
   try {
     await recoverOrphans(store);
-    const plan = planBuild(ls, [], new Map(ls.order.map((l) => [l, store.current(ls.set.name, l)])), { digests });
+    const { plan, rootKey } = await planWithRootKey(ls, store, undefined, (k) => planBuild(ls, [], new Map(ls.order.map((l) => [l, store.current(ls.set.name, l)])), { digests, rootKey: k }), { create: true });
     // Nothing to build needs no backend, so no KVM probe either.
     backend = plan.entries.some((e) => e.action === 'build') ? await chooseBackend(o.backend) : 'chroot';
     built = await time('build', async () => {
-      const r = await executePlan(ls, plan, store, backend);
+      const r = await executePlan(ls, plan, store, backend, rootKey);
       await flattenLayers(ls, store);
       return r;
     });
@@ -89,7 +90,7 @@ export async function all(ls: LayerSet, o: AllOptions): Promise<AllResult> {
   const wanted = ls.set.package.default ? unqualifiedName(ls.set, o.install) : packageName(ls.set, o.install);
   const installed = await time('install', () => installInto(o.root, o.repo, [wanted]));
   const top = store.current(ls.set.name, o.install)!;
-  const installedImage = path.join(o.root, ls.set.package.installDir, imageFileName(o.install, top));
+  const installedImage = path.join(o.root, ls.set.package.installDir, imageFileName(ls.set.name, o.install, top));
   const chain = await time('verify', () => verifyChain(installedImage));
   const boot = o.boot ? await time('boot', () => bootImage(installedImage, 600, undefined, o.store)) : undefined;
   return { summary: { set: ls.set.name, backend, built, packaged, published, installed, image: installedImage, chain, boot, stages }, wanted };

@@ -186,7 +186,7 @@ async function describe(dir: string, name: string, previous: Map<string, { size:
 
 async function flatEntry(ls: LayerSet, store: Store, rec: BuildRecord, previous: Map<string, { size: number; sha256: string }>): Promise<ManifestLayer['flat']> {
   const set = ls.set.name;
-  const image = flatImageFileName(rec.layer, rec);
+  const image = flatImageFileName(rec.set, rec.layer, rec);
   if (!ls.set.flatten.includes(rec.layer) || !existsSync(path.join(store.imagesDir(set), image))) return null;
   const rpm = rpmFileName(ls.set, `${rec.layer}${FLAT_SUFFIX}`, rec);
   const hasRpm = existsSync(path.join(store.rpmsDir(set), rpm));

@@ -2,6 +2,7 @@
 // boot-test every top layer, and publish only when every step passed. Whatever happens it writes
 // a report (JSON for machines, text for people); on failure nothing is published and the
 // repository keeps serving yesterday's snapshot.
+import { planWithRootKey } from './builder/root-key.js';
 import { mkdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { executePlan, imageOf } from './builder/build.js';
@@ -148,11 +149,14 @@ export async function nightly(ls: LayerSet, store: Store, o: NightlyOptions): Pr
     let packaged: PackageResult[];
     try {
       await recoverOrphans(store);
-      entries = await stage('plan', async () => planBuild(ls, [], new Map(ls.order.map((l) => [l, store.current(ls.set.name, l)])), { digests: report.upstream }).entries);
+      const planned = await stage('plan', () =>
+        planWithRootKey(ls, store, undefined, (k) => planBuild(ls, [], new Map(ls.order.map((l) => [l, store.current(ls.set.name, l)])), { digests: report.upstream, rootKey: k }), { create: true }),
+      );
+      entries = planned.plan.entries;
       const needsBackend = entries.some((e) => e.action === 'build');
       report.backend = needsBackend ? await chooseBackend(o.backend) : undefined;
       const built = await stage('build', async () => {
-        const r = await executePlan(ls, { set: ls.set.name, entries }, store, report.backend ?? 'chroot');
+        const r = await executePlan(ls, { set: ls.set.name, entries }, store, report.backend ?? 'chroot', planned.rootKey);
         await flattenLayers(ls, store);
         return r;
       });
@@ -194,7 +198,7 @@ export async function nightly(ls: LayerSet, store: Store, o: NightlyOptions): Pr
       await stage('boot', async () => {
         const targets = [
           ...topLayers(ls).map((layer) => ({ layer, image: imageOf(store, store.current(ls.set.name, layer)!) })),
-          ...ls.set.flatten.map((layer) => ({ layer: `${layer}${FLAT_SUFFIX}`, image: store.imagePath(ls.set.name, flatImageFileName(layer, store.current(ls.set.name, layer)!)) })),
+          ...ls.set.flatten.map((layer) => ({ layer: `${layer}${FLAT_SUFFIX}`, image: store.imagePath(ls.set.name, flatImageFileName(ls.set.name, layer, store.current(ls.set.name, layer)!)) })),
         ];
         for (const { layer, image } of targets) {
           const consoleLog = path.join(o.reportDir, `console-${layer}-${releaseStamp(new Date(report.started))}.log`);

@@ -166,7 +166,7 @@ export class Store {
    * list and diff, flattened variant and its key pair), the given RPMs and its record.
    */
   removeBuild(rec: BuildRecord, rpms: string[]): void {
-    const stems = [imageFileName(rec.layer, rec), flatImageFileName(rec.layer, rec)].map((f) => f.replace(/qcow2$/, ''));
+    const stems = [imageFileName(rec.set, rec.layer, rec), flatImageFileName(rec.set, rec.layer, rec)].map((f) => f.replace(/qcow2$/, ''));
     const dir = this.imagesDir(rec.set);
     const files = (existsSync(dir) ? readdirSync(dir) : []).filter((f) => stems.some((s) => f.startsWith(s))).map((f) => path.join(dir, f));
     for (const f of [...files, ...rpms.map((r) => path.join(this.rpmsDir(rec.set), r)), this.recordPath(rec)]) rmSync(f, { force: true });

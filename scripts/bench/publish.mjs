@@ -101,7 +101,7 @@ try {
   function ensureImage(b) {
     if (b.rec) return b.rec;
     const id = { version: '12', release: b.release };
-    const image = imageFileName(b.layer, id);
+    const image = imageFileName(SET, b.layer, id);
     const full = store.imagePath(SET, image);
     const parent = b.parent ? ensureImage(b.parent) : undefined;
     execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', ...(parent ? ['-b', parent.image, '-F', 'qcow2'] : []), full, ...(parent ? [] : [String(virtualSize)])]);
@@ -109,7 +109,7 @@ try {
     execFileSync('qemu-io', ['-f', 'qcow2', '-c', `write -s ${randFile} 0 ${Math.round(mib * 2 ** 20)}`, full], { stdio: 'ignore' });
     let sshKey;
     if (!parent) {
-      const key = sshKeyFileName(b.layer, id);
+      const key = sshKeyFileName(SET, b.layer, id);
       writeFileSync(store.imagePath(SET, key), randomBytes(200).toString('base64') + '\n', { mode: 0o600 });
       writeFileSync(store.imagePath(SET, `${key}.pub`), 'ssh-ed25519 AAAA bench\n');
       sshKey = { private: key, public: `${key}.pub` };

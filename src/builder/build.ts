@@ -1,6 +1,6 @@
 // Executes a build plan: layer by layer, each one a new qcow2 written as a `.partial` file next
 // to its parent, checked, made read-only and renamed into place only when complete.
-import { chmodSync, existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { LayerDef, LayerSet } from '../definitions/types.js';
 import { StepError } from '../errors.js';
@@ -10,10 +10,10 @@ import { imageFileName, packageDiffFileName, packageListFileName, releaseStamp, 
 import type { BuildPlan } from '../plan/plan.js';
 import type { BuildRecord, PackagesInfo, Store } from '../store.js';
 import * as qemuImg from '../tools/qemu-img.js';
-import { keygen } from '../tools/ssh-keygen.js';
 import { buildBase } from './base.js';
 import { diffPackages, diffSummary, formatPackageList, parsePackageList } from './packages.js';
 import { fetchLayer } from './fetch.js';
+import { adoptRootKey, pinKeyFileTime, type RootKey } from './root-key.js';
 import { removeWorkDir } from './recover.js';
 import { chrootBackend } from './backends/chroot.js';
 import { guestfsBackend } from './backends/guestfs.js';
@@ -35,7 +35,8 @@ function newBuildId(ls: LayerSet, taken: Set<string>): BuildId {
   return { version: ls.set.distro.version, release };
 }
 
-export async function executePlan(ls: LayerSet, plan: BuildPlan, store: Store, backendName: 'chroot' | 'guestfs'): Promise<BuildResult[]> {
+/** `rootKey`: the set's key pair (root-key.ts), needed when the plan builds a base layer. */
+export async function executePlan(ls: LayerSet, plan: BuildPlan, store: Store, backendName: 'chroot' | 'guestfs', rootKey?: RootKey): Promise<BuildResult[]> {
   const setName = ls.set.name;
   store.ensure(setName);
   const imagesDir = store.imagesDir(setName);
@@ -59,34 +60,41 @@ export async function executePlan(ls: LayerSet, plan: BuildPlan, store: Store, b
       // Checked (digests, record, qemu-img check, parent build) before it becomes current.
       const rec = await fetchLayer(entry.remote!, store, setName, entry.layer, parent, ls.set.package.installDir);
       done.set(entry.layer, rec);
+      if (rec.sshKey) adoptRootKey(ls, store, path.join(imagesDir, rec.sshKey.private), rec.manifest?.rootKey);
       results.push({ layer: entry.layer, action: 'fetched', record: rec, seconds: (Date.now() - t0) / 1000 });
       log.info(`${label}: ${rec.image} from the repository`);
       continue;
     }
     if (layer.parent !== undefined && !parent) throw new StepError(`internal: parent ${layer.parent} of ${layer.name} was not built first`);
     const id = newBuildId(ls, new Set(store.builds(setName, layer.name).map((b) => b.release)));
-    const file = imageFileName(layer.name, id);
+    const file = imageFileName(setName, layer.name, id);
     const partial = path.join(imagesDir, `.${file}.partial`);
     const compacting = path.join(imagesDir, `.${file}.compact.partial`);
-    const keyFile = layer.base ? sshKeyFileName(layer.name, id) : undefined;
+    const keyFile = layer.base ? sshKeyFileName(setName, layer.name, id) : undefined;
     const keyPartial = keyFile ? path.join(imagesDir, `.${keyFile}.partial`) : undefined;
     const work = store.workDir(`build-${layer.name}`);
     const started = new Date();
     log.info(`${label}: building ${file} (${entry.reason}) with the ${layer.base ? 'base' : backend.name} builder`);
-    const listPartial = path.join(imagesDir, `.${packageListFileName(layer.name, id)}.partial`);
-    const diffPartial = path.join(imagesDir, `.${packageDiffFileName(layer.name, id)}.partial`);
+    const listPartial = path.join(imagesDir, `.${packageListFileName(setName, layer.name, id)}.partial`);
+    const diffPartial = path.join(imagesDir, `.${packageDiffFileName(setName, layer.name, id)}.partial`);
     let packages: PackagesInfo | undefined;
     try {
       let listText: string | undefined;
       if (layer.base) {
-        await keygen(keyPartial!, `root@${setName}-${layer.name}-${id.release} (ost-images)`);
-        listText = await buildBase({ set: ls.set, layer, image: partial, sshPublicKey: readFileSync(`${keyPartial}.pub`, 'utf8'), work, downloads: store.downloadsDir(), consoleDir: path.join(store.root, 'console') });
+        if (!rootKey || rootKey.id !== entry.manifest.rootKey) throw new StepError(`internal: base layer '${layer.name}' planned without the set's root key`);
+        // The set's one key pair, copied with the build: the package ships it from here.
+        copyFileSync(rootKey.private, keyPartial!);
+        chmodSync(keyPartial!, 0o600);
+        writeFileSync(`${keyPartial}.pub`, `${rootKey.public}\n`, { mode: 0o644 });
+        pinKeyFileTime(keyPartial!);
+        pinKeyFileTime(`${keyPartial}.pub`);
+        listText = await buildBase({ set: ls.set, layer, image: partial, sshPublicKey: rootKey.public, work, downloads: store.downloadsDir(), consoleDir: path.join(store.root, 'console') });
       } else {
         // The backing name is relative: the chain stays valid wherever the directory is installed.
         await qemuImg.create(partial, { backing: parent!.image });
         listText = await backend.customize({ set: ls.set, layer, image: partial, work });
       }
-      if (listText !== undefined) packages = writePackageFiles(imagesDir, layer, id, listText, parent, listPartial, diffPartial);
+      if (listText !== undefined) packages = writePackageFiles(imagesDir, setName, layer, id, listText, parent, listPartial, diffPartial);
       // fstrim leaves holes inside the qcow2 file, and rpm would install those holes as written
       // zeros. Rewriting it densely (only clusters that differ from the parent) costs about a
       // second per layer and shrank the upgrade layer's file from 541 to 276 MB.
@@ -141,7 +149,7 @@ export async function executePlan(ls: LayerSet, plan: BuildPlan, store: Store, b
  * Writes the guest's package list and its diff against the parent's (both to temporary names the
  * caller renames with the image) and says what changed; flags package steps that changed nothing.
  */
-function writePackageFiles(imagesDir: string, layer: LayerDef, id: BuildId, listText: string, parent: BuildRecord | undefined, listPartial: string, diffPartial: string): PackagesInfo {
+function writePackageFiles(imagesDir: string, setName: string, layer: LayerDef, id: BuildId, listText: string, parent: BuildRecord | undefined, listPartial: string, diffPartial: string): PackagesInfo {
   const list = parsePackageList(listText);
   const parentList = parent?.packages ? parsePackageList(readFileSync(path.join(imagesDir, parent.packages.list), 'utf8')) : undefined;
   // A parent built before package lists were recorded has none: the diff is then against nothing.
@@ -152,8 +160,8 @@ function writePackageFiles(imagesDir: string, layer: LayerDef, id: BuildId, list
   log.info(`${layer.name}: packages: ${list.size} installed; ${diffSummary(diff)}`);
   if (diff.flagged) log.warn(`${layer.name}: ${diff.flagged}`);
   return {
-    list: packageListFileName(layer.name, id),
-    diff: packageDiffFileName(layer.name, id),
+    list: packageListFileName(setName, layer.name, id),
+    diff: packageDiffFileName(setName, layer.name, id),
     count: list.size,
     added: diff.added.length,
     removed: diff.removed.length,

@@ -33,12 +33,12 @@ export async function fetchLayer(ref: RemoteRef, store: Store, set: string, laye
     // exactly what this layer, this key and this package imply.
     const id = { version: rec.version, release: rec.release };
     const expected = {
-      key: ref.key, set, layer, release: ref.release, image: imageFileName(layer, id),
-      parent: parent?.release, sshKey: rec.sshKey ? { private: sshKeyFileName(layer, id), public: `${sshKeyFileName(layer, id)}.pub` } : undefined,
+      key: ref.key, set, layer, release: ref.release, image: imageFileName(set, layer, id),
+      parent: parent?.release, sshKey: rec.sshKey ? { private: sshKeyFileName(set, layer, id), public: `${sshKeyFileName(set, layer, id)}.pub` } : undefined,
     };
     const actual = { key: rec.key, set: rec.set, layer: rec.layer, release: rec.release, image: rec.image, parent: rec.parent?.release, sshKey: rec.sshKey };
     const packageFiles = rec.packages ? [rec.packages.list, rec.packages.diff] : [];
-    if (rec.packages && (rec.packages.list !== packageListFileName(layer, id) || rec.packages.diff !== packageDiffFileName(layer, id))) {
+    if (rec.packages && (rec.packages.list !== packageListFileName(set, layer, id) || rec.packages.diff !== packageDiffFileName(set, layer, id))) {
       throw new StepError(`${ref.nvr}: its build record names unexpected package-list files`);
     }
     if (JSON.stringify(actual) !== JSON.stringify(expected) || recordFileName(rec) !== recordFile || !/^[A-Za-z0-9._+~^]+$/.test(rec.version)) {

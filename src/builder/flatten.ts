@@ -34,7 +34,7 @@ export function baseOf(store: Store, rec: BuildRecord): BuildRecord {
 
 /** The flat image's key pair: the chain's base key, named after the flat image (test-boot's rule). */
 export function flatKeyFileName(rec: BuildRecord): string {
-  return sshKeyFileName(`${rec.layer}-flat`, rec);
+  return sshKeyFileName(rec.set, `${rec.layer}-flat`, rec);
 }
 
 export async function flattenLayers(ls: LayerSet, store: Store): Promise<FlattenResult[]> {
@@ -44,7 +44,7 @@ export async function flattenLayers(ls: LayerSet, store: Store): Promise<Flatten
     checkInterrupted();
     const rec = store.current(ls.set.name, layer);
     if (!rec) continue;
-    const file = flatImageFileName(layer, rec);
+    const file = flatImageFileName(ls.set.name, layer, rec);
     const out = path.join(dir, file);
     if (existsSync(out)) {
       results.push({ layer, action: 'exists', image: file, bytes: (await qemuImg.info(out))['actual-size'], seconds: 0 });

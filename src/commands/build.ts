@@ -1,4 +1,5 @@
 // Commands that make things in the store: build, package, and all (build to boot in one go).
+import { planWithRootKey } from '../builder/root-key.js';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
@@ -46,18 +47,18 @@ export function registerBuild(program: Command): void {
       const digests = await resolveUpstream(ls, o.store, { offline: o.offline });
       const remote = o.cacheRepo ? await publishedKeys(o.cacheRepo) : undefined;
       // One planning path for --dry-run and the build itself, which plans under the set's lock.
-      const makePlan = () =>
-        planBuild(ls, o.layer ?? [], currentBuilds(store, ls.set.name, ls.order), { force: o.force, digests, remote });
+      const makePlan = (rootKey: string | undefined) =>
+        planBuild(ls, o.layer ?? [], currentBuilds(store, ls.set.name, ls.order), { force: o.force, digests, remote, rootKey });
       if (o.dryRun) {
-        printPlan(o, makePlan());
+        printPlan(o, (await planWithRootKey(ls, store, remote, makePlan, { create: false })).plan);
         return;
       }
       if (o.withPackages !== undefined) {
-        const { result, image } = await buildCustom(ls, store, makePlan, o.backend, { name: o.name!, package: o.package, out: o.out });
+        const { result, image } = await buildCustom(ls, store, makePlan, o.backend, { name: o.name!, package: o.package, out: o.out }, remote);
         emit(o, result, () => log.info(`${o.name}: ${image}${result.package ? `, package ${result.package.rpm}` : ''}`));
         return;
       }
-      const result = await buildSet(ls, store, makePlan, o.backend);
+      const result = await buildSet(ls, store, makePlan, o.backend, remote);
       emit(o, result, () => undefined);
     });
 

@@ -1,5 +1,6 @@
 // Commands that read the definitions and the store and change nothing: validate, plan, manifest
 // (which rewrites the manifest from the store) and diff.
+import { planWithRootKey } from '../builder/root-key.js';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { imageOf } from '../builder/build.js';
@@ -34,7 +35,8 @@ export function registerDefine(program: Command): void {
       const digests = await resolveUpstream(ls, o.store, { offline: o.offline, allowUnknown: true });
       const remote = o.cacheRepo ? await publishedKeys(o.cacheRepo) : undefined;
       const store = new Store(o.store);
-      printPlan(o, planBuild(ls, o.layer ?? [], currentBuilds(store, ls.set.name, ls.order), { force: o.force, digests, remote }));
+      const makePlan = (rootKey: string | undefined) => planBuild(ls, o.layer ?? [], currentBuilds(store, ls.set.name, ls.order), { force: o.force, digests, remote, rootKey });
+      printPlan(o, (await planWithRootKey(ls, store, remote, makePlan, { create: false })).plan);
     });
 
   withCommon(program.command('manifest'))

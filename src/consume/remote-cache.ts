@@ -17,6 +17,8 @@ export interface RemoteRef {
   release: string;
   /** The release of the parent build it requires (exact `=` Requires), if it has a parent. */
   parentRelease?: string;
+  /** Base layers: the set and the identity of the root key it was made with. */
+  rootKey?: { set: string; id: string };
 }
 
 /**
@@ -27,9 +29,11 @@ export function keysInPrimary(xml: string, repo: string): Map<string, RemoteRef>
   const out = new Map<string, RemoteRef>();
   for (const p of primaryPackages(xml)) {
     const parentRelease = p.requires.map((e) => /flags="EQ" epoch="[^"]*" ver="[^"]+" rel="([^"]+)"/.exec(e)?.[1]).find(Boolean);
+    const rk = p.provides.map((e) => /^name="ost-images-root-key\(([^)"]+)\)" flags="EQ" epoch="[^"]*" ver="([0-9a-f]{64})"/.exec(e)).find(Boolean);
+    const rootKey = rk ? { set: rk[1]!, id: rk[2]! } : undefined;
     for (const e of p.provides) {
       const key = /^name="ost-images-key\(([0-9a-f]{64})\)"/.exec(e)?.[1];
-      if (key) out.set(key, { key, repo, href: p.href, sha256: p.sha256, nvr: `${p.name}-${p.version}-${p.release}`, release: p.release, parentRelease });
+      if (key) out.set(key, { key, repo, href: p.href, sha256: p.sha256, nvr: `${p.name}-${p.version}-${p.release}`, release: p.release, parentRelease, rootKey });
     }
   }
   return out;
@@ -49,4 +53,14 @@ export async function publishedKeys(repos: string[]): Promise<Map<string, Remote
     log.debug(`cache repository ${base}: ${all.size} layer key(s)`);
   }
   return all;
+}
+
+/**
+ * The root key identity of the newest base build of `set` in the cache repositories: what a builder
+ * that has no key of its own for the set plans with, so that it fetches that base (and its key).
+ */
+export function remoteRootKey(remote: Map<string, RemoteRef>, set: string): string | undefined {
+  let best: RemoteRef | undefined;
+  for (const r of remote.values()) if (r.rootKey?.set === set && (!best || r.release > best.release)) best = r;
+  return best?.rootKey?.id;
 }

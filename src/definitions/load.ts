@@ -206,7 +206,7 @@ function checkSet(name: string, dir: string, p: Parsed, issues: ConfigIssue[]): 
   if (!RPM_NAME.test(raw.package.prefix)) {
     fi.add(['package', 'prefix'], `'${raw.package.prefix}' is not a valid RPM package name (letters, digits, . _ + -)`);
   }
-  const installDir = raw.package.install_dir ?? `/usr/share/${raw.package.prefix}/${name}`;
+  const installDir = raw.package.install_dir ?? `/usr/share/${raw.package.prefix}`;
   if (raw.package.install_dir !== undefined && (!path.isAbsolute(installDir) || /[\s%"'\\]/.test(installDir) || installDir.split('/').includes('..'))) {
     fi.add(['package', 'install_dir'], `'${installDir}' must be an absolute path without spaces, quotes, '%', '\\' or '..'`);
   }

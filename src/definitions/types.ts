@@ -35,6 +35,12 @@ export interface SetDef {
   };
   /** Layers that also get a flattened variant: the whole chain in one standalone qcow2, own RPM. */
   flatten: string[];
+  /**
+   * Where the set's root key pair comes from (builder/root-key.ts): a key file (absolute path,
+   * resolved against the set's folder), or an environment variable holding its path. Absent: one
+   * generated with the first base build and kept in the store.
+   */
+  sshKey?: { file: string; env?: undefined } | { env: string; file?: undefined };
 }
 
 export type Step =

@@ -4,7 +4,18 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { LayerDef, SetDef } from '../definitions/types.js';
-import { FLAT_SUFFIX, flatImageFileName, packageName, sshKeyFileName, unqualifiedName, vr } from '../plan/naming.js';
+import {
+  FLAT_SUFFIX,
+  flatImageFileName,
+  packageListFileName,
+  packageName,
+  sshKeyFileName,
+  stableImageName,
+  stableKeyName,
+  stablePackageListName,
+  unqualifiedName,
+  vr,
+} from '../plan/naming.js';
 import type { BuildRecord } from '../store.js';
 
 /**
@@ -31,6 +42,56 @@ export interface SpecView {
   requires: string[];
   dirs: string[];
   files: { path: string; mode: string }[];
+  names: StableNames;
+}
+
+/**
+ * What the package's scriptlets need to keep the stable names of its layer: the install directory
+ * (where the names sit beside the builds), the file-name prefix of this layer's builds, this build's
+ * version-release, and one entry per stable name with the build-file suffix it points at. The Lua
+ * code that uses them is fixed text in the template.
+ */
+export interface StableNames {
+  dir: string;
+  prefix: string;
+  selfVr: string;
+  links: { name: string; suffix: string }[];
+}
+
+/** A string as a Lua string literal (the values are validated names; this keeps them inert anyway). */
+function luaString(s: string): string {
+  // '%' doubled: rpm expands macros in scriptlet bodies too.
+  return `"${s.replace(/[\\"]/g, (c) => `\\${c}`).replace(/\n/g, '\\n').replace(/%/g, '%%')}"`;
+}
+
+/**
+ * The stable names of a layer build (`debian12-engine-installed.qcow2` and `-pkglist.txt`), pointing
+ * at `debian12-engine-installed-<V>-<R>.qcow2` / `.packages` in the same directory.
+ * Strings come quoted for Lua: the template prints them as they are.
+ */
+export function stableNames(set: SetDef, label: string, rec: BuildRecord): StableNames {
+  return {
+    dir: luaString(set.package.installDir),
+    prefix: luaString(`${set.name}-${label}-`),
+    selfVr: luaString(vr(rec)),
+    links: [
+      { name: luaString(stableImageName(set.name, label)), suffix: luaString('.qcow2') },
+      { name: luaString(stablePackageListName(set.name, label)), suffix: luaString('.packages') },
+    ],
+  };
+}
+
+/**
+ * The set's root key pair under its stable names, beside the stable image names. Every base (and
+ * flat) package ships the same bytes there: rpm lets identical files belong to several installed
+ * packages, and removes them with the last one.
+ */
+function stableKeyFiles(set: SetDef, privateSource: string, publicSource: string): PackagedFile[] {
+  const dir = set.package.installDir;
+  return [
+    { path: path.posix.join(dir, stableKeyName(set.name)), source: privateSource, mode: 0o600 },
+    { path: path.posix.join(dir, `${stableKeyName(set.name)}.pub`), source: publicSource, mode: 0o644 },
+  ];
 }
 
 /** One line of spec text from user text: whitespace folded, '%' escaped. */
@@ -67,6 +128,7 @@ export function packagedFiles(set: SetDef, rec: BuildRecord, imagesDir: string, 
   if (rec.sshKey) {
     files.push({ path: path.posix.join(dir, rec.sshKey.private), source: path.join(imagesDir, rec.sshKey.private), mode: 0o600 });
     files.push({ path: path.posix.join(dir, rec.sshKey.public), source: path.join(imagesDir, rec.sshKey.public), mode: 0o644 });
+    files.push(...stableKeyFiles(set, path.join(imagesDir, rec.sshKey.private), path.join(imagesDir, rec.sshKey.public)));
   }
   return files;
 }
@@ -75,6 +137,10 @@ export function specView(set: SetDef, layer: LayerDef, rec: BuildRecord, files: 
   const provides = [`ost-images-layer(${set.name}/${layer.name}) = ${vr(rec)}`];
   // The input key, so a builder can find a published build of exactly these inputs.
   if (rec.key) provides.push(`ost-images-key(${rec.key})`);
+  // The identity of the set's root key a base was made with: a builder with no key of its own for
+  // the set plans against it and fetches this base (root-key.ts) instead of making a new key.
+  const rootKey = rec.manifest?.rootKey;
+  if (layer.base && rootKey && /^[0-9a-f]{64}$/.test(rootKey)) provides.push(`ost-images-root-key(${set.name}) = ${rootKey}`);
   if (set.package.default) provides.unshift(`${unqualifiedName(set, layer.name)} = ${vr(rec)}`);
   // Install-only (dnf's default installonlypkgs include this provide): `dnf upgrade` installs a new
   // build beside the old one instead of replacing it, and since every file name carries the build,
@@ -99,20 +165,28 @@ export function specView(set: SetDef, layer: LayerDef, rec: BuildRecord, files: 
     payload,
     provides,
     requires,
-    dirs: [path.posix.dirname(set.package.installDir), set.package.installDir],
+    dirs: [set.package.installDir],
     files: files.map((f) => ({ path: f.path, mode: f.mode.toString(8).padStart(4, '0') })),
+    names: stableNames(set, layer.name, rec),
   };
 }
 
-/** The flattened variant's files: the standalone image and the chain's root key pair. */
+/** The flattened variant's files: the standalone image, the layer's package list and the chain's root key pair. */
 export function flatPackagedFiles(set: SetDef, rec: BuildRecord, imagesDir: string): PackagedFile[] {
   const dir = set.package.installDir;
-  const image = flatImageFileName(rec.layer, rec);
-  const key = sshKeyFileName(`${rec.layer}${FLAT_SUFFIX}`, rec);
+  const image = flatImageFileName(set.name, rec.layer, rec);
+  const key = sshKeyFileName(set.name, `${rec.layer}${FLAT_SUFFIX}`, rec);
   const files: PackagedFile[] = [{ path: path.posix.join(dir, image), source: path.join(imagesDir, image), mode: 0o444 }];
+  // The flat image holds the same guest as the layer build: its package list is the layer's, shipped
+  // under the flat name so the flat variant's stable pkglist name has a target of its own.
+  if (rec.packages) {
+    const flatList = packageListFileName(set.name, `${rec.layer}${FLAT_SUFFIX}`, rec);
+    files.push({ path: path.posix.join(dir, flatList), source: path.join(imagesDir, rec.packages.list), mode: 0o444 });
+  }
   if (existsSync(path.join(imagesDir, key))) {
     files.push({ path: path.posix.join(dir, key), source: path.join(imagesDir, key), mode: 0o600 });
     files.push({ path: path.posix.join(dir, `${key}.pub`), source: path.join(imagesDir, `${key}.pub`), mode: 0o644 });
+    files.push(...stableKeyFiles(set, path.join(imagesDir, key), path.join(imagesDir, `${key}.pub`)));
   }
   return files;
 }
@@ -141,7 +215,8 @@ export function flatSpecView(set: SetDef, layer: LayerDef, rec: BuildRecord, fil
     payload,
     provides,
     requires: [],
-    dirs: [path.posix.dirname(set.package.installDir), set.package.installDir],
+    dirs: [set.package.installDir],
     files: files.map((f) => ({ path: f.path, mode: f.mode.toString(8).padStart(4, '0') })),
+    names: stableNames(set, flatName, rec),
   };
 }

@@ -9,7 +9,7 @@ import type { LayerDef, LayerSet } from '../definitions/types.js';
  * Bump when the toolchain changes what it writes into images (base assembly, chroot clean-up,
  * compaction): every key changes and every layer is rebuilt once.
  */
-export const BUILDER_VERSION = 1;
+export const BUILDER_VERSION = 2; // 2: set-qualified file names (a child's backing name changed)
 
 export interface LayerManifest {
   schema: 1;
@@ -23,6 +23,8 @@ export interface LayerManifest {
   steps: unknown[];
   /** Digests of the layer's declared upstream metadata, by URL. */
   upstream?: Record<string, string>;
+  /** Base layers: the identity of the set's root public key (builder/root-key.ts), or 'unknown'. */
+  rootKey?: string;
 }
 
 /** JSON with object keys sorted at every level: the same data always gives the same bytes. */
@@ -57,7 +59,11 @@ function stepManifest(step: LayerDef['steps'][number]): unknown {
   }
 }
 
-export function layerManifest(ls: LayerSet, layer: LayerDef, parentKey: string | undefined, digests: Record<string, string> = {}): LayerManifest {
+/**
+ * `rootKey` is the identity of the set's root public key; undefined while the set has none yet (a
+ * plan before the first base build), which plans the base as changed.
+ */
+export function layerManifest(ls: LayerSet, layer: LayerDef, parentKey: string | undefined, digests: Record<string, string> = {}, rootKey?: string): LayerManifest {
   const d = ls.set.distro;
   return {
     schema: 1,
@@ -71,16 +77,18 @@ export function layerManifest(ls: LayerSet, layer: LayerDef, parentKey: string |
     base: layer.base ? (layer.base.method === 'kickstart' ? { ...layer.base, template: { file: layer.base.template.file, sha256: layer.base.template.sha256 } } : { ...layer.base }) : undefined,
     steps: layer.steps.map(stepManifest),
     upstream: layer.upstream.length > 0 ? Object.fromEntries(layer.upstream.map((u) => [u, digests[u] ?? 'unknown'])) : undefined,
+    // The key is written into the base image (authorized_keys) and shipped with it.
+    rootKey: layer.base ? (rootKey ?? 'unknown') : undefined,
   };
 }
 
 /** Every layer's manifest and key, parents first. */
-export function computeKeys(ls: LayerSet, digests: Record<string, string> = {}): Map<string, { key: string; manifest: LayerManifest }> {
+export function computeKeys(ls: LayerSet, digests: Record<string, string> = {}, rootKey?: string): Map<string, { key: string; manifest: LayerManifest }> {
   const out = new Map<string, { key: string; manifest: LayerManifest }>();
   for (const name of ls.order) {
     const layer = ls.layers.get(name)!;
     const parentKey = layer.parent !== undefined ? out.get(layer.parent)!.key : undefined;
-    const manifest = layerManifest(ls, layer, parentKey, digests);
+    const manifest = layerManifest(ls, layer, parentKey, digests, rootKey);
     out.set(name, { key: keyOf(manifest), manifest });
   }
   return out;

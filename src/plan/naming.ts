@@ -26,33 +26,41 @@ export function vr(b: BuildId): string {
 }
 
 /**
- * Image files are build-qualified (`upgrade-12-20261122023500.qcow2`): a child's relative backing
- * name then names the exact parent build it was made on, and builds of one layer can sit side by
- * side in one directory without one replacing the bytes under another's children.
+ * Every per-build file is named `<set>-<layer>-<V>-<R>.<ext>`: build-qualified, so a child's
+ * relative backing name names the exact parent build it was made on and builds of one layer sit
+ * side by side without one replacing the bytes under another's children; set-qualified, so every
+ * set's builds and stable names share one directory (`/usr/share/ost-images`). One directory
+ * matters: QEMU resolves a relative backing name against the directory of the path it opened, not
+ * of a symlink's target, so a stable name (a symlink) only resolves its chain when the builds sit
+ * beside it. The system-test framework opens exactly those names.
  */
-export function imageFileName(layer: string, b: BuildId): string {
-  return `${layer}-${vr(b)}.qcow2`;
+export function buildStem(set: string, layer: string, b: BuildId): string {
+  return `${set}-${layer}-${vr(b)}`;
 }
 
-/** The root SSH key pair made with a base build and shipped in its package. */
-export function sshKeyFileName(layer: string, b: BuildId): string {
-  return `${layer}-${vr(b)}.id_ed25519`;
+export function imageFileName(set: string, layer: string, b: BuildId): string {
+  return `${buildStem(set, layer, b)}.qcow2`;
+}
+
+/** The set's root SSH key pair as shipped with a base build (the same pair for every build of the set). */
+export function sshKeyFileName(set: string, layer: string, b: BuildId): string {
+  return `${buildStem(set, layer, b)}.id_ed25519`;
 }
 
 /** The flattened variant of a layer build: its whole chain in one standalone qcow2, own package. */
 export const FLAT_SUFFIX = '-flat';
 
-export function flatImageFileName(layer: string, b: BuildId): string {
-  return imageFileName(`${layer}${FLAT_SUFFIX}`, b);
+export function flatImageFileName(set: string, layer: string, b: BuildId): string {
+  return imageFileName(set, `${layer}${FLAT_SUFFIX}`, b);
 }
 
 /** The guest's installed packages after the layer, and their difference from the parent's. */
-export function packageListFileName(layer: string, b: BuildId): string {
-  return `${layer}-${vr(b)}.packages`;
+export function packageListFileName(set: string, layer: string, b: BuildId): string {
+  return `${buildStem(set, layer, b)}.packages`;
 }
 
-export function packageDiffFileName(layer: string, b: BuildId): string {
-  return `${layer}-${vr(b)}.package-diff.json`;
+export function packageDiffFileName(set: string, layer: string, b: BuildId): string {
+  return `${buildStem(set, layer, b)}.package-diff.json`;
 }
 
 export function releaseStamp(date: Date): string {
@@ -62,4 +70,24 @@ export function releaseStamp(date: Date): string {
 /** NVR-style file name rpmbuild gives a noarch package. */
 export function rpmFileName(set: SetDef, layer: string, b: BuildId): string {
   return `${packageName(set, layer)}-${vr(b)}.noarch.rpm`;
+}
+
+// Stable names: what the system-test framework looks for (a fixed path per set and layer, no build
+// in it), beside the builds in the install directory (`/usr/share/ost-images`). The layer packages'
+// own scriptlets keep them (see specs/layer.spec.hbs); the key pair is shipped under its stable
+// name by every base package, byte-identical across the set's builds.
+
+/** `debian12-engine-installed.qcow2`: a symlink to the newest installed build's image, in the same directory. */
+export function stableImageName(set: string, layer: string): string {
+  return `${set}-${layer}.qcow2`;
+}
+
+/** `debian12-engine-installed-pkglist.txt`: the same build's guest package list. */
+export function stablePackageListName(set: string, layer: string): string {
+  return `${set}-${layer}-pkglist.txt`;
+}
+
+/** `debian12_id_rsa` (the framework's name; the key itself is ed25519, which ssh reads from the file). */
+export function stableKeyName(set: string): string {
+  return `${set}_id_rsa`;
 }

@@ -60,6 +60,8 @@ export interface PlanOptions {
   digests?: Record<string, string>;
   /** Layer keys published in cache repositories. */
   remote?: Map<string, RemoteRef>;
+  /** Identity of the set's root public key (builder/root-key.ts); undefined: none yet. */
+  rootKey?: string;
 }
 
 /** The release of the build a layer will sit on once the plan ran, if it is known now. */
@@ -76,7 +78,7 @@ export function planBuild(ls: LayerSet, requested: string[], current: Map<string
   requested.forEach((l) => requireLayer(ls, l));
   const targets = requested.length > 0 ? requested : ls.order;
   const needed = new Set(targets.flatMap((t) => chainOf(ls, t)));
-  const keys = computeKeys(ls, opts.digests);
+  const keys = computeKeys(ls, opts.digests, opts.rootKey);
   const entries: PlanEntry[] = [];
   const byLayer = new Map<string, PlanEntry>();
   for (const layer of ls.order) {

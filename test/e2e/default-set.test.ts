@@ -75,8 +75,8 @@ describe('the default set, debian12', () => {
     for (const l of ls.order) {
       const rec = store.current('debian12', l)!;
       const files = execFileSync('rpm', ['-qlp', path.join(store.rpmsDir('debian12'), `ost-images-debian12-${l}-${rec.version}-${rec.release}.noarch.rpm`)]).toString();
-      expect(files).toContain(`/usr/share/ost-images/debian12/${rec.packages!.list}\n`);
-      expect(files).toContain(`/usr/share/ost-images/debian12/${rec.packages!.diff}\n`);
+      expect(files).toContain(`/usr/share/ost-images/${rec.packages!.list}\n`);
+      expect(files).toContain(`/usr/share/ost-images/${rec.packages!.diff}\n`);
     }
   });
 
@@ -105,7 +105,7 @@ describe('the default set, debian12', () => {
   }, 10 * MIN);
 
   it('resolves the whole installed chain inside the install root, and every layer passes qemu-img check', async () => {
-    const dir = path.join(root, 'usr/share/ost-images/debian12');
+    const dir = path.join(root, 'usr/share/ost-images');
     const engine = store.current('debian12', 'engine-installed')!;
     const chain = JSON.parse(execFileSync('qemu-img', ['info', '--backing-chain', '--output=json', path.join(dir, engine.image)]).toString()) as { filename: string }[];
     expect(chain.map((c) => path.basename(c.filename))).toEqual(['engine-installed', 'upgrade', 'base'].map((l) => store.current('debian12', l)!.image));
@@ -117,7 +117,7 @@ describe('the default set, debian12', () => {
 
   it('boots the installed engine image to userspace, and root logs in over SSH with the key shipped in the base package', async () => {
     const engine = store.current('debian12', 'engine-installed')!;
-    const image = path.join(root, 'usr/share/ost-images/debian12', engine.image);
+    const image = path.join(root, 'usr/share/ost-images', engine.image);
     const out = await ok(['test-boot', ...common, '--image', image, '--timeout', '600', '--json']);
     const r = (JSON.parse(out) as { booted: boolean; sshHostname?: string }[])[0]!;
     expect(r.booted).toBe(true);
@@ -129,7 +129,7 @@ describe('the default set, debian12', () => {
     const flatRoot = path.join(tmp, 'root-flat');
     const out = await ok(['install', '--repo', server.url, '--root', flatRoot, '--json', 'ost-images-engine-installed-flat']);
     expect((JSON.parse(out) as { installed: string[] }).installed).toEqual([`ost-images-debian12-engine-installed-flat-${engine.version}-${engine.release}`]);
-    const flat = path.join(flatRoot, 'usr/share/ost-images/debian12', `engine-installed-flat-${engine.version}-${engine.release}.qcow2`);
+    const flat = path.join(flatRoot, 'usr/share/ost-images', `debian12-engine-installed-flat-${engine.version}-${engine.release}.qcow2`);
     const chain = JSON.parse(await ok(['verify', '--json', flat])) as unknown[];
     expect(chain).toHaveLength(1);
     const r = (JSON.parse(await ok(['test-boot', ...common, '--image', flat, '--json'])) as { booted: boolean; sshHostname?: string }[])[0]!;
@@ -221,7 +221,7 @@ describe('the default set, debian12', () => {
     const cacheDir = mkdtempSync(path.join(tmp, 'dnf-cache-'));
     await dnf({ root, repoUrl: server.url, cacheDir, setopts: ['--setopt=installonly_limit=0'] }, ['upgrade']);
     expect(server.requests().filter((r) => r.path.endsWith('.rpm')).map((r) => r.path)).toEqual([`/packages/${rpm}`]);
-    const dir = path.join(root, 'usr/share/ost-images/debian12');
+    const dir = path.join(root, 'usr/share/ost-images');
     const chain = JSON.parse(await ok(['verify', '--json', path.join(dir, engine.image)])) as { file: string }[];
     expect(chain.map((c) => path.basename(c.file))).toEqual([engine.image, store.current('debian12', 'upgrade')!.image, store.current('debian12', 'base')!.image]);
   }, 20 * MIN);

@@ -11,6 +11,7 @@ import { imageFileName, packageDiffFileName, packageListFileName, sshKeyFileName
 import { computeKeys, type LayerManifest } from '../../src/plan/keys.js';
 import type { LayerSet } from '../../src/definitions/types.js';
 import { packageLayers } from '../../src/package/package.js';
+import { pinKeyFileTime } from '../../src/builder/root-key.js';
 import { publish } from '../../src/publish/publish.js';
 
 /**
@@ -61,20 +62,33 @@ export async function fakeBuild(
   parent?: BuildRecord,
   pattern = 0x11,
   keyed?: { key: string; manifest: LayerManifest },
+  /** Also record a guest package list (one made-up package naming the layer) and its diff. */
+  withPackageList = false,
 ): Promise<BuildRecord> {
   store.ensure(set);
   const id = { version: '12', release };
-  const file = imageFileName(layer, id);
+  const file = imageFileName(set, layer, id);
   const full = store.imagePath(set, file);
   await qemuImg.create(full, parent ? { backing: parent.image } : { size: 64 * 1024 ** 2 });
   writePattern(full, 1, pattern);
   chmodSync(full, 0o444);
   let sshKey: BuildRecord['sshKey'];
   if (!parent) {
-    const key = sshKeyFileName(layer, id);
+    const key = sshKeyFileName(set, layer, id);
     writeFileSync(store.imagePath(set, key), 'private\n', { mode: 0o600 });
     writeFileSync(store.imagePath(set, `${key}.pub`), 'public\n');
+    // As a real base build does: every build ships the set's key with one mtime (rpm -V compares it).
+    pinKeyFileTime(store.imagePath(set, key));
+    pinKeyFileTime(store.imagePath(set, `${key}.pub`));
     sshKey = { private: key, public: `${key}.pub` };
+  }
+  let packages: BuildRecord['packages'];
+  if (withPackageList) {
+    const list = packageListFileName(set, layer, id);
+    const diff = packageDiffFileName(set, layer, id);
+    writeFileSync(store.imagePath(set, list), `busybox 1:1.35.0-4+b3\n${layer}-marker ${release}\n`);
+    writeFileSync(store.imagePath(set, diff), `${JSON.stringify({ schema: 1, added: [{ name: `${layer}-marker`, version: release }], removed: [], upgraded: [], downgraded: [], unchanged: 1 })}\n`);
+    packages = { list, diff, count: 2, added: 1, removed: 0, upgraded: 0, downgraded: 0 };
   }
   const rec: BuildRecord = {
     schema: 1,
@@ -82,6 +96,7 @@ export async function fakeBuild(
     layer,
     ...id,
     image: file,
+    packages,
     ...keyed,
     parent: parent ? { layer: parent.layer, version: parent.version, release: parent.release, image: parent.image } : undefined,
     sshKey,
@@ -119,11 +134,11 @@ export async function fakeBusyboxBase(store: Store, ls: LayerSet, work: string):
   const set = ls.set.name;
   store.ensure(set);
   const id = { version: '12', release: '20260101000000' };
-  const image = imageFileName('base', id);
+  const image = imageFileName(set, 'base', id);
   await makeBusyboxDisk(store.imagePath(set, image), work);
   const { key, manifest } = computeKeys(ls).get('base')!;
-  const list = packageListFileName('base', id);
-  const diff = packageDiffFileName('base', id);
+  const list = packageListFileName(set, 'base', id);
+  const diff = packageDiffFileName(set, 'base', id);
   writeFileSync(store.imagePath(set, list), 'base-files 12.4+deb12u5\nbusybox 1:1.35.0-4+b3\n');
   writeFileSync(store.imagePath(set, diff), '{}\n');
   const rec: BuildRecord = {

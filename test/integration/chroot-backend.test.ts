@@ -104,9 +104,9 @@ describe('chroot backend', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(leftovers()).toEqual([]);
     const rec = store.current('tiny', 'work')!;
-    expect(rec.parent).toMatchObject({ layer: 'base', image: 'base-12-20260101000000.qcow2' });
+    expect(rec.parent).toMatchObject({ layer: 'base', image: 'tiny-base-12-20260101000000.qcow2' });
     const chain = await qemuImg.chain(store.imagePath('tiny', rec.image));
-    expect(chain[0]!['backing-filename']).toBe('base-12-20260101000000.qcow2');
+    expect(chain[0]!['backing-filename']).toBe('tiny-base-12-20260101000000.qcow2');
     // Read the result back through the same machinery.
     await withScope(async (scope) => {
       const w = mkdtempSync(path.join(tmp, 'read-'));
@@ -136,8 +136,8 @@ describe('chroot backend', () => {
     expect(p.code, p.stderr).toBe(0);
     const rpm = (JSON.parse(p.stdout) as { rpm: string }[])[0]!.rpm;
     const files = execFileSync('rpm', ['-qlp', rpm]).toString().split('\n');
-    expect(files).toContain(`/usr/share/ost-images/tiny/${rec.packages!.list}`);
-    expect(files).toContain(`/usr/share/ost-images/tiny/${rec.packages!.diff}`);
+    expect(files).toContain(`/usr/share/ost-images/${rec.packages!.list}`);
+    expect(files).toContain(`/usr/share/ost-images/${rec.packages!.diff}`);
     // The build manifest, rewritten by package, validates against its schema and tells the truth.
     const m = JSON.parse(readFileSync(path.join(storeDir, 'tiny', 'manifest.json'), 'utf8')) as BuildManifest;
     const validate = new Ajv({ allErrors: true, strict: true }).compile(MANIFEST_SCHEMA);
@@ -146,7 +146,7 @@ describe('chroot backend', () => {
     const sha = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');
     expect(entry.image.sha256).toBe(sha(store.imagePath('tiny', rec.image)));
     expect(entry.package).toMatchObject({ name: 'ost-images-tiny-pkgs', file: path.basename(rpm), sha256: sha(rpm) });
-    expect(entry.parent).toEqual({ layer: 'base', versionRelease: '12-20260101000000', image: 'base-12-20260101000000.qcow2' });
+    expect(entry.parent).toEqual({ layer: 'base', versionRelease: '12-20260101000000', image: 'tiny-base-12-20260101000000.qcow2' });
     expect(entry.packages).toMatchObject({ added: 1, upgraded: 1, flagged: null });
     expect(m.toolchain.tools['qemu-img']).toMatch(/^qemu-img version /);
   });

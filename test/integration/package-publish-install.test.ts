@@ -64,11 +64,13 @@ describe('layer packages', () => {
     const files = execFileSync('rpm', ['-qp', '--qf', '[%{FILEMODES:perms} %{FILENAMES}\\n]', rpm]).toString().trim().split('\n');
     expect(files).toEqual([
       'drwxr-xr-x /usr/share/ost-images',
-      'drwxr-xr-x /usr/share/ost-images/demo',
-      '-r--r--r-- /usr/share/ost-images/demo/base-12-20260101000000.build.json',
-      '-rw------- /usr/share/ost-images/demo/base-12-20260101000000.id_ed25519',
-      '-rw-r--r-- /usr/share/ost-images/demo/base-12-20260101000000.id_ed25519.pub',
-      '-r--r--r-- /usr/share/ost-images/demo/base-12-20260101000000.qcow2',
+      '-r--r--r-- /usr/share/ost-images/demo-base-12-20260101000000.build.json',
+      '-rw------- /usr/share/ost-images/demo-base-12-20260101000000.id_ed25519',
+      '-rw-r--r-- /usr/share/ost-images/demo-base-12-20260101000000.id_ed25519.pub',
+      '-r--r--r-- /usr/share/ost-images/demo-base-12-20260101000000.qcow2',
+      // The set's key pair under the name the system-test framework looks for.
+      '-rw------- /usr/share/ost-images/demo_id_rsa',
+      '-rw-r--r-- /usr/share/ost-images/demo_id_rsa.pub',
     ]);
   });
 
@@ -92,7 +94,7 @@ describe('a test machine', () => {
       'ost-images-demo-engine-installed-12-20260101000200',
       'ost-images-demo-upgrade-12-20260101000100',
     ]);
-    const top = path.join(root, 'usr/share/ost-images/demo', recs.engine!.image);
+    const top = path.join(root, 'usr/share/ost-images', recs.engine!.image);
     const chain = await verifyChain(top);
     expect(chain.map((c) => path.basename(c.file))).toEqual([recs.engine!.image, recs.upgrade!.image, recs.base!.image]);
     expect(chain.every((c) => c.file.startsWith(root))).toBe(true);

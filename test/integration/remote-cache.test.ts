@@ -81,7 +81,7 @@ describe('cache ls and gc', () => {
     await fakeBuild(storeA, 'demo', 'engine-installed', '20260105000000', upgrade, 0x66);
     const newest = await fakeBuild(storeA, 'demo', 'engine-installed', '20260106000000', upgrade, 0x77);
     // Files a real build has beside its image: gc must take them along.
-    for (const f of ['engine-installed-12-20260105000000.packages', 'engine-installed-12-20260105000000.package-diff.json', 'engine-installed-flat-12-20260105000000.qcow2']) {
+    for (const f of ['demo-engine-installed-12-20260105000000.packages', 'demo-engine-installed-12-20260105000000.package-diff.json', 'demo-engine-installed-flat-12-20260105000000.qcow2']) {
       writeFileSync(storeA.imagePath('demo', f), 'x');
     }
     const ls1 = JSON.parse((await cli(['cache', 'ls', '--json', ...common], env)).stdout) as { layer: string; build: string; current: boolean }[];

@@ -29,7 +29,7 @@ const tmp = testTmp('upgrades');
 const store = new Store(path.join(tmp, 'store'));
 const repo = path.join(tmp, 'repo');
 const root = path.join(tmp, 'machine');
-const installDir = path.join(root, 'usr/share/ost-images/demo');
+const installDir = path.join(root, 'usr/share/ost-images');
 let ls: LayerSet;
 let server: Server;
 let chain1: Record<string, BuildRecord>;

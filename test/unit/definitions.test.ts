@@ -130,7 +130,7 @@ describe('valid layer sets', () => {
     const { layersDir } = writeLayerSet(VALID_SET);
     const ls = loadLayerSet(layersDir, 'demo');
     expect(ls.order).toEqual(['base', 'app']);
-    expect(ls.set.package).toEqual({ prefix: 'ost-images', default: true, installDir: '/usr/share/ost-images/demo', payload: undefined, license: 'Various' });
+    expect(ls.set.package).toEqual({ prefix: 'ost-images', default: true, installDir: '/usr/share/ost-images', payload: undefined, license: 'Various' });
     expect(ls.set.image.sizeBytes).toBe(8 * 1024 ** 3);
     expect(ls.layers.get('base')!.base).toMatchObject({ variant: 'minbase', suites: ['bookworm'], components: ['main'], hostname: 'demo' });
     expect(ls.layers.get('app')!.steps.map((s) => s.kind)).toEqual(['install', 'run']);

@@ -16,10 +16,10 @@ const nonDefault = loadLayerSet(writeLayerSet(demoSet({ isDefault: false }), 'el
 
 function rec(layer: string, release: string, parent?: BuildRecord): BuildRecord {
   return {
-    schema: 1, set: 'demo', layer, version: '12', release, image: imageFileName(layer, { version: '12', release }),
+    schema: 1, set: 'demo', layer, version: '12', release, image: imageFileName('demo', layer, { version: '12', release }),
     key: computeKeys(ls).get(layer)!.key, manifest: computeKeys(ls).get(layer)!.manifest,
     parent: parent && { layer: parent.layer, version: parent.version, release: parent.release, image: parent.image },
-    sshKey: parent ? undefined : { private: `${layer}-12-${release}.id_ed25519`, public: `${layer}-12-${release}.id_ed25519.pub` },
+    sshKey: parent ? undefined : { private: `demo-${layer}-12-${release}.id_ed25519`, public: `demo-${layer}-12-${release}.id_ed25519.pub` },
     backend: 'chroot', builtAt: '2026-01-01T00:00:00Z', seconds: 1, virtualSize: 1, allocatedSize: 1,
   };
 }
@@ -34,7 +34,7 @@ describe('naming and versions', () => {
     expect(rpmFileName(ls.set, 'upgrade', upgrade)).toBe('ost-images-demo-upgrade-12-20260101000100.noarch.rpm');
   });
   it('names images by build, so a child names its exact parent build', () => {
-    expect(imageFileName('upgrade', { version: '12', release: '20260101000100' })).toBe('upgrade-12-20260101000100.qcow2');
+    expect(imageFileName('demo', 'upgrade', { version: '12', release: '20260101000100' })).toBe('demo-upgrade-12-20260101000100.qcow2');
   });
   it('releases are UTC build stamps that sort by time', () => {
     expect(releaseStamp(new Date('2026-11-22T02:35:09.123Z'))).toBe('20261122023509');
@@ -57,16 +57,29 @@ describe('spec view model', () => {
         `ost-images-key(${computeKeys(ls).get('engine-installed')!.key})`,
         'installonlypkg(vm)',
       ],
-      dirs: ['/usr/share/ost-images', '/usr/share/ost-images/demo'],
-      files: [{ path: '/usr/share/ost-images/demo/engine-installed-12-20260101000200.qcow2', mode: '0444' }],
+      dirs: ['/usr/share/ost-images'],
+      files: [{ path: '/usr/share/ost-images/demo-engine-installed-12-20260101000200.qcow2', mode: '0444' }],
+      // Quoted for Lua: the template prints them as they are.
+      names: {
+        dir: '"/usr/share/ost-images"',
+        prefix: '"demo-engine-installed-"',
+        selfVr: '"12-20260101000200"',
+        links: [
+          { name: '"demo-engine-installed.qcow2"', suffix: '".qcow2"' },
+          { name: '"demo-engine-installed-pkglist.txt"', suffix: '".packages"' },
+        ],
+      },
     });
   });
   it('ships the root key pair with the base: private half 0600', () => {
     const f = packagedFiles(ls.set, base, '/s');
     expect(f.map((x) => [x.path, x.source, x.mode.toString(8)])).toEqual([
-      ['/usr/share/ost-images/demo/base-12-20260101000000.qcow2', '/s/base-12-20260101000000.qcow2', '444'],
-      ['/usr/share/ost-images/demo/base-12-20260101000000.id_ed25519', '/s/base-12-20260101000000.id_ed25519', '600'],
-      ['/usr/share/ost-images/demo/base-12-20260101000000.id_ed25519.pub', '/s/base-12-20260101000000.id_ed25519.pub', '644'],
+      ['/usr/share/ost-images/demo-base-12-20260101000000.qcow2', '/s/demo-base-12-20260101000000.qcow2', '444'],
+      ['/usr/share/ost-images/demo-base-12-20260101000000.id_ed25519', '/s/demo-base-12-20260101000000.id_ed25519', '600'],
+      ['/usr/share/ost-images/demo-base-12-20260101000000.id_ed25519.pub', '/s/demo-base-12-20260101000000.id_ed25519.pub', '644'],
+      // The same pair under the set's stable name, byte-identical in every base package of the set.
+      ['/usr/share/ost-images/demo_id_rsa', '/s/demo-base-12-20260101000000.id_ed25519', '600'],
+      ['/usr/share/ost-images/demo_id_rsa.pub', '/s/demo-base-12-20260101000000.id_ed25519.pub', '644'],
     ]);
   });
   it('a non-default set provides no short names', () => {
@@ -83,8 +96,12 @@ describe('spec view model', () => {
     expect(spec).toContain('%global _binary_payload w6T0L27.zstdio\n');
     expect(spec).toContain('Requires:  ost-images-demo-upgrade = 12-20260101000100\n');
     expect(spec).toContain('Provides:  ost-images-engine-installed = 12-20260101000200\n');
-    expect(spec).toContain('%attr(0444,root,root) /usr/share/ost-images/demo/engine-installed-12-20260101000200.qcow2\n');
-    expect(spec).toContain('%dir /usr/share/ost-images/demo\n');
+    expect(spec).toContain('%attr(0444,root,root) /usr/share/ost-images/demo-engine-installed-12-20260101000200.qcow2\n');
+    expect(spec).toContain('%dir /usr/share/ost-images\n');
+    // The stable names' scriptlets, in Lua (no /bin/sh in an installroot), with this build's values.
+    for (const s of ['%posttrans -p <lua>', '%preun -p <lua>', '%postun -p <lua>']) expect(spec).toContain(`\n${s}\n`);
+    expect(spec).toContain('local dir, prefix, self_vr = "/usr/share/ost-images", "demo-engine-installed-", "12-20260101000200"\n');
+    expect(spec).toContain('  { name = "demo-engine-installed-pkglist.txt", suffix = ".packages" },\n');
     expect(spec).toContain('BuildArch: noarch\nAutoReqProv: no\n');
   });
 });
