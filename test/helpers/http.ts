@@ -16,7 +16,9 @@ export async function serveDirectory(dir: string): Promise<Server> {
   const child = spawn('python3', ['-u', '-m', 'http.server', '--bind', '127.0.0.1', '--directory', dir, '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
-    const timer = setTimeout(() => reject(new Error(`http.server did not start: ${out}`)), 10_000);
+    // Waits for the line naming the port; the deadline only bounds a hang (Python starting on a
+    // busy machine can take seconds: 10 s was too close to be no more than that).
+    const timer = setTimeout(() => reject(new Error(`http.server did not start: ${out}`)), 120_000);
     child.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
       const m = /port ([0-9]+)/.exec(out);
