@@ -339,7 +339,8 @@ describe('retiring snapshots', () => {
     } finally {
       delete process.env.OST_IMAGES_SNAPSHOT_GRACE;
     }
-    // With the default grace, a snapshot retired a moment ago stays.
+    // With the default grace, a snapshot retired a moment ago stays. (Wall-clock by design; the
+    // margin is the whole 10-minute grace against two publishes in a row.)
     const before = servedStamp(repo)!;
     await publish(repo, [await newEngine()]);
     await publish(repo, [await newEngine()]);
