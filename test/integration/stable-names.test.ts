@@ -9,6 +9,7 @@ import { installInto } from '../../src/consume/install.js';
 import { loadLayerSet } from '../../src/definitions/load.js';
 import type { LayerSet } from '../../src/definitions/types.js';
 import { packageLayers } from '../../src/package/package.js';
+import { flattenLayers } from '../../src/builder/flatten.js';
 import { computeKeys } from '../../src/plan/keys.js';
 import { publish } from '../../src/publish/publish.js';
 import { Store, type BuildRecord } from '../../src/store.js';
@@ -34,6 +35,7 @@ async function chain(ls: LayerSet, store: Store, release: string, pattern: numbe
     const parent = ls.layers.get(layer)!.parent;
     recs[layer] = await fakeBuild(store, ls.set.name, layer, release, parent ? recs[parent] : undefined, pattern++, keys.get(layer), true);
   }
+  await flattenLayers(ls, store);
   const rpms = (await packageLayers(ls, ls.order, store)).map((p) => p.rpm);
   return { recs, rpms };
 }
@@ -71,7 +73,7 @@ function names(root: string): Record<string, string> {
 const NVR = (set: string, layer: string, r: string) => `ost-images-${set}-${layer}-12-${r}`;
 
 beforeAll(async () => {
-  demo = loadLayerSet(writeLayerSet(demoSet({ isDefault: true })).layersDir, 'demo');
+  demo = loadLayerSet(writeLayerSet(demoSet({ isDefault: true, extraSetKeys: 'flatten: [engine-installed]' })).layersDir, 'demo');
   other = loadLayerSet(writeLayerSet(demoSet({ isDefault: false }), 'other').layersDir, 'other');
   const store = new Store(path.join(tmp, 'store'));
   const one = await chain(demo, store, R1, 0x11);
@@ -129,6 +131,21 @@ describe('stable names kept by rpm', () => {
     await installInto(r2first, repo, [NVR('demo', 'engine-installed', R1)]);
     expect(names(r2first)['demo-engine-installed.qcow2']).toBe(`demo-engine-installed-12-${R2}.qcow2`);
     rpmVerifyClean(r2first);
+  });
+
+  it('a flat variant has names of its own, beside those of the chain', async () => {
+    await installInto(root, repo, [NVR('demo', 'engine-installed-flat', R1)]);
+    const n = names(root);
+    expect(n['demo-engine-installed-flat.qcow2']).toBe(`demo-engine-installed-flat-12-${R1}.qcow2`);
+    expect(n['demo-engine-installed-flat-pkglist.txt']).toBe(`demo-engine-installed-flat-12-${R1}.packages`);
+    // The chain's names are untouched: build 2 of the chain stays the newest engine-installed.
+    expect(n['demo-engine-installed.qcow2']).toBe(`demo-engine-installed-12-${R2}.qcow2`);
+    expect(await qemuImg.chain(path.join(dir(root), 'demo-engine-installed-flat.qcow2'))).toHaveLength(1);
+    rpmVerifyClean(root);
+    await dnfRemove(root, [NVR('demo', 'engine-installed-flat', R1)]);
+    expect(names(root)['demo-engine-installed-flat.qcow2']).toBeUndefined();
+    expect(names(root).demo_id_rsa).toBe('file');
+    rpmVerifyClean(root);
   });
 
   it('a second set has names of its own; neither touches the other', async () => {
