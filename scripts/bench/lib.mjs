@@ -59,7 +59,7 @@ export function scratchStore(store, set, layers) {
   mkdirSync(path.join(dir, set, 'images'), { recursive: true });
   for (const layer of layers) {
     const cur = JSON.parse(readFileSync(path.join(store, set, 'builds', layer, 'current.json'), 'utf8'));
-    for (const f of readdirSync(path.join(store, set, 'images')).filter((f) => f.startsWith(`${layer}-${cur.version}-${cur.release}`))) {
+    for (const f of readdirSync(path.join(store, set, 'images')).filter((f) => f.startsWith(`${set}-${layer}-${cur.version}-${cur.release}`))) {
       linkSync(path.join(store, set, 'images', f), path.join(dir, set, 'images', f));
     }
     mkdirSync(path.join(dir, set, 'builds', layer), { recursive: true });

@@ -48,7 +48,7 @@ function syntheticStore(dir, bytes) {
   let parent;
   for (const [i, layer] of ls.order.entries()) {
     const release = `2026010100000${i}`;
-    const image = `${layer}-12-${release}.qcow2`;
+    const image = `synth-${layer}-12-${release}.qcow2`;
     const file = st.imagePath('synth', image);
     const p = layer === 'host-installed' ? st.current('synth', 'upgrade') : parent;
     execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', ...(p ? ['-b', p.image, '-F', 'qcow2'] : []), file, ...(p ? [] : ['8G'])]);
