@@ -41,6 +41,20 @@ describe('input keys', () => {
     expect(changedLayers(keys(change))).toEqual(expected);
   });
 
+  it("change of the set's root key: the base (the key is written into it and shipped with it) and every layer above", () => {
+    const ls = loadLayerSet(writeLayerSet(BASE_FILES).layersDir, 'demo');
+    const k = (rootKey?: string) => Object.fromEntries([...computeKeys(ls, { [UP]: 'a'.repeat(64) }, rootKey)].map(([l, v]) => [l, v.key]));
+    const [a, b] = [k('1'.repeat(64)), k('2'.repeat(64))];
+    expect(Object.keys(a).filter((l) => a[l] !== b[l]).sort()).toEqual(['base', 'engine-installed', 'host-installed', 'upgrade']);
+    expect(k('1'.repeat(64))).toEqual(a);
+    // No key yet (a plan before the first base build): recorded as unknown, never as some key.
+    expect(computeKeys(ls, {}, undefined).get('base')!.manifest.rootKey).toBe('unknown');
+    expect(computeKeys(ls, {}, '1'.repeat(64)).get('upgrade')!.manifest.rootKey).toBeUndefined();
+    expect(manifestDiff(computeKeys(ls, {}, '1'.repeat(64)).get('base')!.manifest, computeKeys(ls, {}, '2'.repeat(64)).get('base')!.manifest)).toEqual([
+      `.rootKey: "${'1'.repeat(64)}" -> "${'2'.repeat(64)}"`,
+    ]);
+  });
+
   it('change with an upstream digest: the layer declaring it and the layers above it', () => {
     expect(changedLayers(keys({}, { [UP]: 'b'.repeat(64) }))).toEqual(['engine-installed', 'host-installed', 'upgrade']);
   });
