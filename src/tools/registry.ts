@@ -36,6 +36,8 @@ export const TOOLS = {
   chroot: { why: 'running the guest package manager natively (chroot backend)', debian: 'coreutils', fedora: 'coreutils' },
   xorriso: { why: 'reading installer ISOs and making the kickstart volume (kickstart bases)', debian: 'xorriso', fedora: 'xorriso' },
   'ssh-keygen': { why: 'creating the root SSH key pair of the base image', debian: 'openssh-client', fedora: 'openssh-clients' },
+  // The client only; the VMs run under libvirtd and virtlogd (libvirt-daemon-system / libvirt-daemon-kvm).
+  virsh: { why: 'defining, starting and stopping VMs through libvirt (ost-images vm)', debian: 'libvirt-clients', fedora: 'libvirt-client' },
 } as const satisfies Record<string, ToolInfo>;
 
 
@@ -44,7 +46,7 @@ export const EXTRA_TOOLS = {
   mknod: { why: 'creating the device nodes of a chroot /dev', debian: 'coreutils', fedora: 'coreutils' },
   'virt-cat': { why: 'reading the package list out of an image (guestfs backend)', debian: 'libguestfs-tools', fedora: 'guestfs-tools' },
   'virt-sparsify': { why: 'trimming freed blocks after guestfs customization', debian: 'libguestfs-tools', fedora: 'guestfs-tools' },
-  ssh: { why: 'logging in to a booted image in test-boot', debian: 'openssh-client', fedora: 'openssh-clients' },
+  ssh: { why: 'logging in to a booted image (test-boot, ost-images vm)', debian: 'openssh-client', fedora: 'openssh-clients' },
   sync: { why: 'flushing a guest file system before fstrim', debian: 'coreutils', fedora: 'coreutils' },
 } as const satisfies Record<string, ToolInfo>;
 
