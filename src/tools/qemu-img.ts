@@ -14,8 +14,13 @@ export function createArgs(file: string, opts: { size?: number; backing?: string
   return args;
 }
 
-export function infoArgs(file: string, chain: boolean): string[] {
-  return ['info', '--output=json', ...(chain ? ['--backing-chain'] : []), '-f', 'qcow2', file];
+/**
+ * `shared`: read an image a running QEMU has open for writing (-U, --force-share). Without it
+ * qemu-img refuses a running VM's overlay ("Failed to get shared 'write' lock"); the answer may be
+ * a moment old, which is fine for reading its backing chain.
+ */
+export function infoArgs(file: string, chain: boolean, shared = false): string[] {
+  return ['info', '--output=json', ...(chain ? ['--backing-chain'] : []), ...(shared ? ['-U'] : []), '-f', 'qcow2', file];
 }
 
 export function checkArgs(file: string): string[] {
@@ -49,8 +54,8 @@ export async function info(file: string): Promise<ImageInfo> {
 }
 
 /** Every image of the chain, top first; fails if any backing file cannot be opened. */
-export async function chain(file: string): Promise<ImageInfo[]> {
-  return JSON.parse((await run('qemu-img', infoArgs(file, true))).stdout) as ImageInfo[];
+export async function chain(file: string, opts: { shared?: boolean } = {}): Promise<ImageInfo[]> {
+  return JSON.parse((await run('qemu-img', infoArgs(file, true, opts.shared))).stdout) as ImageInfo[];
 }
 
 export async function check(file: string): Promise<void> {

@@ -20,6 +20,11 @@ export interface RunOptions {
   onLine?: (line: string) => void;
   /** Return the result of a non-zero exit instead of throwing. */
   allowFailure?: boolean;
+  /**
+   * The program talks to the user directly (`vm ssh`): our stdin, stdout and stderr, in our process
+   * group so the terminal's job control and Ctrl-C reach it. Nothing is captured.
+   */
+  interactive?: boolean;
 }
 
 export interface RunResult {
@@ -58,6 +63,9 @@ function tail(text: string): string {
 
 function start(tool: ToolName, args: string[], opts: RunOptions): ResultPromise {
   log.debug(`run: ${[tool, ...args].map((a) => (/[\s'"]/.test(a) ? JSON.stringify(a) : a)).join(' ')}`);
+  if (opts.interactive) {
+    return execa(tool, args, { cwd: opts.cwd, env: { ...baseEnv(), ...opts.env }, extendEnv: false, stdio: 'inherit', reject: false }) as ResultPromise;
+  }
   return execa(tool, args, {
     cwd: opts.cwd,
     env: { ...baseEnv(), ...opts.env },
@@ -92,12 +100,14 @@ export async function run(tool: ToolName, args: string[], opts: RunOptions = {})
   if (!opts.cleanup && abortSignal.aborted) throw abortSignal.reason as Error;
   const child = start(tool, args, opts);
   let timedOut = false;
-  const onAbort = (): void => killGroup(child.pid);
+  // An interactive child shares our process group: signal it alone.
+  const stop = (): void => (opts.interactive ? void child.kill('SIGTERM') : killGroup(child.pid));
+  const onAbort = (): void => stop();
   if (!opts.cleanup) abortSignal.addEventListener('abort', onAbort, { once: true });
   const timer = opts.timeoutMs
     ? setTimeout(() => {
         timedOut = true;
-        killGroup(child.pid);
+        stop();
       }, opts.timeoutMs)
     : undefined;
   if (opts.onLine) {
