@@ -3,16 +3,14 @@
 // root key pair, logs in over SSH with it, as a consumer would. The console log is kept on failure
 // and its tail printed, because "did not boot" alone tells nobody anything.
 import { appendFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { StepError } from '../errors.js';
 import { kvmUsable } from '../host.js';
 import { checkInterrupted } from '../interrupt.js';
 import { log } from '../log.js';
 import * as qemuImg from '../tools/qemu-img.js';
 import { bootArgs, startVm } from '../tools/qemu-system.js';
-import { ssh } from '../tools/ssh.js';
+import { consoleTail, freePort, waitForSsh } from './guest-ssh.js';
 
 /** A getty's login prompt, or systemd announcing the multi-user target. */
 export const USERSPACE = /(login:\s*$)|(Reached target .*Multi-User System)/m;
@@ -35,21 +33,6 @@ export async function shippedKey(image: string): Promise<string | undefined> {
   const bottom = chain[chain.length - 1]!.filename;
   const key = bottom.replace(/\.qcow2$/, '.id_ed25519');
   return key !== bottom && existsSync(key) ? key : undefined;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function consoleTail(output: string): string {
-  return output.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, '').split('\n').slice(-25).join('\n');
 }
 
 export async function testBoot(image: string, opts: { timeoutSec: number; consoleLog: string; memMiB?: number; ssh?: boolean }): Promise<BootResult> {
@@ -75,20 +58,12 @@ export async function testBoot(image: string, opts: { timeoutSec: number; consol
       return result;
     }
     // sshd may start a little after the login prompt; keep trying within the same deadline.
-    let last = '';
-    while (Date.now() - t0 < opts.timeoutSec * 1000) {
-      checkInterrupted();
-      const s = await ssh(sshPort, key, ['hostname']);
-      if (s.ok) {
-        result.sshSeconds = (Date.now() - t0) / 1000;
-        result.sshHostname = s.output.trim();
-        log.info(`test-boot: logged in as root over SSH with ${path.basename(key)} after ${result.sshSeconds.toFixed(1)}s (hostname ${result.sshHostname})`);
-        return result;
-      }
-      last = s.output.trim();
-      await sleep(2000);
-    }
-    throw new StepError(`${name} booted but SSH login with ${key} failed within ${opts.timeoutSec}s: ${last}. Console log kept at ${opts.consoleLog}`);
+    const w = await waitForSsh({ port: sshPort, key, startedAt: t0, deadline: t0 + opts.timeoutSec * 1000, intervalMs: 2000 });
+    if (!w.ok) throw new StepError(`${name} booted but SSH login with ${key} failed: ${w.reason}. Console log kept at ${opts.consoleLog}`);
+    result.sshSeconds = w.seconds;
+    result.sshHostname = w.hostname;
+    log.info(`test-boot: logged in as root over SSH with ${path.basename(key)} after ${result.sshSeconds.toFixed(1)}s (hostname ${result.sshHostname})`);
+    return result;
   } finally {
     await vm.stop();
   }
