@@ -9,7 +9,9 @@ import { registerBuild } from './commands/build.js';
 import { registerCache } from './commands/cache.js';
 import { registerConsume } from './commands/consume.js';
 import { registerDefine } from './commands/define.js';
+import { registerImages } from './commands/images.js';
 import { registerPublish } from './commands/publish.js';
+import { registerVm } from './commands/vm.js';
 
 /**
  * The order `ost-images --help` lists commands in: the data flow, then inspection, then the jobs
@@ -45,7 +47,9 @@ Examples:
                                                    the nightly gate: build, boot-test, publish only if all passed
   ost-images publish --rollback                    serve the previous snapshot of repo/ again
   ost-images prune --keep 2 --dry-run              what retention would remove (chains stay whole)
-  ost-images remove-old --keep 1                   on a test machine: old builds no running VM uses
+  ost-images remove-old --keep 1                   on a test machine: old builds no VM uses
+  ost-images vm create engine --layer engine-installed
+                                                   on a test machine: a VM on the installed build, through libvirt
 
 Exit codes: 0 success, 1 a step failed, 2 bad input (nothing written), 130 interrupted.
 Layer sets live in layers/<set>/ (set.yaml, <layer>/layer.yaml); see README.md.`,
@@ -62,6 +66,8 @@ Layer sets live in layers/<set>/ (set.yaml, <layer>/layer.yaml); see README.md.`
   registerPublish(program); // publish, prune, nightly
   registerConsume(program); // install, verify, test-boot, remove-old
   registerCache(program); //   cache ls, cache gc
+  registerImages(program); //  images
+  registerVm(program); //      vm create, ls, ssh, console, stop, start, rm
 
   orderForHelp(program);
   return program;

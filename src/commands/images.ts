@@ -1,0 +1,20 @@
+// `ost-images images`: the installed tree of a test machine and which VMs use which build.
+import type { Command } from 'commander';
+import { imagesReport, renderImages } from '../consume/images.js';
+import { defaultImagesDir } from '../consume/installed.js';
+import { defaultVmDir } from '../consume/vm.js';
+import { emit } from './common.js';
+
+export function registerImages(program: Command): void {
+  program
+    .command('images')
+    .description('on a test machine: installed sets, layers and builds, where each stable name points, each chain, and which VMs use which build')
+    .option('--images-dir <dir>', 'installed images [env OST_IMAGES_DIR]', defaultImagesDir())
+    .option('--vm-dir <dir>', 'overlays of ost-images vm [env OST_IMAGES_VM_DIR]', defaultVmDir())
+    .option('--json', 'machine-readable result on stdout')
+    .action(async (o: { imagesDir: string; vmDir: string; json?: boolean }) => {
+      const r = await imagesReport(o.imagesDir, o.vmDir);
+      // For people on stderr, like every other command's listing; --json is the machine's form.
+      emit(o, r, () => process.stderr.write(renderImages(r)));
+    });
+}

@@ -1,0 +1,157 @@
+// `ost-images vm ...`: VMs on the installed images (or a builder's store) through libvirt, for test
+// machines and for engineers who just rebuilt a layer (the work is in src/consume/vm.ts).
+import type { Command } from 'commander';
+import { defaultImagesDir } from '../consume/installed.js';
+import { consoleVm, createVm, defaultVmDir, lsVms, rmVm, sshVm, startVm, stopVm, type ImageSource } from '../consume/vm.js';
+import { UsageError } from '../errors.js';
+import { log } from '../log.js';
+import { DEFAULT_SET } from '../paths.js';
+import { defaultStoreDir } from '../store.js';
+import { emit } from './common.js';
+
+/** `2048` (MiB), `512M`, `2G`, `2GiB`. */
+export function parseMemory(v: string): number {
+  const m = /^([1-9][0-9]*)\s*(M|MiB|MB|G|GiB|GB)?$/i.exec(v.trim());
+  if (!m) throw new UsageError(`--memory: '${v}' is not a size (e.g. 2048, 512M, 2G)`);
+  const mib = Number(m[1]) * (/^g/i.test(m[2] ?? '') ? 1024 : 1);
+  if (mib < 64) throw new UsageError(`--memory: ${mib} MiB is too little for a VM (64 MiB at least)`);
+  return mib;
+}
+
+function parseWhole(flag: string, v: string, max: number): number {
+  if (!/^[1-9][0-9]*$/.test(v) || Number(v) > max) throw new UsageError(`${flag}: '${v}' is not a whole number from 1 to ${max}`);
+  return Number(v);
+}
+
+function parseSeconds(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--timeout: '${v}' is not a positive number of seconds`);
+  return n;
+}
+
+interface CreateCli {
+  layer: string;
+  set: string;
+  memory: string;
+  cpus: string;
+  imagesDir?: string;
+  store?: string;
+  fromStore?: boolean;
+  vmDir: string;
+  keep?: boolean;
+  timeout: string;
+  json?: boolean;
+}
+
+function imageSource(o: CreateCli): ImageSource {
+  if ((o.store !== undefined || o.fromStore) && o.imagesDir !== undefined) throw new UsageError('--images-dir does not go with --store/--from-store: a VM is made on one or the other');
+  if (o.store !== undefined) return { kind: 'store', storeDir: o.store };
+  if (o.fromStore) return { kind: 'store', storeDir: defaultStoreDir() };
+  return { kind: 'installed', imagesDir: o.imagesDir ?? defaultImagesDir() };
+}
+
+export function registerVm(program: Command): void {
+  const vm = program
+    .command('vm')
+    .description('VMs on the installed images through libvirt (qemu:///system): create, ls, ssh, console, stop, start, rm')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  ost-images vm create engine --layer engine-installed --memory 4G
+  ost-images vm create host0 --layer host-installed --json
+  ost-images vm create mine --layer engine-installed --from-store   the layer's current build in your store
+  ost-images vm ssh engine -- systemctl is-system-running
+  ost-images vm rm engine
+
+Overlays and console logs go to the VM directory (--vm-dir, env OST_IMAGES_VM_DIR, default
+/var/lib/ost-images/vms); images are taken from --images-dir (env OST_IMAGES_DIR, default
+/usr/share/ost-images).`,
+    );
+  const withVmDir = (c: Command): Command => c.option('--vm-dir <dir>', 'where overlays and console logs go [env OST_IMAGES_VM_DIR]', defaultVmDir());
+
+  withVmDir(vm.command('create'))
+    .description("an overlay on a layer's exact installed build, defined and started by libvirt; waits until SSH with the set's key works")
+    .argument('<name>', 'VM (and libvirt domain) name: a-z 0-9 _ . - , at most 63')
+    .requiredOption('-l, --layer <name>', 'layer to run, e.g. engine-installed')
+    .option('-s, --set <name>', 'layer set', DEFAULT_SET)
+    .option('-m, --memory <size>', 'memory (MiB, or with M/G)', '1024')
+    .option('-c, --cpus <n>', 'virtual CPUs', '2')
+    .option('--images-dir <dir>', 'installed images [env OST_IMAGES_DIR; default /usr/share/ost-images]')
+    .option('--store <dir>', "use the layer's current build in this builder's store instead of the installed images")
+    .option('--from-store', `use the layer's current build in the default store (${defaultStoreDir()})`)
+    .option('--keep', 'if the VM does not come up, leave its domain and overlay for inspection')
+    .option('-t, --timeout <seconds>', 'how long to wait for SSH', '600')
+    .option('--json', 'machine-readable result on stdout: address, port, key, overlay, backing chain, build')
+    .action(async (name: string, o: CreateCli) => {
+      const r = await createVm({
+        name,
+        set: o.set,
+        layer: o.layer,
+        from: imageSource(o),
+        vmDir: o.vmDir,
+        memoryMiB: parseMemory(o.memory),
+        cpus: parseWhole('--cpus', o.cpus, 64),
+        timeoutSec: parseSeconds(o.timeout),
+        keep: o.keep,
+      });
+      emit(o, r, () => undefined);
+    });
+
+  withVmDir(vm.command('ls'))
+    .description('every VM made by vm create: state, the set/layer/build it runs on, and whether a newer build is installed')
+    .option('--json', 'machine-readable result on stdout')
+    .action(async (o: { vmDir: string; json?: boolean }) => {
+      const rows = await lsVms(o.vmDir);
+      emit(o, rows, () => {
+        if (rows.length === 0) log.info('no VMs');
+        for (const r of rows) {
+          const on = r.set ? `${r.set}/${r.layer} ${r.build}` : r.overlay;
+          const newer = r.newerBuild ? `  (newer build installed: ${r.newerBuild})` : '';
+          log.info(`${r.name.padEnd(20)} ${r.state.padEnd(10)} ${on}${r.port ? `  ssh port ${r.port}` : ''}${newer}`);
+        }
+      });
+    });
+
+  vm.command('ssh')
+    .description("log in to a running VM as root with the set's key, or run a command there (exits with its exit code)")
+    .argument('<name>', 'VM name')
+    .argument('[command...]', "command to run (after --), e.g. -- uname -a; as with ssh, its words are joined and run by root's shell in the VM")
+    .action(async (name: string, command: string[]) => {
+      process.exitCode = await sshVm(name, command);
+    });
+
+  vm.command('console')
+    .description("print a VM's serial console log")
+    .argument('<name>', 'VM name')
+    .option('-f, --follow', 'keep printing what arrives until the VM stops (Ctrl-C to leave)')
+    .action(async (name: string, o: { follow?: boolean }) => {
+      await consoleVm(name, { follow: o.follow });
+    });
+
+  vm.command('stop')
+    .description('stop a VM at once (virsh destroy); its definition and overlay stay')
+    .argument('<name>', 'VM name')
+    .option('--json', 'machine-readable result on stdout')
+    .action(async (name: string, o: { json?: boolean }) => {
+      emit(o, await stopVm(name), () => undefined);
+    });
+
+  vm.command('start')
+    .description('start a stopped VM again and wait for SSH')
+    .argument('<name>', 'VM name')
+    .option('-t, --timeout <seconds>', 'how long to wait for SSH', '600')
+    .option('--no-wait', 'do not wait for SSH')
+    .option('--json', 'machine-readable result on stdout')
+    .action(async (name: string, o: { timeout: string; wait: boolean; json?: boolean }) => {
+      emit(o, await startVm(name, { timeoutSec: parseSeconds(o.timeout), wait: o.wait }), () => undefined);
+    });
+
+  withVmDir(vm.command('rm'))
+    .description('remove a VM: stop it if running, undefine it, delete its overlay and console log')
+    .argument('<name>', 'VM name')
+    .option('--json', 'machine-readable result on stdout')
+    .action(async (name: string, o: { vmDir: string; json?: boolean }) => {
+      emit(o, await rmVm(name, o.vmDir), () => undefined);
+    });
+}
