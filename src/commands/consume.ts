@@ -6,6 +6,7 @@ import { imageOf } from '../builder/build.js';
 import { installInto } from '../consume/install.js';
 import { removeOld } from '../consume/remove-old.js';
 import { bootImage } from '../consume/test-boot.js';
+import { defaultVmDir } from '../consume/vm.js';
 import { verifyChain } from '../consume/verify.js';
 import { loadLayerSet } from '../definitions/load.js';
 import { StepError, UsageError } from '../errors.js';
@@ -70,13 +71,14 @@ export function registerConsume(program: Command): void {
 
   program
     .command('remove-old')
-    .description("on a test machine: remove old layer builds that dnf upgrade left installed beside the new ones, keeping the newest N of every top layer, every build a running VM has open, and everything those need")
+    .description("on a test machine: remove old layer builds that dnf upgrade left installed beside the new ones, keeping the newest N of every top layer, every build a VM made by `ost-images vm` is backed by (running or stopped), every build a running process has open, and everything those need")
     .option('--keep <n>', 'builds to keep of every installed top layer', '1')
     .option('--root <dir>', 'installation root (dnf --installroot)', '/')
+    .option('--vm-dir <dir>', 'overlays of ost-images vm, besides those libvirt knows [env OST_IMAGES_VM_DIR]', defaultVmDir())
     .option('-n, --dry-run', 'list what would be removed; remove nothing')
     .option('--json', 'machine-readable result on stdout')
-    .action(async (o: { keep: string; root: string; dryRun?: boolean; json?: boolean }) => {
-      const r = await removeOld(o.root, parseKeep(o.keep)!, { dryRun: o.dryRun });
+    .action(async (o: { keep: string; root: string; vmDir: string; dryRun?: boolean; json?: boolean }) => {
+      const r = await removeOld(o.root, parseKeep(o.keep)!, { dryRun: o.dryRun, vmDir: o.vmDir });
       emit(o, r, () => undefined);
     });
 }
