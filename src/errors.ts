@@ -21,7 +21,43 @@ export interface ConfigIssue {
 
 export function formatIssue(i: ConfigIssue): string {
   const where = i.line !== undefined ? `${i.file}:${i.line}` : i.file;
-  return `${where}: ${i.path || '(top level)'}: ${i.message}`;
+  // A folder name can hold a newline or an escape sequence too.
+  return `${escapeControl(where)}: ${i.path || '(top level)'}: ${i.message}`;
+}
+
+/** Values quoted in messages are cut to this many characters. */
+export const QUOTE_MAX = 60;
+
+// C0 and C1 control characters, DEL, the line and paragraph separators, the bidirectional
+// overrides and isolates (they reorder what a terminal shows), and a byte-order mark.
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/g;
+const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/** Text with every character a terminal would act on (or hide) written as an escape: \n, \x1b, \u202e. */
+export function escapeControl(text: string): string {
+  return text.replace(UNPRINTABLE, (c) => {
+    const code = c.codePointAt(0)!;
+    return NAMED[c] ?? (code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`);
+  });
+}
+
+/**
+ * A user's value as it appears in a message: quoted, control characters escaped, and cut after
+ * QUOTE_MAX characters with its full length said (`'aaaa…' (300 characters)`), so a binary file
+ * or a pasted log cannot flood the terminal.
+ */
+export function quote(value: string, q = "'", max = QUOTE_MAX): string {
+  const chars = Array.from(value);
+  if (chars.length <= max) return `${q}${escapeControl(value)}${q}`;
+  return `${q}${escapeControl(chars.slice(0, max).join(''))}…${q} (${chars.length} characters)`;
+}
+
+/** Like quote, but keeps both ends: for derived file names, whose end says what the file is. */
+export function quoteMiddle(value: string, q = "'"): string {
+  const chars = Array.from(value);
+  if (chars.length <= QUOTE_MAX) return `${q}${escapeControl(value)}${q}`;
+  const head = Math.floor(QUOTE_MAX / 3);
+  return `${q}${escapeControl(chars.slice(0, head).join(''))}…${escapeControl(chars.slice(chars.length - (QUOTE_MAX - head)).join(''))}${q}`;
 }
 
 /** Invalid input. Carries every issue found, never only the first. */
