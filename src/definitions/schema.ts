@@ -1,9 +1,15 @@
 // JSON Schemas for the two kinds of definition file. They check structure and types only;
-// name syntax, referenced files and the layer graph are checked in validate.ts, where the messages
+// name syntax, referenced files and the layer graph are checked in load.ts, where the messages
 // can say exactly what is wrong. additionalProperties is false everywhere: an unknown key is a typo
 // until proven otherwise.
 
 const stringList = { type: 'array', items: { type: 'string' } } as const;
+
+/**
+ * An installer that has not finished in a week is not going to; beyond 2^31-1 ms (24.8 days)
+ * Node's setTimeout would also overflow and fire at once.
+ */
+export const MAX_TIMEOUT_SEC = 7 * 24 * 3600;
 
 export const setSchema = {
   type: 'object',
@@ -17,7 +23,7 @@ export const setSchema = {
       required: ['family', 'name', 'version'],
       properties: {
         family: { enum: ['debian', 'el'] },
-        name: { type: 'string' },
+        name: { type: 'string', minLength: 1 },
         version: { type: 'string' },
         codename: { type: 'string' },
         mirror: { type: 'string' },
@@ -44,6 +50,14 @@ export const setSchema = {
       },
     },
     flatten: { ...stringList, uniqueItems: true },
+    ssh_key: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        file: { type: 'string' },
+        env: { type: 'string' },
+      },
+    },
   },
 } as const;
 
@@ -82,7 +96,7 @@ export const layerSchema = {
             },
             template: { type: 'string' },
             repos: { type: 'object', additionalProperties: { type: 'string' } },
-            timeout: { type: 'integer', minimum: 60 },
+            timeout: { type: 'integer', minimum: 60, maximum: MAX_TIMEOUT_SEC },
           },
         },
         mmdebstrap: {
@@ -90,8 +104,8 @@ export const layerSchema = {
           additionalProperties: false,
           properties: {
             variant: { enum: ['minbase', 'required', 'important', 'standard'] },
-            suites: stringList,
-            components: stringList,
+            suites: { ...stringList, minItems: 1 },
+            components: { ...stringList, minItems: 1 },
             packages: stringList,
           },
         },

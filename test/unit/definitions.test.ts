@@ -55,7 +55,14 @@ const table: [string, Record<string, string | undefined>, string[]][] = [
     { 'set.yaml': `${setYaml}flatten: [app, engine]\n` },
     ["set.yaml:10: .flatten[1]: 'engine' is not a layer of this set (layers: app, base)"],
   ],
-  ['an unknown key', { 'app/layer.yaml': 'paren: base\n' }, ["app/layer.yaml:1: .paren: unknown key 'paren' (allowed: description, parent, upstream, base, steps)"]],
+  [
+    'an unknown key',
+    { 'app/layer.yaml': 'paren: base\n' },
+    [
+      "app/layer.yaml:1: .paren: unknown key 'paren' (did you mean 'parent'? allowed: description, parent, upstream, base, steps)",
+      "app/layer.yaml:1: (top level): a layer needs either 'parent' (the layer it is built on) or 'base' (how to make a fresh install)",
+    ],
+  ],
   ['a mapping where a list belongs', { 'app/layer.yaml': 'parent: base\nsteps:\n  install: curl\n' }, ['app/layer.yaml:3: .steps: must be a list, got a mapping']],
   [
     'a step with two actions',
@@ -105,8 +112,9 @@ describe('invalid layer sets', () => {
       'app/layer.yaml': 'parent: base\nsteps:\n  - install: [Bad_Name]\n  - run: missing.sh\n',
       'x/layer.yaml': 'parent: nowhere\nextra: 1\n',
     });
-    expect(got).toHaveLength(4);
-    expect(got.map((m) => m.split(':')[0])).toEqual(['set.yaml', 'app/layer.yaml', 'app/layer.yaml', 'x/layer.yaml']);
+    // x/layer.yaml's unknown key does not hide its unknown parent.
+    expect(got).toHaveLength(5);
+    expect(got.map((m) => m.split(':')[0])).toEqual(['set.yaml', 'app/layer.yaml', 'app/layer.yaml', 'x/layer.yaml', 'x/layer.yaml']);
   });
 
   it('does not cascade: children of an invalid layer get no "unknown parent"', () => {
