@@ -142,7 +142,8 @@ function shapeIssues(p: Parsed, errors: ErrorObject[]): ConfigIssue[] {
         break;
       case 'uniqueItems': {
         const { i, j } = e.params as { i: number; j: number };
-        message = `lists ${describe((value as unknown[])[i])} twice (items ${j} and ${i})`;
+        const item = (value as unknown[])[i];
+        message = `lists ${typeof item === 'string' ? quote(item) : describe(item)} twice (items ${j} and ${i})`;
         break;
       }
       case 'minProperties':
@@ -343,10 +344,9 @@ function checkSource(d: Obj, at: Seg[], fi: FileIssues): void {
   const url = str(d.url);
   const sha256 = str(d.sha256);
   const checksumUrl = str(d.checksum_url);
-  if (url !== undefined && fi.url([...at, 'url'], url) && checksumUrl !== undefined) {
-    // The checksum file is searched for the URL's file name (builder/download.ts).
-    if (path.posix.basename(new URL(url).pathname) === '') fi.add([...at, 'url'], `${quote(url)} names no file, so it cannot be looked up in the checksum file`);
-  }
+  // A folder URL downloads a listing, and the checksum file is searched for the URL's file name
+  // (builder/download.ts).
+  if (url !== undefined && fi.url([...at, 'url'], url) && new URL(url).pathname.endsWith('/')) fi.add([...at, 'url'], `${quote(url)} names a folder; give the URL of the file`);
   if (sha256 !== undefined && !/^[0-9a-f]{64}$/.test(sha256)) fi.add([...at, 'sha256'], `${quote(sha256)} is not a sha256 (64 lower-case hex digits)`);
   if (checksumUrl !== undefined) fi.url([...at, 'checksum_url'], checksumUrl);
   if ((d.sha256 === undefined) === (d.checksum_url === undefined)) fi.add(at, "give exactly one of 'sha256' and 'checksum_url', so the download can be checked");
@@ -536,7 +536,9 @@ function templateProblem(message: string): string {
   if (unknown) {
     return `line ${unknown[2]} uses ${quote(`{{${unknown[1]}}}`)}, which is not a kickstart variable (variables: hostname, rootSshKey, diskSizeMiB, repos (name, url), kernelCmdline, set.name, set.version, doneMarker)`;
   }
-  return quote(message.split('\n')[0]!, '', 200);
+  // Handlebars' parse errors: "Parse error on line 3:", the source line, a caret, "Expecting ...".
+  const lines = message.split('\n');
+  return quote(lines.length > 1 ? `${lines[0]} ${lines.at(-1)}` : lines[0]!, '', 200);
 }
 
 /** An upload target: an absolute file path in the guest (the step runs mkdir -p, cp and chmod on it). */

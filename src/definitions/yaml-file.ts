@@ -35,9 +35,9 @@ const KIB = (n: number): string => `${n / 1024} KiB`;
 
 export type Seg = string | number;
 
-/** `.steps[2].install`: the key path notation used in every message. */
+/** `.steps[2].install`: the key path notation used in every message (keys cut and escaped like values). */
 export function formatPath(segs: Seg[]): string {
-  return segs.map((s) => (typeof s === 'number' ? `[${s}]` : `.${s}`)).join('');
+  return segs.map((s) => (typeof s === 'number' ? `[${s}]` : `.${quote(s, '').replace(/ \(\d+ characters\)$/, '')}`)).join('');
 }
 
 /** A text file's content, or why it cannot be used (with the line where that is known). */
