@@ -1,7 +1,7 @@
 // The CLI as users meet it: exit codes, error messages, nothing written on bad input, and a failed
 // boot that keeps its console log.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as qemuImg from '../../src/tools/qemu-img.js';
@@ -24,6 +24,33 @@ describe('bad input', () => {
     expect(r.stderr).toContain("app/layer.yaml:1: .parent: unknown parent layer 'nope'");
     expect(r.stderr).not.toContain('    at '); // no stack trace without --debug
     expect(existsSync(store)).toBe(false);
+  });
+
+  it('an alias bomb: exit 2 naming file and line, no stack trace', async () => {
+    // The billion laughs, shortened: 9 aliases of 9 aliases, nine levels deep (9^10 values expanded).
+    const lines = ['a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]'];
+    for (let i = 1; i < 10; i++) lines.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(9).fill(`*${String.fromCharCode(96 + i)}`).join(', ')}]`);
+    const { layersDir } = writeLayerSet({ ...VALID_SET, 'app/layer.yaml': `${lines.join('\n')}\n` });
+    const r = await cli(['validate', '--set', 'demo', '--layers-dir', layersDir], env);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("error: invalid layer set 'demo':");
+    expect(r.stderr).toContain("app/layer.yaml:5: .e[0]: alias '*d' expands to 7381 values, past the limit of 10000 values per file (aliases expanded): an alias bomb?");
+    expect(r.stderr).not.toContain('unexpected failure');
+    expect(r.stderr).not.toContain('    at ');
+  });
+
+  it('--set ../x: refused as a name, before anything is read', async () => {
+    // Seen from layers/inner, '../x' is a valid set: loading it would succeed.
+    const { layersDir } = writeLayerSet(VALID_SET, 'x');
+    const inner = path.join(layersDir, 'inner');
+    mkdirSync(inner);
+    const r = await cli(['validate', '--set', '../x', '--layers-dir', inner], env);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(
+      "error: invalid set name '../x': a set is a folder directly under the layers directory, named with lower-case letters, digits and . _ + - (starting with a letter or digit)",
+    );
+    expect(r.stderr).not.toContain('    at ');
+    expect(r.stdout).toBe('');
   });
 
   it('an unknown layer or a bad option value: exit 2 with the choices', async () => {
