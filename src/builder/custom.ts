@@ -8,7 +8,8 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { LayerDef, LayerSet } from '../definitions/types.js';
 import { LAYER_NAME } from '../definitions/names.js';
-import { UsageError } from '../errors.js';
+import { UsageError, quote, quoteMiddle } from '../errors.js';
+import { NAME_MAX, maxLayerNameLength, tooLong } from '../definitions/limits.js';
 
 export interface CustomLayerRequest {
   dir: string;
@@ -22,7 +23,12 @@ export function withCustomLayer(ls: LayerSet, req: CustomLayerRequest): LayerSet
   const dir = path.resolve(req.dir);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`--with-packages: '${req.dir}' is not a directory`);
   if (!ls.layers.has(req.on)) throw new UsageError(`--on: set '${ls.set.name}' has no layer '${req.on}' (layers: ${ls.order.join(', ')})`);
-  if (!LAYER_NAME.test(req.name)) throw new UsageError(`--name: '${req.name}' is not a valid layer name (lower-case letters, digits and . _ + -)`);
+  if (!LAYER_NAME.test(req.name)) throw new UsageError(`--name: ${quote(req.name)} is not a valid layer name (lower-case letters, digits and . _ + -)`);
+  const parts = { set: ls.set.name, prefix: ls.set.package.prefix, version: ls.set.distro.version, flattened: false };
+  const long = tooLong({ ...parts, layer: req.name });
+  if (long) {
+    throw new UsageError(`--name: ${quote(req.name)} makes the ${long.what} ${quoteMiddle(long.name)} ${long.bytes} bytes long; at most ${NAME_MAX}: in set '${ls.set.name}' a layer name can have at most ${maxLayerNameLength(parts)} characters`);
+  }
   if (ls.layers.has(req.name)) throw new UsageError(`--name: '${req.name}' is a layer of set '${ls.set.name}' already; pick a name of your own`);
   const files = readdirSync(dir)
     .filter((f) => f.endsWith(ext) && statSync(path.join(dir, f)).isFile())

@@ -4,6 +4,7 @@
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { withCustomLayer } from '../../src/builder/custom.js';
 import { listSets, loadLayerSet } from '../../src/definitions/load.js';
 import { derivedNames, maxLayerNameLength, NAME_MAX, tooLong } from '../../src/definitions/limits.js';
 import { MAX_FILE_BYTES } from '../../src/definitions/yaml-file.js';
@@ -591,6 +592,16 @@ describe('name lengths (limits.ts)', () => {
       'build-app.4194304.XXXXXX',
     ]);
     expect(names.every((d) => d.bytes === d.name.length)).toBe(true);
+  });
+});
+
+describe("a custom layer's --name", () => {
+  it('must fit like a layer folder name', () => {
+    const { layersDir, setDir } = writeLayerSet(VALID_SET);
+    const ls = loadLayerSet(layersDir, 'demo');
+    expect(() => withCustomLayer(ls, { dir: setDir, on: 'app', name: L(202, 'm') })).toThrow(
+      `--name: '${L(60, 'm')}…' (202 characters) makes the RPM file name '.ost-images-demo-mmm…mmm-12-YYYYMMDDHHMMSS.noarch.rpm.partial' 256 bytes long; at most 255: in set 'demo' a layer name can have at most 201 characters`,
+    );
   });
 });
 
