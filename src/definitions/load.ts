@@ -615,11 +615,10 @@ export function loadLayerSet(layersDir: string, setName: string): LayerSet {
   const graph = new Map<string, GraphNode>();
   const baseKinds = new Map<string, BaseKind>();
   const entries = readdirSync(dir, { withFileTypes: true });
-  for (const e of entries) {
-    // A link in place of a layer folder would make its scripts come from elsewhere.
-    if (e.isSymbolicLink() && statSync(path.join(dir, e.name), { throwIfNoEntry: false })?.isDirectory()) {
-      issues.push({ file: path.join(dir, e.name), path: '', message: `${quote(e.name)} is a link to a folder; a layer folder must be a real folder in the set's folder` });
-    }
+  // A link in place of a layer folder would make its scripts come from elsewhere.
+  const linked = entries.filter((e) => e.isSymbolicLink() && statSync(path.join(dir, e.name), { throwIfNoEntry: false })?.isDirectory()).map((e) => e.name);
+  for (const name of linked) {
+    issues.push({ file: path.join(dir, name), path: '', message: `${quote(name)} is a link to a folder; a layer folder must be a real folder in the set's folder` });
   }
   const layerDirs = entries.filter((d) => d.isDirectory()).map((d) => d.name).sort();
   for (const name of layerDirs) {
@@ -639,7 +638,8 @@ export function loadLayerSet(layersDir: string, setName: string): LayerSet {
     if (r.baseKind) baseKinds.set(name, r.baseKind);
   }
   if (layerDirs.length === 0) issues.push({ file: dir, path: '', message: 'the set has no layer folders' });
-  const order = checkGraph(graph, layerDirs, issues);
+  // A parent whose folder was reported (a link) is not unknown.
+  const order = checkGraph(graph, [...layerDirs, ...linked].sort(), issues);
 
   const setIssues = setParsed ? new FileIssues(setParsed, issues) : undefined;
   if (setIssues && isObj(setParsed!.data)) {

@@ -513,10 +513,17 @@ describe('the set name is a name before it is a path', () => {
 });
 
 describe('links and layer folders', () => {
-  it('refuses a layer folder that is a link (its scripts would come from elsewhere)', () => {
-    const { layersDir, setDir } = writeLayerSet(VALID_SET);
+  it('refuses a layer folder that is a link (its scripts would come from elsewhere), without calling it unknown', () => {
+    const { layersDir, setDir } = writeLayerSet({ ...VALID_SET, 'child/layer.yaml': 'parent: linked\n' });
     symlinkSync(path.join(setDir, 'app'), path.join(setDir, 'linked'));
-    expect(() => loadLayerSet(layersDir, 'demo')).toThrow(`${setDir}/linked: (top level): 'linked' is a link to a folder; a layer folder must be a real folder in the set's folder`);
+    const err = (() => {
+      try {
+        loadLayerSet(layersDir, 'demo');
+      } catch (e) {
+        return e as ConfigError;
+      }
+    })();
+    expect(err!.issues.map(formatIssue)).toEqual([`${setDir}/linked: (top level): 'linked' is a link to a folder; a layer folder must be a real folder in the set's folder`]);
   });
 
   it('refuses a layer.yaml that is a FIFO without blocking on it', async () => {
