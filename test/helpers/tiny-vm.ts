@@ -119,7 +119,8 @@ function copyDropbear(root: string): void {
  */
 export async function makeBootableTinyDisk(image: string, work: string, opts: { authorizedKey: string; hostname: string; poweroff?: boolean }): Promise<void> {
   const { kernel, modules } = hostKernel();
-  const mbr = need('/usr/lib/EXTLINUX/mbr.bin', 'extlinux');
+  // Debian's extlinux, Fedora/EL's syslinux-extlinux.
+  const mbr = ['/usr/lib/EXTLINUX/mbr.bin', '/usr/share/syslinux/mbr.bin'].find((f) => existsSync(f)) ?? need('/usr/lib/EXTLINUX/mbr.bin', 'extlinux');
   need('/usr/bin/extlinux', 'extlinux');
   mkdirSync(work, { recursive: true });
   await qemuImg.create(image, { size: TINY_DISK_BYTES });
