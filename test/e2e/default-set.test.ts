@@ -1,8 +1,8 @@
 // The default set end to end on the real tools: build all four layers, package, publish into a
 // temporary repository, serve it over HTTP on 127.0.0.1, install `ost-images-engine-installed` with
 // dnf into a scratch root, check the installed chain and boot the installed engine image.
-import { execFileSync } from 'node:child_process';
-import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { Ajv } from 'ajv';
@@ -15,6 +15,9 @@ import { readHeader } from '../../src/tools/rpmbuild.js';
 import { dnf } from '../../src/tools/dnf.js';
 import type { NightlyReport } from '../../src/nightly.js';
 import { cli } from '../helpers/cli.js';
+import { ensureLibvirt } from '../helpers/libvirt.js';
+import { freePort } from '../../src/consume/guest-ssh.js';
+import { kvmUsable } from '../../src/host.js';
 import { serveDirectory } from '../helpers/http.js';
 import { removeTree, testTmp } from '../helpers/tmp.js';
 
@@ -30,6 +33,8 @@ let server: Awaited<ReturnType<typeof serveDirectory>>;
 let layers: string;
 
 const MIN = 60_000;
+const vmDir = path.join(tmp, 'vms');
+let stopLibvirt: (() => Promise<void>) | undefined;
 
 async function ok(args: string[]): Promise<string> {
   const r = await cli(args);
@@ -43,9 +48,13 @@ describe('the default set, debian12', () => {
     await ok(['package', ...common]);
     await ok(['publish', ...common, '--repo', repo]);
     server = await serveDirectory(repo);
+    stopLibvirt = await ensureLibvirt(path.join(tmp, 'libvirt'));
   }, 30 * MIN);
 
-  afterAll(() => {
+  afterAll(async () => {
+    // VMs a failed test left behind, then the daemons this run started.
+    for (const name of ['e2e-engine', 'e2e-host0', 'e2e-host1']) await cli(['vm', 'rm', name, '--vm-dir', vmDir]);
+    await stopLibvirt?.();
     server?.stop();
     // Gigabytes of images and an install root; OST_IMAGES_KEEP=1 keeps them for a post-mortem.
     removeTree(tmp);
@@ -103,6 +112,97 @@ describe('the default set, debian12', () => {
     });
     expect((JSON.parse(out) as { installed: string[] }).installed).toEqual(want);
   }, 10 * MIN);
+
+  it('the names the framework opens point at the installed builds; the key is the one the set was built with', () => {
+    const dir = path.join(root, 'usr/share/ost-images');
+    for (const l of ['base', 'upgrade', 'engine-installed']) {
+      const rec = store.current('debian12', l)!;
+      expect(readlinkSync(path.join(dir, `debian12-${l}.qcow2`))).toBe(rec.image);
+      expect(readlinkSync(path.join(dir, `debian12-${l}-pkglist.txt`))).toBe(rec.packages!.list);
+    }
+    // One key pair per set, generated once with the first base build and kept in the store.
+    expect(readFileSync(path.join(dir, 'debian12_id_rsa'), 'utf8')).toBe(readFileSync(path.join(storeDir, 'debian12', 'root-key', 'id_ed25519'), 'utf8'));
+    expect(statSync(path.join(dir, 'debian12_id_rsa')).mode & 0o777).toBe(0o600);
+    expect(spawnSync('rpm', ['--root', root, '-Va'], { encoding: 'utf8' }).stdout).toBe('');
+  });
+
+  it('a consumer in plain shell, knowing only the fixed names, makes a disk on the name, starts it with virsh create and logs in with debian12_id_rsa', async () => {
+    // The system-test framework's way, written the way such a framework writes it: no ost-images,
+    // only OST_IMAGES_DIR, qemu-img, a domain XML and virsh. User-mode networking with SSH
+    // forwarded to 127.0.0.1 (no libvirt network: its bridge is a private range).
+    const script = String.raw`
+      set -eu
+      DISTRO=debian12
+      qemu-img create -q -f qcow2 -b "$OST_IMAGES_DIR/$DISTRO-engine-installed.qcow2" -F qcow2 "$WORK/engine-root.qcow2"
+      cat > "$WORK/engine.xml" <<EOF
+      <domain type='$DOMAIN_TYPE' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
+        <name>$NAME</name>
+        <memory unit='MiB'>1024</memory>
+        <vcpu>2</vcpu>
+        <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>
+        <cpu mode='maximum' migratable='off'/>
+        <seclabel type='static' model='dac' relabel='no'><label>+0:+0</label></seclabel>
+        <devices>
+          <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='$WORK/engine-root.qcow2'/><target dev='vda' bus='virtio'/></disk>
+          <serial type='file'><source path='$WORK/console.log'/></serial>
+        </devices>
+        <qemu:commandline>
+          <qemu:arg value='-netdev'/><qemu:arg value='user,id=n0,hostfwd=tcp:127.0.0.1:$PORT-:22'/>
+          <qemu:arg value='-device'/><qemu:arg value='virtio-net-pci,netdev=n0,bus=pci.0,addr=0x1f'/>
+        </qemu:commandline>
+      </domain>
+      EOF
+      virsh -q -c qemu:///system create "$WORK/engine.xml"
+      # Wait for sshd: a bounded number of attempts, each a real login attempt.
+      for i in $(seq 1 300); do
+        if ssh -q -i "$OST_IMAGES_DIR/${"${DISTRO}"}_id_rsa" -p "$PORT" -o BatchMode=yes -o StrictHostKeyChecking=no \
+             -o UserKnownHostsFile=/dev/null -o ConnectTimeout=10 root@127.0.0.1 'cat /etc/ost-images-role; hostname'; then
+          exit 0
+        fi
+        sleep 2
+      done
+      echo "no SSH login" >&2; tail -20 "$WORK/console.log" >&2; exit 1
+    `;
+    const work = mkdtempSync(path.join(tmp, 'consumer-'));
+    const name = `ost-e2e-consumer-${process.pid}`;
+    const port = await freePort();
+    try {
+      // The script is indented with this file; the here-document's end marker must start its line.
+      const r = spawnSync('bash', ['-c', script.replace(/^ {6}/gm, '')], {
+        encoding: 'utf8',
+        env: { ...process.env, OST_IMAGES_DIR: path.join(root, 'usr/share/ost-images'), WORK: work, NAME: name, PORT: String(port), DOMAIN_TYPE: (await kvmUsable()) ? 'kvm' : 'qemu' },
+      });
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout.trim().split('\n')).toEqual(['engine', 'debian12']);
+    } finally {
+      spawnSync('virsh', ['-q', '-c', 'qemu:///system', 'destroy', name], { stdio: 'ignore' });
+    }
+  }, 15 * MIN);
+
+  it('ost-images vm: one engine and two host VMs at once from one chain, an SSH command in each, on overlays of the exact builds', async () => {
+    await ok(['install', '--repo', server.url, '--root', root, 'ost-images-host-installed']);
+    const vmArgs = ['--images-dir', path.join(root, 'usr/share/ost-images'), '--vm-dir', vmDir, '--memory', '1024', '--json'];
+    const created = await Promise.all([
+      ok(['vm', 'create', 'e2e-engine', '--layer', 'engine-installed', ...vmArgs]),
+      ok(['vm', 'create', 'e2e-host0', '--layer', 'host-installed', ...vmArgs]),
+      ok(['vm', 'create', 'e2e-host1', '--layer', 'host-installed', ...vmArgs]),
+    ]);
+    const vms = created.map((o) => JSON.parse(o) as { name: string; port: number; buildFile: string; backingChain: string[] });
+    expect(new Set(vms.map((v) => v.port)).size).toBe(3);
+    const engine = store.current('debian12', 'engine-installed')!;
+    // Backed by the build file itself, never the name that moves on upgrades.
+    expect(vms[0]!.buildFile).toBe(path.join(root, 'usr/share/ost-images', engine.image));
+    expect(vms[0]!.backingChain.slice(1).map((f) => path.basename(f))).toEqual([engine.image, store.current('debian12', 'upgrade')!.image, store.current('debian12', 'base')!.image]);
+    for (const [name, role] of [['e2e-engine', 'engine'], ['e2e-host0', 'host'], ['e2e-host1', 'host']]) {
+      expect((await ok(['vm', 'ssh', name!, '--vm-dir', vmDir, '--', 'cat', '/etc/ost-images-role'])).trim()).toBe(role);
+    }
+    const ls = JSON.parse(await ok(['vm', 'ls', '--vm-dir', vmDir, '--json'])) as { name: string; state: string }[];
+    expect(ls.filter((v) => v.name.startsWith('e2e-')).map((v) => `${v.name}:${v.state}`).sort()).toEqual(['e2e-engine:running', 'e2e-host0:running', 'e2e-host1:running']);
+    for (const name of ['e2e-host0', 'e2e-host1']) await ok(['vm', 'rm', name, '--vm-dir', vmDir]);
+    // The engine VM stays, stopped, for the upgrade below: a stopped VM's build must survive too.
+    await ok(['vm', 'stop', 'e2e-engine', '--vm-dir', vmDir]);
+    expect(readdirSync(vmDir).filter((f) => f.startsWith('e2e-host'))).toEqual([]);
+  }, 20 * MIN);
 
   it('resolves the whole installed chain inside the install root, and every layer passes qemu-img check', async () => {
     const dir = path.join(root, 'usr/share/ost-images');
@@ -220,9 +320,31 @@ describe('the default set, debian12', () => {
     server.mark();
     const cacheDir = mkdtempSync(path.join(tmp, 'dnf-cache-'));
     await dnf({ root, repoUrl: server.url, cacheDir, setopts: ['--setopt=installonly_limit=0'] }, ['upgrade']);
-    expect(server.requests().filter((r) => r.path.endsWith('.rpm')).map((r) => r.path)).toEqual([`/packages/${rpm}`]);
+    expect((await server.settledRequests()).filter((r) => r.path.endsWith('.rpm')).map((r) => r.path)).toEqual([`/packages/${rpm}`]);
     const dir = path.join(root, 'usr/share/ost-images');
     const chain = JSON.parse(await ok(['verify', '--json', path.join(dir, engine.image)])) as { file: string }[];
     expect(chain.map((c) => path.basename(c.file))).toEqual([engine.image, store.current('debian12', 'upgrade')!.image, store.current('debian12', 'base')!.image]);
+  }, 20 * MIN);
+
+  it('after that upgrade the names point at the new build, the VM made on the old one still boots on it, and remove-old keeps it for that VM', async () => {
+    const dir = path.join(root, 'usr/share/ost-images');
+    const now = store.current('debian12', 'engine-installed')!;
+    expect(readlinkSync(path.join(dir, 'debian12-engine-installed.qcow2'))).toBe(now.image);
+    const before = JSON.parse(await ok(['vm', 'ls', '--vm-dir', vmDir, '--json'])) as { name: string; build: string; newerBuild?: string }[];
+    const vm = before.find((v) => v.name === 'e2e-engine')!;
+    expect(vm.build).not.toBe(`${now.version}-${now.release}`);
+    expect(vm.newerBuild).toBe(`${now.version}-${now.release}`);
+    const dry = JSON.parse(await ok(['remove-old', '--keep', '1', '--root', root, '--vm-dir', vmDir, '--dry-run', '--json'])) as { removed: string[]; kept: { nvr: string; why: string }[] };
+    expect(dry.removed).toEqual([]);
+    expect(dry.kept.find((k) => k.nvr === `ost-images-debian12-engine-installed-${vm.build}`)!.why).toMatch(/engine/);
+    await ok(['vm', 'start', 'e2e-engine', '--vm-dir', vmDir]);
+    expect((await ok(['vm', 'ssh', 'e2e-engine', '--vm-dir', vmDir, '--', 'cat', '/etc/ost-images-role'])).trim()).toBe('engine');
+    await ok(['vm', 'rm', 'e2e-engine', '--vm-dir', vmDir]);
+    expect(readdirSync(vmDir)).toEqual([]);
+    // With the VM gone, the old build goes.
+    const r = JSON.parse(await ok(['remove-old', '--keep', '1', '--root', root, '--vm-dir', vmDir, '--json'])) as { removed: string[] };
+    expect(r.removed).toEqual([`ost-images-debian12-engine-installed-${vm.build}`]);
+    expect(readlinkSync(path.join(dir, 'debian12-engine-installed.qcow2'))).toBe(now.image);
+    expect(spawnSync('rpm', ['--root', root, '-Va'], { encoding: 'utf8' }).stdout).toBe('');
   }, 20 * MIN);
 });

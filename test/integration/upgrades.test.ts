@@ -47,7 +47,7 @@ async function upgrade(): Promise<string[]> {
   // installonly_limit=0: dnf itself never removes a build (see README: remove-old does, knowing which are in use).
   await dnf({ root, repoUrl: server.url, cacheDir, setopts: ['--setopt=installonly_limit=0'] }, ['upgrade']);
   removeTree(cacheDir);
-  return server.requests().filter((r) => r.path.endsWith('.rpm')).map((r) => r.path).sort();
+  return (await server.settledRequests()).filter((r) => r.path.endsWith('.rpm')).map((r) => r.path).sort();
 }
 
 async function publishBuilds(recs: BuildRecord[]): Promise<void> {
