@@ -4,7 +4,7 @@
 import { StepError } from '../errors.js';
 import { log } from '../log.js';
 import { decompress, primaryPackages, repomdLocations } from '../publish/repodata.js';
-import { fetchBytes } from '../tools/http.js';
+import { fetchBytes, fetchBytesIfExists } from '../tools/http.js';
 import { repoUrl } from './install.js';
 
 export interface RemoteRef {
@@ -63,4 +63,62 @@ export function remoteRootKey(remote: Map<string, RemoteRef>, set: string): stri
   let best: RemoteRef | undefined;
   for (const r of remote.values()) if (r.rootKey?.set === set && (!best || r.release > best.release)) best = r;
   return best?.rootKey?.id;
+}
+
+/** One package of a repository, as its primary metadata describes it. */
+export interface RepoPackage {
+  name: string;
+  version: string;
+  release: string;
+  /** `<name>-<version>-<release>` */
+  nvr: string;
+  /** Location relative to the repository root (`packages/<file>`). */
+  href: string;
+  sha256: string;
+  /** Its layer key, for layer packages (flat packages have none). */
+  key?: string;
+  /** The release of the parent build it requires exactly, if it has a parent. */
+  parentRelease?: string;
+}
+
+export interface RepoIndex {
+  /** The URL it was read from, with a trailing slash. */
+  url: string;
+  /** False for a repository nobody has published into yet (no repomd.xml). */
+  published: boolean;
+  packages: RepoPackage[];
+  /** Layer keys to the newest package that provides each. */
+  keys: Map<string, RemoteRef>;
+}
+
+/**
+ * Everything a repository publishes, from its primary metadata; a repository without metadata yet
+ * (the first night of a pipeline) is empty, not an error. Two builds of one key (a layer built twice
+ * from the same inputs) resolve to the newer one, whatever order createrepo_c listed them in.
+ */
+export async function readRepoIndex(repo: string): Promise<RepoIndex> {
+  const url = repoUrl(repo).replace(/\/?$/, '/');
+  const repomd = await fetchBytesIfExists(`${url}repodata/repomd.xml`);
+  if (!repomd) return { url, published: false, packages: [], keys: new Map() };
+  const primaryHref = repomdLocations(repomd.toString('utf8')).get('primary');
+  if (!primaryHref) throw new StepError(`${url}repodata/repomd.xml names no primary metadata`);
+  const xml = decompress(primaryHref, await fetchBytes(`${url}${primaryHref}`));
+  const keys = new Map<string, RemoteRef>();
+  for (const [k, ref] of keysInPrimary(xml, url)) keys.set(k, ref);
+  const packages: RepoPackage[] = primaryPackages(xml).map((p) => ({
+    name: p.name,
+    version: p.version,
+    release: p.release,
+    nvr: `${p.name}-${p.version}-${p.release}`,
+    href: p.href,
+    sha256: p.sha256,
+    key: p.provides.map((e) => /^name="ost-images-key\(([0-9a-f]{64})\)"/.exec(e)?.[1]).find(Boolean),
+    parentRelease: p.requires.map((e) => /flags="EQ" epoch="[^"]*" ver="[^"]+" rel="([^"]+)"/.exec(e)?.[1]).find(Boolean),
+  }));
+  for (const p of packages) {
+    const ref = p.key ? keys.get(p.key) : undefined;
+    if (p.key && ref && p.release > ref.release) keys.set(p.key, { ...ref, href: p.href, sha256: p.sha256, nvr: p.nvr, release: p.release, parentRelease: p.parentRelease });
+  }
+  log.debug(`repository ${url}: ${packages.length} package(s), ${keys.size} layer key(s)`);
+  return { url, published: true, packages, keys };
 }

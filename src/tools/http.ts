@@ -41,6 +41,21 @@ export async function fetchBytes(url: string, o: FetchOptions = {}): Promise<Buf
   }
 }
 
+/**
+ * Like fetchBytes, but a document that does not exist (HTTP 404 or 410, no such file) is undefined
+ * rather than an error: a repository nobody has published into yet has no repomd.xml.
+ */
+export async function fetchBytesIfExists(url: string, o: FetchOptions = {}): Promise<Buffer | undefined> {
+  try {
+    if (url.startsWith('file:')) return (await import('node:fs')).readFileSync(fileURLToPath(url));
+    return await got(url, { timeout: { request: o.timeoutMs ?? 60_000 }, retry: { limit: o.retries ?? 3 }, headers: { 'user-agent': 'ost-images' } }).buffer();
+  } catch (err) {
+    const e = err as { code?: string; response?: { statusCode?: number } };
+    if (e.code === 'ENOENT' || e.response?.statusCode === 404 || e.response?.statusCode === 410) return undefined;
+    throw new StepError(`cannot fetch ${url}: ${(err as Error).message}`);
+  }
+}
+
 /** Downloads to `dest` (a temporary name the caller renames), returning the sha256 of the bytes. */
 export async function download(url: string, dest: string, o: FetchOptions = {}): Promise<string> {
   const hash = createHash('sha256');
