@@ -36,12 +36,23 @@ export interface CustomBuild {
 /**
  * Plans (with `makePlan`) under the lock: a build that waited for another one reuses what that
  * one built. `then` runs under the lock too, so what it packages is what was just built.
+ * `check` sees the plan before anything runs and may refuse it (a CI layer job refuses to build
+ * a parent: parents come from the staging or production repository).
  */
-async function buildLocked<T>(ls: LayerSet, store: Store, makePlan: MakePlan, requested: 'auto' | BackendName, remote: Map<string, RemoteRef> | undefined, then: (layers: BuildResult[], backend: BackendName) => Promise<T>): Promise<T> {
+export async function buildPlanned<T>(
+  ls: LayerSet,
+  store: Store,
+  makePlan: MakePlan,
+  requested: 'auto' | BackendName,
+  remote: Map<string, RemoteRef> | undefined,
+  then: (layers: BuildResult[], backend: BackendName) => Promise<T>,
+  check?: (plan: BuildPlan) => void,
+): Promise<T> {
   const unlock = await store.lock(ls.set.name);
   try {
     // With the set's root key (generated here, under the lock, if a base is to be built and the set has none).
     const { plan, rootKey } = await planWithRootKey(ls, store, remote, makePlan, { create: true });
+    check?.(plan);
     const toBuild = plan.entries.filter((e) => e.action === 'build').length;
     const toFetch = plan.entries.filter((e) => e.action === 'fetch').length;
     await recoverOrphans(store);
@@ -56,7 +67,7 @@ async function buildLocked<T>(ls: LayerSet, store: Store, makePlan: MakePlan, re
 
 /** Builds the set's layers the plan names, then its flattened variants and manifest. */
 export function buildSet(ls: LayerSet, store: Store, makePlan: MakePlan, backend: 'auto' | BackendName, remote?: Map<string, RemoteRef>): Promise<SetBuild> {
-  return buildLocked(ls, store, makePlan, backend, remote, async (layers, used) => {
+  return buildPlanned(ls, store, makePlan, backend, remote, async (layers, used) => {
     const flat = await flattenLayers(ls, store);
     await writeManifest(ls, store);
     return { set: ls.set.name, backend: used, layers, flat };
@@ -68,7 +79,7 @@ export function buildSet(ls: LayerSet, store: Store, makePlan: MakePlan, backend
  * manifest, and is packaged only when asked (into `out`, else the store).
  */
 export function buildCustom(ls: LayerSet, store: Store, makePlan: MakePlan, backend: 'auto' | BackendName, o: { name: string; package?: boolean; out?: string }, remote?: Map<string, RemoteRef>): Promise<{ result: CustomBuild; image: string }> {
-  return buildLocked(ls, store, makePlan, backend, remote, async (layers, used) => {
+  return buildPlanned(ls, store, makePlan, backend, remote, async (layers, used) => {
     const rec = store.current(ls.set.name, o.name)!;
     if (o.out) mkdirSync(o.out, { recursive: true });
     const pkg = o.package ? await packageBuild(ls, rec, store, ls.set.package.payload ?? DEFAULT_PAYLOAD, o.out) : undefined;

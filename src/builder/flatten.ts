@@ -37,10 +37,11 @@ export function flatKeyFileName(rec: BuildRecord): string {
   return sshKeyFileName(rec.set, `${rec.layer}-flat`, rec);
 }
 
-export async function flattenLayers(ls: LayerSet, store: Store): Promise<FlattenResult[]> {
+/** `only`: flatten just these of the set's flattened layers (a CI layer job makes its own layer's). */
+export async function flattenLayers(ls: LayerSet, store: Store, only?: string[]): Promise<FlattenResult[]> {
   const results: FlattenResult[] = [];
   const dir = store.imagesDir(ls.set.name);
-  for (const layer of ls.set.flatten) {
+  for (const layer of ls.set.flatten.filter((l) => !only || only.includes(l))) {
     checkInterrupted();
     const rec = store.current(ls.set.name, layer);
     if (!rec) continue;

@@ -52,6 +52,12 @@ export interface PublishOptions {
   url?: string;
   /** Decide and report, write nothing. */
   dryRun?: boolean;
+  /**
+   * With `keep`: packages retention must keep besides the newest builds (and what they require).
+   * Trimming a staging repository pins other sets' packages and builds a pipeline may still be
+   * working with.
+   */
+  pin?: (p: PackageEntry) => boolean;
 }
 
 export interface PublishResult {
@@ -88,7 +94,7 @@ function placeFile(src: string, dest: string): void {
 }
 
 /** The set a package belongs to, from its `ost-images-layer(<set>/<layer>)` Provides. */
-function setOf(h: { provides: string[] }): string | undefined {
+export function setOf(h: { provides: string[] }): string | undefined {
   for (const p of h.provides) {
     const m = /^ost-images-(?:layer|flat)\(([^/]+)\//.exec(p);
     if (m) return m[1];
@@ -259,7 +265,8 @@ async function publishLocked(repo: string, rpms: string[], opts: PublishOptions,
   let final = candidates;
   let removed: PackageEntry[] = [];
   if (opts.keep !== undefined) {
-    const d = planRetention(candidates, opts.keep, incoming);
+    const pin = opts.pin;
+    const d = planRetention(candidates, opts.keep, pin ? [...incoming, ...candidates.filter((p) => pin(p))] : incoming);
     final = d.keep;
     removed = d.remove;
   }
