@@ -48,6 +48,7 @@ export const EXTRA_TOOLS = {
   'virt-sparsify': { why: 'trimming freed blocks after guestfs customization', debian: 'libguestfs-tools', fedora: 'guestfs-tools' },
   ssh: { why: 'logging in to a booted image (test-boot, ost-images vm)', debian: 'openssh-client', fedora: 'openssh-clients' },
   sync: { why: 'flushing a guest file system before fstrim', debian: 'coreutils', fedora: 'coreutils' },
+  sh: { why: "running the site's upload command into staging (OST_IMAGES_UPLOAD)", debian: 'dash', fedora: 'bash' },
 } as const satisfies Record<string, ToolInfo>;
 
 export const ALL_TOOLS: Record<string, ToolInfo> = { ...TOOLS, ...EXTRA_TOOLS };

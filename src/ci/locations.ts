@@ -1,0 +1,62 @@
+// Where the pipeline's jobs find the staging and production repositories, which run they belong
+// to, and how they upload: read from the variables the generated pipeline sets (OST_IMAGES_STAGING,
+// OST_IMAGES_STAGING_URL, OST_IMAGES_REPO, OST_IMAGES_REPO_URL, OST_IMAGES_UPLOAD, OST_IMAGES_RUN),
+// each overridden by its flag. The pipeline writes every variable, an empty one meaning "none", so
+// empty is unset here. Checked before anything runs: a bad value is bad input (exit 2).
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { UsageError, quote } from '../errors.js';
+import { urlProblem } from '../definitions/names.js';
+
+export interface RepoLocation {
+  /** The directory, where this machine can write it (shared file system); absent: read-only here. */
+  dir?: string;
+  /** How this machine reads it (http(s):// or file://). */
+  url: string;
+}
+
+/** A flag's value, else the variable's; empty means not given. */
+export function given(flag: string | undefined, env: string | undefined): string | undefined {
+  const v = flag !== undefined ? flag : env;
+  return v === undefined || v.trim() === '' ? undefined : v;
+}
+
+function checkUrl(v: string, what: string): string {
+  const p = urlProblem(v);
+  if (p) throw new UsageError(`${what}: ${quote(v)} is not a usable URL: ${p}`);
+  return v;
+}
+
+/**
+ * A repository from its directory and URL: the URL defaults to the directory's file:// URL.
+ * `what` names the flag and variable in messages.
+ */
+export function repoLocation(dir: string | undefined, url: string | undefined, what: { name: string; dirFlag: string; dirEnv: string; urlFlag: string; urlEnv: string }): RepoLocation {
+  if (dir === undefined && url === undefined) {
+    throw new UsageError(`${what.name}: give its directory (${what.dirFlag} or ${what.dirEnv}) or its URL (${what.urlFlag} or ${what.urlEnv})`);
+  }
+  if (dir !== undefined && /[\u0000-\u001f]/.test(dir)) throw new UsageError(`${what.dirFlag}: ${quote(dir)} holds a control character`);
+  const abs = dir !== undefined ? path.resolve(dir) : undefined;
+  return { dir: abs, url: url !== undefined ? checkUrl(url, what.urlFlag) : pathToFileURL(abs!).href };
+}
+
+export const STAGING = { name: 'the staging repository', dirFlag: '--staging', dirEnv: 'OST_IMAGES_STAGING', urlFlag: '--staging-url', urlEnv: 'OST_IMAGES_STAGING_URL' };
+export const PRODUCTION = { name: 'the production repository', dirFlag: '--repo', dirEnv: 'OST_IMAGES_REPO', urlFlag: '--repo-url', urlEnv: 'OST_IMAGES_REPO_URL' };
+
+/**
+ * A run id names a directory of gate records: the CI engine's pipeline or run id (digits), or any
+ * name of letters, digits, '.', '_' and '-'.
+ */
+export const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+export function runId(v: string | undefined): string {
+  if (v === undefined) throw new UsageError('the pipeline run: give --run or set OST_IMAGES_RUN (the CI engine\'s pipeline id): gate records are kept per run');
+  if (!RUN_ID.test(v)) throw new UsageError(`--run: ${quote(v)} is not a run id (letters, digits, '.', '_' and '-', at most 128, not starting with '.', '_' or '-')`);
+  return v;
+}
+
+export function positiveInt(v: string | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^[1-9][0-9]{0,8}$/.test(v)) throw new UsageError(`${flag}: ${quote(v)} is not a positive whole number`);
+  return Number(v);
+}
