@@ -1,5 +1,5 @@
-// Commands that write a repository: publish (and roll back), prune, and nightly, the gate that
-// publishes only what passed.
+// Commands that write a repository: publish (and roll back), prune, nightly, the gate that
+// publishes only what passed, and promote, a pipeline's gate from staging into production.
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { loadLayerSet } from '../definitions/load.js';
@@ -8,9 +8,12 @@ import type { BackendName } from '../host.js';
 import { log } from '../log.js';
 import { nightly, renderReport, writeReport } from '../nightly.js';
 import { currentRpms } from '../package/package.js';
+import { given, positiveInt, runId } from '../ci/locations.js';
+import { promote } from '../publish/promote.js';
 import { prune, publish, rollback, type PublishResult } from '../publish/publish.js';
 import { Store } from '../store.js';
 import { emit, parseKeep, publishOpts, withCommon, withPublishing, type Common, type PublishCli } from './common.js';
+import { DEFAULT_LAYERS_DIR, DEFAULT_SET } from '../paths.js';
 
 function printPublish(r: PublishResult): void {
   const verb = r.dryRun ? 'would' : 'did';
@@ -68,5 +71,35 @@ export function registerPublish(program: Command): void {
       log.info(`report: ${files.text} (JSON: ${files.json})`);
       // Set, not thrown: the report above already says what failed.
       if (!report.ok) process.exitCode = report.failed!.exitCode;
+    });
+
+  program
+    .command('promote')
+    .description("a pipeline's last job for a set: publish into production exactly the staged builds the run's boot jobs passed (every top layer and flattened variant must have a passing gate record, else nothing is promoted), signed, checked, atomically; then trim staging")
+    .option('-s, --set <name>', 'layer set', DEFAULT_SET)
+    .option('--layers-dir <dir>', 'where layer sets are defined', DEFAULT_LAYERS_DIR)
+    .option('--from <dir>', 'the staging repository [env OST_IMAGES_STAGING]')
+    .option('--to <dir>', 'the production repository [env OST_IMAGES_REPO]')
+    .option('--run <id>', "the pipeline run whose gate records decide [env OST_IMAGES_RUN]")
+    .option('--keep <n>', 'retention in production (see prune) [env OST_IMAGES_KEEP]')
+    .option('--sign-key <key>', 'gpg key (from GNUPGHOME) that signs the promoted packages and repomd.xml [env OST_IMAGES_SIGN_KEY]')
+    .option('--unsigned', 'publish unsigned into a production repository that was signed (refused otherwise)')
+    .option('--url <url>', 'base URL test machines reach production at, for ost-images.repo [env OST_IMAGES_REPO_URL]')
+    .option('--staging-keep <n>', 'staging keeps the N newest builds of each top package of the set and the gate records of the last N runs [env OST_IMAGES_STAGING_KEEP]', )
+    .option('--json', 'machine-readable result on stdout')
+    .action(async (o: { set: string; layersDir: string; from?: string; to?: string; run?: string; keep?: string; signKey?: string; unsigned?: boolean; url?: string; stagingKeep?: string; json?: boolean }) => {
+      const env = process.env;
+      const from = given(o.from, env.OST_IMAGES_STAGING);
+      const to = given(o.to, env.OST_IMAGES_REPO);
+      if (!from) throw new UsageError('the staging repository: give --from or set OST_IMAGES_STAGING');
+      if (!to) throw new UsageError('the production repository: give --to or set OST_IMAGES_REPO');
+      const run = runId(given(o.run, env.OST_IMAGES_RUN));
+      const keep = positiveInt(given(o.keep, env.OST_IMAGES_KEEP), '--keep');
+      const stagingKeep = positiveInt(given(o.stagingKeep, env.OST_IMAGES_STAGING_KEEP), '--staging-keep') ?? 2;
+      const ls = loadLayerSet(o.layersDir, o.set);
+      const signKey = given(o.signKey, env.OST_IMAGES_SIGN_KEY);
+      const url = given(o.url, env.OST_IMAGES_REPO_URL);
+      const r = await promote(ls, path.resolve(from), path.resolve(to), { run, keep, signKey, unsigned: o.unsigned, url, stagingKeep });
+      emit(o, r, () => undefined);
     });
 }
