@@ -147,6 +147,22 @@ describe('ci layer', () => {
     expect(stagedFiles()).toContain(`${out.package}.noarch.rpm`);
   }, 300_000);
 
+  it('takes parents that only production has, and stages them with its layer so staging holds whole chains', async () => {
+    // Yesterday's staging plays production here; today's staging is empty. app's inputs changed.
+    const staging2 = path.join(tmp, 'staging2');
+    writeFileSync(path.join(setDir, 'app', 'app.txt'), 'app, day two\n');
+    try {
+      const r = await layerJob('f', 'app', { OST_IMAGES_STAGING: staging2, OST_IMAGES_STAGING_URL: '', OST_IMAGES_REPO: staging });
+      expect(r.code, r.stderr).toBe(0);
+      const out = JSON.parse(r.stdout) as LayerJobResult;
+      expect(out.layers).toEqual([{ layer: 'base', action: 'fetched' }, { layer: 'mid', action: 'fetched' }, { layer: 'app', action: 'built' }]);
+      const staged2 = readSnapshot(staging2, servedStamp(staging2)!).packages.map((p) => p.file).sort();
+      expect(staged2).toEqual([...stagedFiles().filter((f) => /-(base|mid)-/.test(f)), `${out.package}.noarch.rpm`, `${out.flat}.noarch.rpm`].sort());
+    } finally {
+      writeFileSync(path.join(setDir, 'app', 'app.txt'), files['app/app.txt']);
+    }
+  }, 300_000);
+
   it('bad input exits 2 and writes nothing', async () => {
     const before = servedStamp(staging);
     const cases: [string[], Record<string, string>, string][] = [
