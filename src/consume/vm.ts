@@ -7,7 +7,7 @@
 import { createReadStream, existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { StepError, UsageError } from '../errors.js';
+import { StepError, ToolMissingError, UsageError } from '../errors.js';
 import { kvmUsable } from '../host.js';
 import { abortSignal, checkInterrupted } from '../interrupt.js';
 import { acquireLock } from '../lock.js';
@@ -361,7 +361,9 @@ export async function vmUses(vmDirArg: string): Promise<VmUse[]> {
   try {
     vms = await listVms();
   } catch (err) {
-    log.warn(`cannot list libvirt's domains (${(err as Error).message.split('\n')[0]}); only the overlays in ${vmDir} are considered`);
+    // No virsh at all: no VM of ours can exist outside the VM directory; not worth a warning.
+    const say = err instanceof ToolMissingError ? log.debug : log.warn;
+    say(`cannot list libvirt's domains (${(err as Error).message.split('\n')[0]}); only the overlays in ${vmDir} are considered`);
   }
   const all = [
     ...vms.map((v) => ({ vm: v.name, state: v.state, overlay: v.facts.overlay })),
