@@ -1,0 +1,319 @@
+// Site settings of the generated pipelines: which runners, where staging and the production
+// repository are, the signing key's name, retention, an upload command, the setup command and
+// (GitHub) the schedule. They come from a small YAML file (ci.yaml at the repository root, or
+// --config FILE) and from options, which override the file, and never from editing the generated
+// file: a regenerated file would silently drop such an edit.
+//
+// The environment is deliberately not a source: the generated file is committed and checked for
+// drift, so it must be the same whoever regenerates it, whatever their shell exports.
+//
+// The file is validated like a layer set: read through the bounded YAML reader, unknown keys are
+// errors, and every problem is reported at once with file, line, key path and value (exit 2).
+import { existsSync } from 'node:fs';
+import { ConfigError, UsageError, quote, type ConfigIssue } from '../errors.js';
+import { INSTALL_DIR, urlProblem } from '../definitions/names.js';
+import { formatPath, parseYamlFile, type Parsed, type Seg } from '../definitions/yaml-file.js';
+
+export interface CiSettings {
+  /** How a job runs the CLI (OST_IMAGES): a command, word-split by the job's shell. */
+  cli: string;
+  /** What every job runs first on its runner ('' for nothing: runners are prepared by hand). */
+  setup: string;
+  /** The staging repository: a directory on a file system every runner shares, and how runners read it. */
+  staging: { dir: string; url: string };
+  /** The production repository test machines install from. */
+  repo: { dir: string; url: string };
+  /** The gpg key (name, id or fingerprint) promotion signs with; '' publishes unsigned. */
+  signKey: string;
+  /** Builds of every top layer kept by retention. */
+  keep: number;
+  /** A command that uploads into staging, for sites whose runners do not share its file system; '' for none. */
+  upload: string;
+  gitlab: { tags: string[] };
+  github: { runsOn: string[]; schedule: string };
+}
+
+/** What a site may override: every setting, each optional. */
+export interface CiOverrides {
+  cli?: string;
+  setup?: string;
+  stagingDir?: string;
+  stagingUrl?: string;
+  repoDir?: string;
+  repoUrl?: string;
+  signKey?: string;
+  keep?: string;
+  upload?: string;
+  /** GitLab tags or GitHub runs-on labels, for the engine being generated. */
+  runnerTags?: string[];
+  schedule?: string;
+}
+
+export const CONFIG_FILE = 'ci.yaml';
+
+const DEFAULT_STAGING_DIR = '/srv/ost-images/staging';
+const DEFAULT_REPO_DIR = '/srv/ost-images/repo';
+
+/**
+ * The built-in settings. A URL left out is the file:// URL of its directory, so a site that only
+ * moves a directory does not keep a URL pointing at the old place.
+ */
+export const DEFAULT_CI_SETTINGS: Readonly<CiSettings> = Object.freeze({
+  cli: './bin/ost-images',
+  // Installs the host tools, the npm packages and builds dist/ (bin/ost-images runs dist/).
+  setup: 'scripts/install-deps',
+  staging: { dir: DEFAULT_STAGING_DIR, url: fileUrl(DEFAULT_STAGING_DIR) },
+  repo: { dir: DEFAULT_REPO_DIR, url: fileUrl(DEFAULT_REPO_DIR) },
+  signKey: '',
+  keep: 3,
+  upload: '',
+  // No tags: any runner of the project takes the jobs.
+  gitlab: { tags: [] },
+  // actionlint knows these; a site's own labels are its runners' business.
+  github: { runsOn: ['self-hosted', 'linux', 'x64'], schedule: '30 2 * * *' },
+});
+
+function fileUrl(dir: string): string {
+  // Directories are plain names (dirProblem): nothing in them needs percent-encoding.
+  return `file://${dir}`;
+}
+
+// --- value rules, shared by the file and the options ------------------------------------------
+
+/** C0/C1 controls, DEL and the line separators: a setting is one line of text. */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+
+function textProblem(v: string): string | undefined {
+  if (CONTROL.test(v)) return `${quote(v)} holds a control character (a setting is one line of text)`;
+  // GitHub would evaluate it as an expression when the workflow runs, not pass it on.
+  if (v.includes('${{')) return `${quote(v)} holds '\${{', which GitHub Actions would read as an expression`;
+  return undefined;
+}
+
+function commandProblem(v: string, what: string): string | undefined {
+  return textProblem(v) ?? (v.trim() === '' ? `must not be empty (${what})` : undefined);
+}
+
+/** An absolute directory of plain names: every runner reaches it at the same path, and it is used unquoted. */
+function dirProblem(v: string): string | undefined {
+  const parts = v.split('/');
+  if (!INSTALL_DIR.test(v) || parts.includes('.') || parts.includes('..')) {
+    return `${quote(v)} must be an absolute path of plain folder names (letters, digits, . _ + -; no spaces, '.' or '..'): every runner reaches it at that same path`;
+  }
+  return undefined;
+}
+
+function urlSettingProblem(v: string): string | undefined {
+  const p = urlProblem(v);
+  return p ? `${quote(v)} is not a usable URL: ${p}` : undefined;
+}
+
+function keepProblem(v: unknown): string | undefined {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 1 ? undefined : `must be a whole number from 1 up, got ${describe(v)}`;
+}
+
+function tagProblem(v: string): string | undefined {
+  if (v === '') return 'must not be empty';
+  if (/\s/.test(v) || CONTROL.test(v)) return `${quote(v)} holds a space or a control character`;
+  return textProblem(v);
+}
+
+/** Minute, hour, day of month, month, day of week: the five fields GitHub's schedule reads, with their ranges. */
+const CRON_FIELDS: [string, number, number][] = [
+  ['minute', 0, 59],
+  ['hour', 0, 23],
+  ['day of month', 1, 31],
+  ['month', 1, 12],
+  ['day of week', 0, 6],
+];
+
+/** Why `v` is not a cron schedule GitHub accepts (numbers, *, ranges, steps and lists only). */
+export function cronProblem(v: string): string | undefined {
+  const fields = v.trim().split(/\s+/);
+  const usage = `${quote(v)} is not a cron schedule of five fields (minute hour day-of-month month day-of-week, in UTC), e.g. '30 2 * * *'`;
+  if (CONTROL.test(v) || fields.length !== 5) return usage;
+  for (let i = 0; i < 5; i++) {
+    const [name, min, max] = CRON_FIELDS[i]!;
+    for (const item of fields[i]!.split(',')) {
+      const m = /^(\*|([0-9]+)(?:-([0-9]+))?)(?:\/([0-9]+))?$/.exec(item);
+      const numbers = m ? [m[2], m[3]].filter((x): x is string => x !== undefined).map(Number) : [];
+      if (!m || numbers.some((n) => n < min || n > max) || (m[4] !== undefined && Number(m[4]) < 1)) {
+        return `${usage}: ${quote(item)} is not a valid ${name} (${min}-${max}, *, a-b, a,b or a step like */2)`;
+      }
+    }
+  }
+  return undefined;
+}
+
+// --- the file --------------------------------------------------------------------------------
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  if (typeof v === 'string') return `string ${quote(v, '"')}`;
+  return `${typeof v} ${quote(String(v), '')}`;
+}
+
+/** The file's keys and how each is checked; a nested object is a section. */
+type Rule = 'text' | 'command' | 'dir' | 'url' | 'keep' | 'tags' | 'cron' | { [key: string]: Rule };
+const FILE_RULES: { [key: string]: Rule } = {
+  cli: 'command',
+  setup: 'text',
+  staging: { dir: 'dir', url: 'url' },
+  repo: { dir: 'dir', url: 'url' },
+  sign_key: 'text',
+  keep: 'keep',
+  upload: 'text',
+  gitlab: { tags: 'tags' },
+  github: { runs_on: 'tags', schedule: 'cron' },
+};
+
+/** The settings a file gives, as written (snake_case keys), checked; every problem goes to `issues`. */
+function checkFile(p: Parsed, issues: ConfigIssue[]): void {
+  const add = (segs: Seg[], message: string, key = false) => issues.push({ file: p.file, path: formatPath(segs), line: p.lineOf(segs, key), message });
+  const walk = (value: unknown, rules: { [key: string]: Rule }, segs: Seg[]): void => {
+    if (!isObj(value)) {
+      add(segs, `must be a mapping, got ${describe(value)}`);
+      return;
+    }
+    for (const [k, v] of Object.entries(value)) {
+      const rule = rules[k];
+      const at = [...segs, k];
+      if (rule === undefined) {
+        add(at, `unknown key ${quote(k)} (allowed: ${Object.keys(rules).join(', ')})`, true);
+      } else if (typeof rule === 'object') {
+        walk(v, rule, at);
+      } else if (rule === 'keep') {
+        const problem = keepProblem(v);
+        if (problem) add(at, problem);
+      } else if (rule === 'tags') {
+        if (!Array.isArray(v)) {
+          add(at, `must be a list, got ${describe(v)}`);
+          continue;
+        }
+        if (k === 'runs_on' && v.length === 0) add(at, 'must not be empty (GitHub needs at least one label to pick a runner)');
+        const seen = new Map<string, number>();
+        v.forEach((t, i) => {
+          if (typeof t !== 'string') return add([...at, i], `must be a string, got ${describe(t)}`);
+          const problem = tagProblem(t);
+          if (problem) return add([...at, i], problem);
+          if (seen.has(t)) return add([...at, i], `lists ${quote(t)} twice (items ${seen.get(t)} and ${i})`);
+          seen.set(t, i);
+        });
+      } else if (typeof v !== 'string') {
+        add(at, `must be a string, got ${describe(v)}`);
+      } else {
+        const problem = valueProblem(rule, v, k);
+        if (problem) add(at, problem);
+      }
+    }
+  };
+  walk(p.data, FILE_RULES, []);
+}
+
+function valueProblem(rule: 'text' | 'command' | 'dir' | 'url' | 'cron', v: string, what: string): string | undefined {
+  switch (rule) {
+    case 'text':
+      return textProblem(v);
+    case 'command':
+      return commandProblem(v, what === 'cli' ? 'how a job runs ost-images' : what);
+    case 'dir':
+      return dirProblem(v);
+    case 'url':
+      return urlSettingProblem(v);
+    case 'cron':
+      return cronProblem(v);
+  }
+}
+
+/** What a checked file sets, in CiOverrides' terms (the file is one more layer of overrides). */
+function fromFile(data: Obj, engine: Engine): CiOverrides {
+  const sec = (k: string): Obj => (isObj(data[k]) ? data[k] : {});
+  const s = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+  return {
+    cli: s(data.cli),
+    setup: s(data.setup),
+    stagingDir: s(sec('staging').dir),
+    stagingUrl: s(sec('staging').url),
+    repoDir: s(sec('repo').dir),
+    repoUrl: s(sec('repo').url),
+    signKey: s(data.sign_key),
+    keep: typeof data.keep === 'number' ? String(data.keep) : undefined,
+    upload: s(data.upload),
+    runnerTags: (engine === 'gitlab' ? sec('gitlab').tags : sec('github').runs_on) as string[] | undefined,
+    schedule: s(sec('github').schedule),
+  };
+}
+
+export type Engine = 'gitlab' | 'github';
+
+/**
+ * Reads and checks a settings file. Throws ConfigError (exit 2) naming every problem, or
+ * UsageError when the file does not exist.
+ */
+export function readCiConfig(file: string, engine: Engine): CiOverrides {
+  if (!existsSync(file)) throw new UsageError(`no such CI settings file: ${quote(file)}`);
+  const issues: ConfigIssue[] = [];
+  const parsed = parseYamlFile(file, issues);
+  if (parsed) checkFile(parsed, issues);
+  if (issues.length > 0 || !parsed) throw new ConfigError(issues, 'invalid CI settings');
+  return fromFile(parsed.data as Obj, engine);
+}
+
+/** Option names, for messages about values given on the command line. */
+const OPTION: Record<keyof CiOverrides, string> = {
+  cli: '--cli',
+  setup: '--setup',
+  stagingDir: '--staging-dir',
+  stagingUrl: '--staging-url',
+  repoDir: '--repo-dir',
+  repoUrl: '--repo-url',
+  signKey: '--sign-key',
+  keep: '--keep',
+  upload: '--upload',
+  runnerTags: '--runner-tag',
+  schedule: '--schedule',
+};
+
+/** Checks option values with the file's rules; every problem at once (UsageError, exit 2). */
+function checkOptions(o: CiOverrides): void {
+  const problems: string[] = [];
+  const check = (k: keyof CiOverrides, problem: string | undefined) => problem && problems.push(`${OPTION[k]}: ${problem}`);
+  if (o.cli !== undefined) check('cli', commandProblem(o.cli, 'how a job runs ost-images'));
+  for (const k of ['setup', 'signKey', 'upload'] as const) if (o[k] !== undefined) check(k, textProblem(o[k]!));
+  for (const k of ['stagingDir', 'repoDir'] as const) if (o[k] !== undefined) check(k, dirProblem(o[k]!));
+  for (const k of ['stagingUrl', 'repoUrl'] as const) if (o[k] !== undefined) check(k, urlSettingProblem(o[k]!));
+  if (o.keep !== undefined) check('keep', /^[0-9]+$/.test(o.keep) ? keepProblem(Number(o.keep)) : `must be a whole number from 1 up, got ${quote(o.keep)}`);
+  if (o.schedule !== undefined) check('schedule', cronProblem(o.schedule));
+  for (const t of o.runnerTags ?? []) check('runnerTags', tagProblem(t));
+  if (problems.length > 0) throw new UsageError(`invalid CI settings:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+}
+
+/**
+ * The settings in force: the built-in ones, then the file's, then the options'. A URL not given
+ * at any level follows its directory.
+ */
+export function resolveCiSettings(engine: Engine, file: CiOverrides | undefined, options: CiOverrides): CiSettings {
+  checkOptions(options);
+  const pick = <K extends keyof CiOverrides>(k: K): CiOverrides[K] => options[k] ?? file?.[k];
+  const stagingDir = pick('stagingDir') ?? DEFAULT_CI_SETTINGS.staging.dir;
+  const repoDir = pick('repoDir') ?? DEFAULT_CI_SETTINGS.repo.dir;
+  const tags = pick('runnerTags');
+  const keep = pick('keep');
+  const d = DEFAULT_CI_SETTINGS;
+  return {
+    cli: pick('cli') ?? d.cli,
+    setup: pick('setup') ?? d.setup,
+    staging: { dir: stagingDir, url: pick('stagingUrl') ?? fileUrl(stagingDir) },
+    repo: { dir: repoDir, url: pick('repoUrl') ?? fileUrl(repoDir) },
+    signKey: pick('signKey') ?? d.signKey,
+    keep: keep !== undefined ? Number(keep) : d.keep,
+    upload: pick('upload') ?? d.upload,
+    gitlab: { tags: engine === 'gitlab' && tags ? [...new Set(tags)] : [...d.gitlab.tags] },
+    github: { runsOn: engine === 'github' && tags ? [...new Set(tags)] : [...d.github.runsOn], schedule: pick('schedule') ?? d.github.schedule },
+  };
+}
