@@ -7,6 +7,7 @@ import { installSignalHandlers } from './interrupt.js';
 import { configureLog, isDebug, log } from './log.js';
 import { registerBuild } from './commands/build.js';
 import { registerCache } from './commands/cache.js';
+import { registerCi } from './commands/ci.js';
 import { registerConsume } from './commands/consume.js';
 import { registerDefine } from './commands/define.js';
 import { registerImages } from './commands/images.js';
@@ -18,7 +19,7 @@ import { registerVm } from './commands/vm.js';
  * that run several stages. Groups register module by module; this keeps the listing as it was.
  * Commands not named here are listed after these, in the order they were registered.
  */
-const HELP_ORDER = ['validate', 'plan', 'build', 'package', 'publish', 'prune', 'install', 'verify', 'test-boot', 'manifest', 'diff', 'cache', 'all', 'nightly', 'remove-old'];
+const HELP_ORDER = ['validate', 'plan', 'build', 'package', 'publish', 'prune', 'install', 'verify', 'test-boot', 'manifest', 'diff', 'cache', 'all', 'nightly', 'ci', 'remove-old'];
 
 function orderForHelp(program: Command): void {
   const rank = (c: Command) => {
@@ -68,6 +69,7 @@ Layer sets live in layers/<set>/ (set.yaml, <layer>/layer.yaml); see README.md.`
   registerCache(program); //   cache ls, cache gc
   registerImages(program); //  images
   registerVm(program); //      vm create, ls, ssh, console, stop, start, rm
+  registerCi(program); //      ci gitlab, ci github, and the jobs' commands
 
   orderForHelp(program);
   return program;
