@@ -33,8 +33,13 @@ export function defaultVmDir(): string {
 /** Also a file name and a libvirt domain name: lower case, no slashes, no leading dot or dash. */
 export const VM_NAME = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
 
+/** virsh takes a domain argument for an id when it is a number, and for a UUID when it looks like one. */
+const VIRSH_ID_OR_UUID = /^([0-9]+|[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12})$/;
+
 export function checkVmName(name: string): void {
   if (!VM_NAME.test(name)) throw new UsageError(`'${name}' is not a valid VM name: 1 to 63 of a-z 0-9 _ . - , starting with a letter or digit`);
+  // Otherwise `vm rm 14` could reach whatever domain has id 14.
+  if (VIRSH_ID_OR_UUID.test(name)) throw new UsageError(`'${name}' is not a valid VM name: virsh would read it as a domain id or UUID`);
 }
 
 export function vmFiles(vmDir: string, name: string): { overlay: string; consoleLog: string } {

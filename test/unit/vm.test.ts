@@ -82,8 +82,8 @@ describe('domain XML', () => {
 });
 
 describe('vm names and options', () => {
-  it.each(['engine', 'host-0', 'a', 'h.1_x', 'x'.repeat(63)])('accepts %s', (n) => expect(() => checkVmName(n)).not.toThrow());
-  it.each(['', 'Engine', '-x', '.x', 'a/b', 'a b', '../etc', 'x'.repeat(64), 'é'])('refuses %j with exit 2', (n) => {
+  it.each(['engine', 'host-0', 'a', 'h.1_x', 'x'.repeat(63), '1a', 'vm14'])('accepts %s', (n) => expect(() => checkVmName(n)).not.toThrow());
+  it.each(['', 'Engine', '-x', '.x', 'a/b', 'a b', '../etc', 'x'.repeat(64), 'é', '14', '74f6f556-e900-41fb-b697-6a0f643d5de6', '74f6f556e90041fbb6976a0f643d5de6'])('refuses %j with exit 2', (n) => {
     expect(() => checkVmName(n)).toThrow(expect.objectContaining({ exitCode: 2 }));
   });
   it('reads memory sizes', () => {
