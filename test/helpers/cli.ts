@@ -25,6 +25,26 @@ export interface RunningCli {
   until: (pattern: RegExp) => Promise<void>;
 }
 
+/** CLIs started by this test file and still running. */
+const running = new Set<RunningCli>();
+
+/**
+ * Stops every CLI this test file started that is still running: SIGTERM (it cleans up as on
+ * Ctrl-C), SIGKILL if it has not ended 2 minutes later. For afterAll: a test that failed or timed
+ * out while waiting would otherwise leave its build running, mounts and all, after the test
+ * process is gone (and a CLI whose stderr reader is gone cannot even report its clean-up).
+ */
+export async function stopStartedClis(): Promise<void> {
+  await Promise.all(
+    [...running].map(async (r) => {
+      r.child.kill('SIGTERM');
+      const timer = setTimeout(() => r.child.kill('SIGKILL'), 120_000);
+      await r.done;
+      clearTimeout(timer);
+    }),
+  );
+}
+
 export function startCli(args: string[], env: Record<string, string> = {}): RunningCli {
   // detached: its own process group, so a test can send Ctrl-C's SIGINT to the group as a terminal does.
   const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
@@ -55,7 +75,10 @@ export function startCli(args: string[], env: Record<string, string> = {}): Runn
       listeners.add(check);
       check();
     });
-  return { child, done, stderrSoFar: () => stderr, until };
+  const handle = { child, done, stderrSoFar: () => stderr, until };
+  running.add(handle);
+  void done.then(() => running.delete(handle));
+  return handle;
 }
 
 export function cli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {

@@ -79,7 +79,13 @@ async function heldRead(stage) {
   say(`resumed ${id}`);
 }
 
-createInterface({ input: process.stdin }).on('line', (line) => {
+// The test ends its stdin when it stops the client, or when it dies: stop either way.
+const commands = createInterface({ input: process.stdin });
+commands.on('close', () => {
+  stop = true;
+  if (release) resume();
+});
+commands.on('line', (line) => {
   const [cmd, arg] = line.trim().split(/\s+/);
   if (cmd === 'hold' && (arg === 'repomd' || arg === 'primary') && !held) held = heldRead(arg).finally(() => (held = undefined));
   else if (cmd === 'go' && release) resume();

@@ -15,7 +15,7 @@ import { loadLayerSet } from '../../src/definitions/load.js';
 import { Store } from '../../src/store.js';
 import * as qemuImg from '../../src/tools/qemu-img.js';
 import { testTmp, removeTree } from '../helpers/tmp.js';
-import { cli, startCli } from '../helpers/cli.js';
+import { cli, startCli, stopStartedClis } from '../helpers/cli.js';
 import { writeLayerSet } from '../helpers/layerset.js';
 import { fakeBusyboxBase } from '../helpers/tiny.js';
 
@@ -46,6 +46,9 @@ const files = {
   'pkgs/pkgs.sh': '#!/bin/sh\necho "hello 2.10-3" >> /var/lib/ost-test/packages\nsed -i "s/^base-files .*/base-files 12.4+deb12u6/" /var/lib/ost-test/packages\n',
   'noop/layer.yaml': 'parent: base\nsteps:\n  - install: [already-there]\n',
 };
+
+/** What a build says when another one holds the set's lock. */
+const WAITING_FOR_FIRST = /waiting for process [0-9]+(?: on host [^,]+)?, which is working on set 'tiny'/;
 
 /** A step's own output line, as the build shows it with --debug. */
 const STEP_STARTED = /\| started$/m;
@@ -93,9 +96,10 @@ beforeAll(async () => {
   rmSync(work, { recursive: true });
 });
 
-afterAll(() => {
+afterAll(async () => {
+  await stopStartedClis();
   removeTree(tmp);
-});
+}, 300_000);
 
 describe('chroot backend', () => {
   it('builds a layer as an overlay on its parent, running the steps inside the guest', async () => {
@@ -243,12 +247,12 @@ describe('chroot backend', () => {
     const first = startCli([...build('pair'), '--json', '--debug'], env);
     await first.until(/\| waiting at the gate$/m);
     const second = startCli([...build('pair'), '--json'], env);
-    await second.until(/waiting for process [0-9]+, which is working on set 'tiny'/);
+    await second.until(WAITING_FOR_FIRST);
     writeFileSync(path.join(guestRoot(), 'root', 'gate-open'), '');
     const [a, b] = await Promise.all([first.done, second.done]);
     expect(a.code, a.stderr).toBe(0);
     expect(b.code, b.stderr).toBe(0);
-    expect(b.stderr).toMatch(/waiting for process [0-9]+, which is working on set 'tiny'/);
+    expect(b.stderr).toMatch(WAITING_FOR_FIRST);
     const actions = (r: typeof a) => (JSON.parse(r.stdout) as { layers: { layer: string; action: string }[] }).layers.map((l) => `${l.layer}:${l.action}`);
     expect(actions(a)).toEqual(['base:reused', 'pair:built']);
     expect(actions(b)).toEqual(['base:reused', 'pair:reused']);

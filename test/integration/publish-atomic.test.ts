@@ -17,7 +17,7 @@ import { packageLayers } from '../../src/package/package.js';
 import { publish } from '../../src/publish/publish.js';
 import { readSnapshot, servedStamp } from '../../src/publish/snapshot.js';
 import { Store, type BuildRecord } from '../../src/store.js';
-import { cli, startCli, waitFor } from '../helpers/cli.js';
+import { cli, startCli, stopStartedClis, waitFor } from '../helpers/cli.js';
 import { serveDirectory, type Server } from '../helpers/http.js';
 import { writeLayerSet } from '../helpers/layerset.js';
 import { demoSet } from '../helpers/sets.js';
@@ -88,10 +88,12 @@ beforeAll(async () => {
   server = await serveDirectory(repo);
 });
 
-afterAll(() => {
+afterAll(async () => {
+  clients.forEach((c) => c.kill());
+  await stopStartedClis();
   server?.stop();
   removeTree(tmp);
-});
+}, 300_000);
 
 /**
  * The polling client (test/helpers/poll-repo.mjs) and its protocol: lines it prints, commands on
@@ -99,6 +101,15 @@ afterAll(() => {
  * `error` line or the client's exit. Only the test's own timeout bounds a hang.
  */
 function startClient(url: string) {
+  const client = makeClient(url);
+  clients.push(client);
+  return client;
+}
+
+/** Every client started, so that afterAll stops them even after a failed or timed-out test. */
+const clients: { kill: () => void }[] = [];
+
+function makeClient(url: string) {
   const child = spawn(process.execPath, [path.resolve('test/helpers/poll-repo.mjs'), url], { stdio: ['pipe', 'pipe', 'pipe'] });
   const lines: string[] = [];
   let stderr = '';
