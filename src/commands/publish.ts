@@ -85,7 +85,7 @@ export function registerPublish(program: Command): void {
     .option('--sign-key <key>', 'gpg key (from GNUPGHOME) that signs the promoted packages and repomd.xml [env OST_IMAGES_SIGN_KEY]')
     .option('--unsigned', 'publish unsigned into a production repository that was signed (refused otherwise)')
     .option('--url <url>', 'base URL test machines reach production at, for ost-images.repo [env OST_IMAGES_REPO_URL]')
-    .option('--staging-keep <n>', 'staging keeps the N newest builds of each top package of the set and the gate records of the last N runs [env OST_IMAGES_STAGING_KEEP]', )
+    .option('--staging-keep <n>', 'staging keeps the N newest builds of each top package of the set and the gate records of the last N runs [env OST_IMAGES_STAGING_KEEP; default 2]')
     .option('--json', 'machine-readable result on stdout')
     .action(async (o: { set: string; layersDir: string; from?: string; to?: string; run?: string; keep?: string; signKey?: string; unsigned?: boolean; url?: string; stagingKeep?: string; json?: boolean }) => {
       const env = process.env;
