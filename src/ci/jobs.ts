@@ -21,7 +21,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { buildPlanned } from '../build-set.js';
 import { flattenLayers } from '../builder/flatten.js';
-import { planWithRootKey, readRootKey } from '../builder/root-key.js';
+import { fetchLayer } from '../builder/fetch.js';
+import { adoptRootKey, planWithRootKey, readRootKey } from '../builder/root-key.js';
 import { consoleTail } from '../consume/guest-ssh.js';
 import { installInto } from '../consume/install.js';
 import { readRepoIndex, remoteRootKey, type RemoteRef, type RepoIndex, type RepoPackage } from '../consume/remote-cache.js';
@@ -148,6 +149,32 @@ function refuseParentBuilds(ls: LayerSet, layer: string, plan: BuildPlan): void 
   );
 }
 
+/**
+ * A base job on a runner that has no key of the set (a fresh or ephemeral runner), for a set that
+ * names no key file: the newest published base carries the set's key pair, so it is fetched and its
+ * key adopted before the new base is built. Otherwise the build would generate a new key, and rpm
+ * refuses to install a base with another key beside the installed builds (a file conflict on
+ * `<set>_id_rsa`). Sets built by CI had better name their key (`ssh_key: {env: ...}`).
+ */
+export async function adoptPublishedKey(ls: LayerSet, layer: string, store: Store, remote: Map<string, RemoteRef>): Promise<void> {
+  const set = ls.set.name;
+  if (!ls.layers.get(layer)?.base || ls.set.sshKey || (await readRootKey(ls, store))) return;
+  let ref: RemoteRef | undefined;
+  for (const r of remote.values()) if (r.rootKey?.set === set && (!ref || r.release > ref.release)) ref = r;
+  const baseLayer = ref && ls.order.find((l) => ls.layers.get(l)!.base && ref.nvr.startsWith(`${packageName(ls.set, l)}-`));
+  if (!ref || !baseLayer) return;
+  const unlock = await store.lock(set);
+  try {
+    if (await readRootKey(ls, store)) return; // Another job on this runner took it meanwhile.
+    log.info(`${set} ${layer}: this runner has no root key of the set; taking the one ${ref.nvr} was made with, so the new base keeps it`);
+    store.ensure(set);
+    const rec = await fetchLayer(ref, store, set, baseLayer, undefined, ls.set.package.installDir);
+    if (rec.sshKey) adoptRootKey(ls, store, store.imagePath(set, rec.sshKey.private), rec.manifest?.rootKey);
+  } finally {
+    unlock();
+  }
+}
+
 export async function layerJob(ls: LayerSet, layer: string, store: Store, o: LayerJobOptions): Promise<LayerJobResult> {
   const t0 = Date.now();
   const set = ls.set.name;
@@ -174,6 +201,7 @@ export async function layerJob(ls: LayerSet, layer: string, store: Store, o: Lay
   }
   // Refused now, before the lock and before a root key could be generated for a base to build.
   refuseParentBuilds(ls, layer, probe);
+  await adoptPublishedKey(ls, layer, store, remote);
 
   const made = await buildPlanned(
     ls, store, makePlan, o.backend, remote,

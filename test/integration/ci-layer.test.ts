@@ -7,14 +7,20 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LayerJobResult } from '../../src/ci/jobs.js';
+import { adoptPublishedKey, type LayerJobResult } from '../../src/ci/jobs.js';
+import { publicKeyId, readRootKey } from '../../src/builder/root-key.js';
+import { readRepoIndex } from '../../src/consume/remote-cache.js';
+import { packageLayers } from '../../src/package/package.js';
+import { computeKeys } from '../../src/plan/keys.js';
+import { publish } from '../../src/publish/publish.js';
 import { loadLayerSet } from '../../src/definitions/load.js';
 import { readSnapshot, servedStamp } from '../../src/publish/snapshot.js';
 import { Store } from '../../src/store.js';
 import { ROOT, cli } from '../helpers/cli.js';
 import { serveDirectory, type Server } from '../helpers/http.js';
 import { writeLayerSet } from '../helpers/layerset.js';
-import { fakeBusyboxBase } from '../helpers/tiny.js';
+import { demoSet } from '../helpers/sets.js';
+import { fakeBuild, fakeBusyboxBase } from '../helpers/tiny.js';
 import { removeTree, testTmp } from '../helpers/tmp.js';
 
 const tmp = testTmp('ci-layer');
@@ -180,5 +186,26 @@ describe('ci layer', () => {
     expect(servedStamp(staging)).toBe(before);
     expect(existsSync(storeDir('e'))).toBe(false);
     expect(readdirSync(staging).filter((f) => f.startsWith('.incoming'))).toEqual([]);
+  });
+});
+
+describe('a base job on a runner that has no key of the set', () => {
+  it("first takes the key the newest published base was made with, so a new base keeps the set's key", async () => {
+    const kls = loadLayerSet(writeLayerSet(demoSet({ isDefault: false })).layersDir, 'demo');
+    // A base made with the set's key (fakeBuild ships 'private' / 'public' as the pair).
+    const id = publicKeyId('public\n');
+    const made = new Store(path.join(tmp, 'key-builder'));
+    await fakeBuild(made, 'demo', 'base', '20260101000000', undefined, 0x11, computeKeys(kls, {}, id).get('base'));
+    const repo = path.join(tmp, 'key-staging');
+    await publish(repo, (await packageLayers(kls, ['base'], made)).map((p) => p.rpm));
+    const remote = (await readRepoIndex(repo)).keys;
+    const fresh = new Store(path.join(tmp, 'key-runner'));
+    // Not for a layer above the base: its job takes the base (and the key) as a parent anyway.
+    await adoptPublishedKey(kls, 'upgrade', fresh, remote);
+    expect(await readRootKey(kls, fresh)).toBeUndefined();
+    await adoptPublishedKey(kls, 'base', fresh, remote);
+    const key = (await readRootKey(kls, fresh))!;
+    expect(key).toMatchObject({ id, source: 'store' });
+    expect(readFileSync(key.private, 'utf8')).toBe('private\n');
   });
 });
