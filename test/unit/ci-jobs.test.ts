@@ -51,6 +51,11 @@ describe('what a set promotion waits for', () => {
 });
 
 describe('the upload command', () => {
+  it('that names the files itself gets them as positional parameters, nothing appended', () => {
+    expect(uploadArgs('rsync -t "$@" staging:/in/', ['/s/a.rpm'])).toEqual(['-c', 'rsync -t "$@" staging:/in/', 'ost-images-upload', '/s/a.rpm']);
+    expect(uploadArgs('scp "${1}" staging:/in/ && ssh staging publish "$(basename "$1")"', ['/s/a.rpm'])[1]).toBe('scp "${1}" staging:/in/ && ssh staging publish "$(basename "$1")"');
+  });
+
   it('is the site\'s shell text with the files as "$@", never spliced into it', () => {
     expect(uploadArgs('/usr/local/bin/stage-upload --host staging', ['/s/a.rpm', '/s/b; rm -rf ~.rpm'])).toEqual([
       '-c', '/usr/local/bin/stage-upload --host staging "$@"', 'ost-images-upload', '/s/a.rpm', '/s/b; rm -rf ~.rpm',
