@@ -194,13 +194,13 @@ describe('the default set, debian12', () => {
     expect(vms[0]!.buildFile).toBe(path.join(root, 'usr/share/ost-images', engine.image));
     expect(vms[0]!.backingChain.slice(1).map((f) => path.basename(f))).toEqual([engine.image, store.current('debian12', 'upgrade')!.image, store.current('debian12', 'base')!.image]);
     for (const [name, role] of [['e2e-engine', 'engine'], ['e2e-host0', 'host'], ['e2e-host1', 'host']]) {
-      expect((await ok(['vm', 'ssh', name!, '--vm-dir', vmDir, '--', 'cat', '/etc/ost-images-role'])).trim()).toBe(role);
+      expect((await ok(['vm', 'ssh', name!, '--', 'cat', '/etc/ost-images-role'])).trim()).toBe(role);
     }
     const ls = JSON.parse(await ok(['vm', 'ls', '--vm-dir', vmDir, '--json'])) as { name: string; state: string }[];
     expect(ls.filter((v) => v.name.startsWith('e2e-')).map((v) => `${v.name}:${v.state}`).sort()).toEqual(['e2e-engine:running', 'e2e-host0:running', 'e2e-host1:running']);
     for (const name of ['e2e-host0', 'e2e-host1']) await ok(['vm', 'rm', name, '--vm-dir', vmDir]);
     // The engine VM stays, stopped, for the upgrade below: a stopped VM's build must survive too.
-    await ok(['vm', 'stop', 'e2e-engine', '--vm-dir', vmDir]);
+    await ok(['vm', 'stop', 'e2e-engine']);
     expect(readdirSync(vmDir).filter((f) => f.startsWith('e2e-host'))).toEqual([]);
   }, 20 * MIN);
 
@@ -337,8 +337,8 @@ describe('the default set, debian12', () => {
     const dry = JSON.parse(await ok(['remove-old', '--keep', '1', '--root', root, '--vm-dir', vmDir, '--dry-run', '--json'])) as { removed: string[]; kept: { nvr: string; why: string }[] };
     expect(dry.removed).toEqual([]);
     expect(dry.kept.find((k) => k.nvr === `ost-images-debian12-engine-installed-${vm.build}`)!.why).toMatch(/engine/);
-    await ok(['vm', 'start', 'e2e-engine', '--vm-dir', vmDir]);
-    expect((await ok(['vm', 'ssh', 'e2e-engine', '--vm-dir', vmDir, '--', 'cat', '/etc/ost-images-role'])).trim()).toBe('engine');
+    await ok(['vm', 'start', 'e2e-engine']);
+    expect((await ok(['vm', 'ssh', 'e2e-engine', '--', 'cat', '/etc/ost-images-role'])).trim()).toBe('engine');
     await ok(['vm', 'rm', 'e2e-engine', '--vm-dir', vmDir]);
     expect(readdirSync(vmDir)).toEqual([]);
     // With the VM gone, the old build goes.
