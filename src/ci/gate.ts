@@ -7,8 +7,8 @@
 // exactly what passed, and a later run that would boot the very same builds can take the result
 // instead of booting again. Records are written whole (a private name, then rename), so a reader
 // on any host sees a complete record or none.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { writeJsonAtomic } from '../fsutil.js';
 import os from 'node:os';
 import path from 'node:path';
 import { RUN_ID } from './locations.js';
@@ -45,24 +45,11 @@ export const gateSetDir = (staging: string, set: string): string => path.join(st
 export const gateRunDir = (staging: string, set: string, run: string): string => path.join(gateSetDir(staging, set), run);
 export const gateFile = (staging: string, set: string, run: string, layer: string): string => path.join(gateRunDir(staging, set, run), `${layer}.json`);
 
-/** Complete, fsynced, then renamed into place; the temporary name is unique across hosts. */
+/** Complete, fsynced, then renamed into place (writeJsonAtomic: a temporary name unique across hosts). */
 export function writeGateRecord(staging: string, rec: GateRecord): string {
   const file = gateFile(staging, rec.set, rec.run, rec.layer);
   mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${os.hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`);
-  try {
-    const fd = openSync(tmp, 'w', 0o644);
-    try {
-      writeSync(fd, `${JSON.stringify(rec, null, 2)}\n`);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, file);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw err;
-  }
+  writeJsonAtomic(file, rec);
   return file;
 }
 

@@ -12,7 +12,7 @@
 //   promotions run one at a time, a newer run's replacing an older one still waiting, and the
 //   production repository's own lock serializes the sets' promotions against each other.
 import { Document } from 'yaml';
-import { commandOf, type CiJob, type JobGraph } from './pipeline.js';
+import { commandOf, jobName, type CiJob, type JobGraph } from './pipeline.js';
 import type { CiSettings } from './settings.js';
 import { SET_COMMENT, headerLines, mapOf, quoted, render, type Entry, type Origin } from './yaml-out.js';
 import { variableEntries } from './variables.js';
@@ -34,19 +34,6 @@ export function githubId(job: CiJob): string {
   return [job.kind, job.set, ...(job.layer !== undefined ? [job.layer] : []), ...(job.gate !== undefined ? [String(job.gate)] : [])].map(idPart).join('__');
 }
 
-export function githubName(job: CiJob): string {
-  switch (job.kind) {
-    case 'layer':
-      return `${job.set} ${job.layer}`;
-    case 'boot':
-      return `${job.set} ${job.layer} boot`;
-    case 'gate':
-      return `${job.set} promote gate ${job.gate}`;
-    case 'promote':
-      return `${job.set} promote`;
-  }
-}
-
 const STEP_NAME: Record<CiJob['kind'], string> = { layer: 'build, package and stage', boot: 'boot test', gate: 'gate', promote: 'promote' };
 
 export function renderGithub(g: JobGraph, settings: CiSettings, origin: Origin): string {
@@ -56,7 +43,7 @@ export function renderGithub(g: JobGraph, settings: CiSettings, origin: Origin):
     const steps: unknown[] = [{ uses: CHECKOUT_ACTION }];
     if (settings.setup) steps.push({ name: 'setup', run: settings.setup });
     steps.push({ name: STEP_NAME[job.kind], run: commandOf(job) });
-    const e: Entry[] = [{ key: 'name', value: githubName(job) }];
+    const e: Entry[] = [{ key: 'name', value: jobName(job) }];
     if (job.needs.length > 0) e.push({ key: 'needs', value: job.needs.map((n) => ids.get(n)!), flow: job.needs.length === 1 });
     e.push({ key: 'runs-on', value: settings.github.runsOn, flow: true });
     if (job.kind === 'promote') e.push({ key: 'concurrency', value: { group: `${PRODUCTION_GROUP}-${job.set}`, 'cancel-in-progress': false } });

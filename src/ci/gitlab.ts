@@ -9,7 +9,7 @@
 //   and queues the rest (it cancels none); the repository lock serializes them again underneath.
 import { Document } from 'yaml';
 import { UsageError } from '../errors.js';
-import { commandOf, limitNeeds, type CiJob, type JobGraph } from './pipeline.js';
+import { commandOf, jobName, limitNeeds, type CiJob, type JobGraph } from './pipeline.js';
 import type { CiSettings } from './settings.js';
 import { SET_COMMENT, headerLines, mapOf, quotedList, render, type Entry, type Origin } from './yaml-out.js';
 import { variableEntries } from './variables.js';
@@ -17,20 +17,6 @@ import { variableEntries } from './variables.js';
 export const GITLAB_MAX_NEEDS = 50;
 export const GITLAB_FILE = '.gitlab-ci.yml';
 export const PRODUCTION_GROUP = 'ost-images-production';
-
-/** A job's name in GitLab: what its pipeline graph and logs show. */
-export function gitlabName(job: CiJob): string {
-  switch (job.kind) {
-    case 'layer':
-      return `${job.set} ${job.layer}`;
-    case 'boot':
-      return `${job.set} ${job.layer} boot`;
-    case 'gate':
-      return `${job.set} promote gate ${job.gate}`;
-    case 'promote':
-      return `${job.set} promote`;
-  }
-}
 
 /**
  * A variable's value as GitLab must be given it: GitLab expands `$NAME` in variables, which would
@@ -43,7 +29,7 @@ function gitlabValue(name: string, value: string): unknown {
 
 export function renderGitlab(graph: JobGraph, settings: CiSettings, origin: Origin): string {
   const g = limitNeeds(graph, GITLAB_MAX_NEEDS);
-  const names = new Map(g.jobs.map((j) => [j.id, gitlabName(j)]));
+  const names = new Map(g.jobs.map((j) => [j.id, jobName(j)]));
   // Layer names hold no space, so only a layer named 'promote' can take another job's name.
   const seen = new Map<string, CiJob>();
   for (const j of g.jobs) {

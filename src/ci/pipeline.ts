@@ -93,6 +93,20 @@ export function limitNeeds(g: JobGraph, max: number): JobGraph {
 }
 
 /** The command a job runs (after the site's setup command); '' for a gate, which only waits. */
+/** A job's readable name, the same in GitLab and GitHub: what pipeline graphs and logs show. */
+export function jobName(job: CiJob): string {
+  switch (job.kind) {
+    case 'layer':
+      return `${job.set} ${job.layer}`;
+    case 'boot':
+      return `${job.set} ${job.layer} boot`;
+    case 'gate':
+      return `${job.set} promote gate ${job.gate}`;
+    case 'promote':
+      return `${job.set} promote`;
+  }
+}
+
 export function commandOf(job: CiJob): string {
   // Set and layer names are [a-z0-9._+-] (validated): safe as shell words without quoting.
   switch (job.kind) {

