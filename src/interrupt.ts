@@ -12,6 +12,15 @@ export const abortSignal: AbortSignal = controller.signal;
 export function installSignalHandlers(): void {
   if (installed) return;
   installed = true;
+  // Whoever read our output may be gone (a killed CI runner, a closed terminal, `| head`). A write
+  // to that closed pipe fails with EPIPE as an 'error' event; unhandled, it would end the process
+  // at once and skip every clean-up on the way out. Output nobody reads is dropped; the work and
+  // its clean-up go on.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+    });
+  }
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(sig, () => {
       if (controller.signal.aborted) {

@@ -223,6 +223,19 @@ describe('chroot backend', () => {
     expect(store.current('tiny', 'slow')).toBeUndefined();
   });
 
+  it('releases everything on SIGTERM even when whoever read its log has gone (writes to stderr fail with EPIPE)', async () => {
+    // A CI runner or a terminal that went away first: the build's progress lines then hit a closed
+    // pipe while it cleans up. That must not end it before the clean-up is done.
+    const run = startCli([...build('slow'), '--debug'], env);
+    await run.until(STEP_STARTED);
+    run.child.stderr!.destroy();
+    run.child.kill('SIGTERM');
+    const r = await run.done;
+    expect(r.code).toBe(130);
+    expect(leftovers()).toEqual([]);
+    expect(store.current('tiny', 'slow')).toBeUndefined();
+  });
+
   it('reclaims what a SIGKILLed build leaked, then builds', async () => {
     // Killed once the step runs in the chroot, so its sleep is there to be reclaimed.
     const run = startCli([...build('slow'), '--debug'], env);
