@@ -5,7 +5,7 @@ import path from 'node:path';
 import { listSets, loadLayerSet } from '../definitions/load.js';
 import { StepError, UsageError, quote } from '../errors.js';
 import { writeFileAtomic } from '../fsutil.js';
-import { PROJECT_ROOT } from '../paths.js';
+import { DEFAULT_LAYERS_DIR, PROJECT_ROOT } from '../paths.js';
 import { unifiedDiff } from './diff.js';
 import { GITHUB_FILE, renderGithub } from './github.js';
 import { GITLAB_FILE, renderGitlab } from './gitlab.js';
@@ -36,7 +36,8 @@ export function generatePipeline(engine: Engine, o: GenerateOptions): string {
   const configFile = o.config ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);
   const file = configFile ? readCiConfig(configFile, engine) : undefined;
   const settings = resolveCiSettings(engine, file, o.overrides);
-  const graph = jobGraph(names.map((n) => loadLayerSet(o.layersDir, n)));
+  // A layers directory given (as typed, like the header's --layers-dir) goes into the jobs' commands.
+  const graph = jobGraph(names.map((n) => loadLayerSet(o.layersDir, n)), o.layersDir !== DEFAULT_LAYERS_DIR ? o.layersDir : undefined);
   const origin = { file: DEFAULT_FILE[engine], args: o.args };
   return engine === 'gitlab' ? renderGitlab(graph, settings, origin) : renderGithub(graph, settings, origin);
 }

@@ -42,7 +42,7 @@ export function renderGithub(g: JobGraph, settings: CiSettings, origin: Origin):
   const jobs: Entry[] = g.jobs.map((job, i) => {
     const steps: unknown[] = [{ uses: CHECKOUT_ACTION }];
     if (settings.setup) steps.push({ name: 'setup', run: settings.setup });
-    steps.push({ name: STEP_NAME[job.kind], run: commandOf(job) });
+    steps.push({ name: STEP_NAME[job.kind], run: commandOf(job, g.layersDir) });
     const e: Entry[] = [{ key: 'name', value: jobName(job) }];
     if (job.needs.length > 0) e.push({ key: 'needs', value: job.needs.map((n) => ids.get(n)!), flow: job.needs.length === 1 });
     e.push({ key: 'runs-on', value: settings.github.runsOn, flow: true });

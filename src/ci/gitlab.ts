@@ -70,7 +70,7 @@ export function renderGitlab(graph: JobGraph, settings: CiSettings, origin: Orig
       e.push({ key: 'script', value: ['echo every job this gate needs has passed'] });
     } else {
       if (job.kind === 'promote') e.push({ key: 'resource_group', value: PRODUCTION_GROUP });
-      e.push({ key: 'script', value: [commandOf(job)] });
+      e.push({ key: 'script', value: [commandOf(job, g.layersDir)] });
     }
     top.push({ key: names.get(job.id)!, value: mapOf(doc, e), quoteKey: true, spaceBefore: true, comment: jobComment(job, g) });
   }

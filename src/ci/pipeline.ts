@@ -15,6 +15,7 @@
 import type { LayerSet } from '../definitions/types.js';
 import { FLAT_SUFFIX } from '../plan/naming.js';
 import { topLayers } from '../plan/plan.js';
+import { shellWord } from './yaml-out.js';
 
 export type JobKind = 'layer' | 'boot' | 'gate' | 'promote';
 
@@ -36,6 +37,11 @@ export interface JobGraph {
   sets: string[];
   /** Per set: layer jobs parents first, then boot jobs, then gates, then promote. */
   jobs: CiJob[];
+  /**
+   * The layers directory the jobs read, as given to the generator (a relative one resolves in the
+   * job's checkout); absent: the CLI's default, the `layers/` beside the CLI the job runs.
+   */
+  layersDir?: string;
 }
 
 export const jobId = {
@@ -45,8 +51,8 @@ export const jobId = {
   promote: (set: string) => `promote/${set}`,
 };
 
-/** The job graph of the given sets (each already loaded and validated). */
-export function jobGraph(sets: LayerSet[]): JobGraph {
+/** The job graph of the given sets (each already loaded and validated), read from `layersDir` when not the default. */
+export function jobGraph(sets: LayerSet[], layersDir?: string): JobGraph {
   const jobs: CiJob[] = [];
   for (const ls of sets) {
     const set = ls.set.name;
@@ -61,7 +67,7 @@ export function jobGraph(sets: LayerSet[]): JobGraph {
     for (const b of booted) ofSet.push({ id: jobId.boot(set, b.layer), kind: 'boot', set, layer: b.layer, needs: [jobId.layer(set, b.of)] });
     jobs.push(...ofSet, { id: jobId.promote(set), kind: 'promote', set, needs: ofSet.map((j) => j.id) });
   }
-  return { sets: sets.map((s) => s.set.name), jobs };
+  return { sets: sets.map((s) => s.set.name), jobs, ...(layersDir !== undefined ? { layersDir } : {}) };
 }
 
 /**
@@ -89,10 +95,9 @@ export function limitNeeds(g: JobGraph, max: number): JobGraph {
     }
     jobs.push({ ...job, needs });
   }
-  return { sets: g.sets, jobs };
+  return { ...g, jobs };
 }
 
-/** The command a job runs (after the site's setup command); '' for a gate, which only waits. */
 /** A job's readable name, the same in GitLab and GitHub: what pipeline graphs and logs show. */
 export function jobName(job: CiJob): string {
   switch (job.kind) {
@@ -107,15 +112,22 @@ export function jobName(job: CiJob): string {
   }
 }
 
-export function commandOf(job: CiJob): string {
+/**
+ * The command a job runs (after the site's setup command); '' for a gate, which only waits. With a
+ * layers directory the pipeline was generated from (not the default), every command names it:
+ * otherwise a CLI that is not the checkout's own (`cli: ost-images`, an absolute path) would read
+ * the sets beside itself, not the ones the pipeline was generated from.
+ */
+export function commandOf(job: CiJob, layersDir?: string): string {
   // Set and layer names are [a-z0-9._+-] (validated): safe as shell words without quoting.
+  const dir = layersDir !== undefined ? ` --layers-dir ${shellWord(layersDir)}` : '';
   switch (job.kind) {
     case 'layer':
-      return `$OST_IMAGES ci layer --set ${job.set} --layer ${job.layer}`;
+      return `$OST_IMAGES ci layer --set ${job.set} --layer ${job.layer}${dir}`;
     case 'boot':
-      return `$OST_IMAGES ci boot --set ${job.set} --layer ${job.layer}`;
+      return `$OST_IMAGES ci boot --set ${job.set} --layer ${job.layer}${dir}`;
     case 'promote':
-      return `$OST_IMAGES promote --set ${job.set}`;
+      return `$OST_IMAGES promote --set ${job.set}${dir}`;
     case 'gate':
       return '';
   }

@@ -87,6 +87,18 @@ describe('the job graph', () => {
     expect(cmd('boot/debian12/engine-installed-flat')).toBe('$OST_IMAGES ci boot --set debian12 --layer engine-installed-flat');
     expect(cmd('promote/debian12')).toBe('$OST_IMAGES promote --set debian12');
   });
+
+  it('generated from another layers directory, every command names it, so the jobs read those sets whatever CLI they run', () => {
+    const g = jobGraph([debian12()], 'ci sets');
+    const cmd = (id: string) => commandOf(g.jobs.find((j) => j.id === id)!, g.layersDir);
+    expect(cmd('layer/debian12/upgrade')).toBe("$OST_IMAGES ci layer --set debian12 --layer upgrade --layers-dir 'ci sets'");
+    expect(cmd('boot/debian12/engine-installed')).toBe("$OST_IMAGES ci boot --set debian12 --layer engine-installed --layers-dir 'ci sets'");
+    expect(cmd('promote/debian12')).toBe("$OST_IMAGES promote --set debian12 --layers-dir 'ci sets'");
+    // Through GitLab's gates too (limitNeeds keeps it), and in both engines' files.
+    expect(limitNeeds(g, 2).layersDir).toBe('ci sets');
+    expect(gitlabJobs(renderGitlab(g, settings('gitlab'), origin(GITLAB_FILE)))['debian12 promote']!.script).toEqual(["$OST_IMAGES promote --set debian12 --layers-dir 'ci sets'"]);
+    expect(renderGithub(g, settings('github'), origin(GITHUB_FILE))).toContain("run: $OST_IMAGES ci layer --set debian12 --layer base --layers-dir 'ci sets'");
+  });
 });
 
 describe('GitLab’s limit of 50 needs', () => {
