@@ -116,8 +116,10 @@ function copyDropbear(root: string): void {
 /**
  * Makes `image`: a bootable tiny guest whose root accepts `authorizedKey` (an OpenSSH public key
  * line) and whose host name is `hostname`. `poweroff`: it boots, says so and powers off instead.
+ * `buildable`: the chroot backend can build layers on it (a stub apt-get for the clean-up, the
+ * apt lists directory it empties; the package list is then simply not recorded).
  */
-export async function makeBootableTinyDisk(image: string, work: string, opts: { authorizedKey: string; hostname: string; poweroff?: boolean }): Promise<void> {
+export async function makeBootableTinyDisk(image: string, work: string, opts: { authorizedKey: string; hostname: string; poweroff?: boolean; buildable?: boolean }): Promise<void> {
   const { kernel, modules } = hostKernel();
   // Debian's extlinux, Fedora/EL's syslinux-extlinux.
   const mbr = ['/usr/lib/EXTLINUX/mbr.bin', '/usr/share/syslinux/mbr.bin'].find((f) => existsSync(f)) ?? need('/usr/lib/EXTLINUX/mbr.bin', 'extlinux');
@@ -151,6 +153,10 @@ export async function makeBootableTinyDisk(image: string, work: string, opts: { 
     chmodSync(path.join(root, 'root', '.ssh'), 0o700);
     writeFileSync(path.join(root, 'root', '.ssh', 'authorized_keys'), `${opts.authorizedKey.trim()}\n`, { mode: 0o600 });
     symlinkSync('/proc/mounts', path.join(root, 'etc', 'mtab'));
+    if (opts.buildable) {
+      mkdirSync(path.join(root, 'var', 'lib', 'apt', 'lists'), { recursive: true });
+      writeFileSync(path.join(root, 'usr', 'bin', 'apt-get'), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+    }
     // extlinux reads the partition's offset from the (partx-made) partition device; the MBR code
     // chain-loads the active partition's boot sector extlinux wrote.
     execFileSync('extlinux', ['--install', path.join(root, 'boot', 'extlinux')], { stdio: 'ignore' });

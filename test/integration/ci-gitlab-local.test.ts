@@ -1,0 +1,337 @@
+// The generated GitLab pipeline run for real, by gitlab-ci-local (shell executor, no Docker), on a
+// tiny set (base -> mid -> left, right) committed into a scratch git repository with its ci.yaml
+// and the .gitlab-ci.yml the real CLI generates from them. The jobs run this checkout's CLI
+// (`cli:` is its bin/ost-images, `setup: ''`) and read the sets from their own checkout (the
+// pipeline was generated with --layers-dir layers). Every job gets its own store (its own "runner":
+// XDG_CACHE_HOME inside the job's build directory), so layers can only travel through staging.
+//
+// The base is yesterday's build, already staged (a tiny guest that really boots and answers SSH,
+// test/helpers/tiny-vm.ts); the layers above are built by the jobs with the chroot backend. What
+// the steps of mid, left and right do is call the test's event server, which notes what staging
+// served at that moment; the two leaves meet there at a barrier that releases them only when both
+// have arrived, so a pipeline that ran them one after the other fails (bounded: a hang is an error,
+// never a verdict). Nothing here reads a wall clock to decide anything.
+//
+// gitlab-ci-local ignores resource_group and a failed job only makes it skip dependants: the
+// failed-boot case therefore also starts the promotion job by hand for that run, and the
+// promotion itself must refuse.
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { GateRecord } from '../../src/ci/gate.js';
+import { loadLayerSet } from '../../src/definitions/load.js';
+import { packageLayers } from '../../src/package/package.js';
+import { computeKeys } from '../../src/plan/keys.js';
+import { nvr } from '../../src/plan/retention.js';
+import { publish } from '../../src/publish/publish.js';
+import { readSnapshot, servedStamp } from '../../src/publish/snapshot.js';
+import { Store, type BuildRecord } from '../../src/store.js';
+import { BIN, ROOT } from '../helpers/cli.js';
+import { makeBootableTinyDisk, makeKeyPair, storeBuild } from '../helpers/tiny-vm.js';
+import { removeTree, testTmp } from '../helpers/tmp.js';
+
+const tmp = testTmp('ci-gitlab-local');
+const repo = path.join(tmp, 'repo');
+const staging = path.join(tmp, 'staging');
+const production = path.join(tmp, 'production');
+const GLCL = path.join(ROOT, 'node_modules', '.bin', 'gitlab-ci-local');
+/** Only bounds a hang: the barrier answers the first leaf when the second arrives, however late. */
+const BARRIER_BOUND_MS = 300_000;
+/** Only bounds a hang of a whole pipeline. */
+const PIPELINE_BOUND_MS = 1_800_000;
+
+// --- the event server: what each step saw in staging, and the leaves' barrier ---------------------
+
+interface StepEvent {
+  layer: string;
+  /** The NVRs staging served when the step ran. */
+  staged: string[];
+}
+const events: StepEvent[] = [];
+const waiting = new Map<string, http.ServerResponse>();
+const arrived = new Set<string>();
+let server: http.Server;
+let port: number;
+
+const servedNvrs = (dir: string): string[] => {
+  const stamp = existsSync(dir) ? servedStamp(dir) : undefined;
+  return stamp ? readSnapshot(dir, stamp).packages.map(nvr).sort() : [];
+};
+
+function startEventServer(): Promise<void> {
+  server = http.createServer((req, res) => {
+    const m = /^\/(step|barrier)\/([a-z]+)$/.exec(req.url ?? '');
+    if (!m) return void res.writeHead(404).end();
+    const [, kind, layer] = m as unknown as [string, string, string];
+    events.push({ layer, staged: servedNvrs(staging) });
+    if (kind === 'step') return void res.end('ok\n');
+    // The barrier: both leaves must be in their build steps at the same time.
+    arrived.add(layer);
+    const other = layer === 'left' ? 'right' : 'left';
+    if (arrived.has(other)) {
+      waiting.get(other)?.end('ok\n');
+      waiting.delete(other);
+      return void res.end('ok\n');
+    }
+    waiting.set(layer, res);
+    setTimeout(() => {
+      if (waiting.get(layer) !== res) return;
+      waiting.delete(layer);
+      res.writeHead(504).end(`${other} never reached its step while ${layer} waited: the leaves did not run in parallel\n`);
+    }, BARRIER_BOUND_MS).unref();
+  });
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => {
+      port = (server.address() as AddressInfo).port;
+      resolve();
+    }),
+  );
+}
+
+// --- the scratch repository -------------------------------------------------------------------
+
+const step = (what: string) => `#!/bin/sh\nset -e\nwget -q -O /dev/null http://127.0.0.1:${port}/${what}\n`;
+const layerFiles = () => ({
+  'tiny/set.yaml': 'distro: {family: debian, name: Debian, version: "12", codename: bookworm, mirror: "http://deb.debian.org/debian"}\npackage: {prefix: ost-images}\n',
+  'tiny/base/layer.yaml': 'base:\n  mmdebstrap: {packages: [busybox]}\n',
+  'tiny/mid/layer.yaml': 'parent: base\nsteps:\n  - upload: {from: motd, to: /etc/motd}\n  - run: mid.sh\n',
+  'tiny/mid/motd': 'the middle layer\n',
+  'tiny/mid/mid.sh': step('step/mid'),
+  'tiny/left/layer.yaml': 'parent: mid\nsteps:\n  - run: left.sh\n',
+  'tiny/left/left.sh': `${step('barrier/left')}echo left > /etc/left\n`,
+  'tiny/right/layer.yaml': 'parent: mid\nsteps:\n  - run: right.sh\n',
+  'tiny/right/right.sh': `${step('barrier/right')}echo right > /etc/right\n`,
+});
+
+const git = (...args: string[]) => execFileSync('git', ['-c', 'user.name=ost-images test', '-c', 'user.email=test@ost-images.invalid', ...args], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+
+function writeRepoFiles(files: Record<string, string>, under = 'layers'): void {
+  for (const [rel, content] of Object.entries(files)) {
+    const file = path.join(repo, under, rel);
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(file, content, { mode: rel.endsWith('.sh') ? 0o755 : 0o644 });
+  }
+}
+
+/** The pipeline as the real CLI generates it from the repository's layers/ and ci.yaml. */
+function generate(): string {
+  execFileSync(process.execPath, [BIN, 'ci', 'gitlab', '--config', 'ci.yaml', '--layers-dir', 'layers', '--out', '.gitlab-ci.yml'], { cwd: repo, stdio: 'ignore' });
+  return readFileSync(path.join(repo, '.gitlab-ci.yml'), 'utf8');
+}
+
+// --- gitlab-ci-local --------------------------------------------------------------------------
+
+interface PipelineRun {
+  code: number | null;
+  /** gitlab-ci-local's output, in the order it reported events (job started, output, finished). */
+  lines: string[];
+  text: string;
+}
+const running = new Set<ChildProcess>();
+
+function gitlabCiLocal(extra: string[] = []): Promise<PipelineRun> {
+  const args = ['--shell-isolation', '--no-artifacts-to-source', '--concurrency', '2', '--variable', 'XDG_CACHE_HOME=$CI_PROJECT_DIR/.runner', ...extra];
+  // Its own process group: a hang is ended with everything it started (jobs, their CLIs, QEMU).
+  const child = spawn(GLCL, args, { cwd: repo, env: { ...process.env, OST_IMAGES_KVM: '0', FORCE_COLOR: '0', NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  running.add(child);
+  let text = '';
+  child.stdout!.on('data', (d: Buffer) => (text += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (text += d.toString()));
+  const bound = setTimeout(() => process.kill(-child.pid!, 'SIGTERM'), PIPELINE_BOUND_MS);
+  return new Promise((resolve) =>
+    child.on('close', (code) => {
+      clearTimeout(bound);
+      running.delete(child);
+      text = text.replace(/\x1b\[[0-9;]*m/g, '');
+      resolve({ code, lines: text.split('\n'), text });
+    }),
+  );
+}
+
+/** Whether a line of gitlab-ci-local's report is `job`'s (it pads job names to one width). */
+const ofJob = (line: string, job: string, what: string): boolean => line.startsWith(job) && new RegExp(`^ +${what}`).test(line.slice(job.length));
+
+/** Where in gitlab-ci-local's report a job started and finished (line numbers: an order, not a time). */
+function jobSpan(run: PipelineRun, job: string): { start: number; end: number } {
+  const start = run.lines.findIndex((l) => ofJob(l, job, 'starting shell'));
+  const end = run.lines.findIndex((l) => ofJob(l, job, 'finished in '));
+  expect(start, `${job} started:\n${run.text}`).toBeGreaterThanOrEqual(0);
+  expect(end, `${job} finished:\n${run.text}`).toBeGreaterThan(start);
+  return { start, end };
+}
+/** A job's own output lines (gitlab-ci-local prefixes them with `<job>  > `). */
+const jobOutput = (run: PipelineRun, job: string): string =>
+  run.lines
+    .filter((l) => ofJob(l, job, '> '))
+    .map((l) => l.slice(l.indexOf('> ', job.length) + 2))
+    .join('\n');
+
+// --- the jobs' runners ------------------------------------------------------------------------
+
+/** The store of the job that built `layer` (each job has its own, under its build directory). */
+function jobStore(layer: string, builtIn: (s: Store) => boolean): Store {
+  const builds = path.join(repo, '.gitlab-ci-local', 'builds');
+  const stores = readdirSync(builds)
+    .map((d) => new Store(path.join(builds, d, '.runner', 'ost-images')))
+    .filter((s) => existsSync(s.root) && builtIn(s));
+  expect(stores, `exactly one job store for ${layer}`).toHaveLength(1);
+  return stores[0]!;
+}
+const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
+/** The sha256 rpm recorded for the image inside a staged package. */
+function stagedImageDigest(rec: BuildRecord): string {
+  const file = path.join(staging, 'packages', `ost-images-tiny-${rec.layer}-${rec.version}-${rec.release}.noarch.rpm`);
+  const out = execFileSync('rpm', ['-qp', '--qf', '[%{FILENAMES} %{FILEDIGESTS}\\n]', file], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
+  const line = out.split('\n').find((l) => l.split(' ')[0]!.endsWith(`/${rec.image}`));
+  expect(line, `${rec.image} in ${file}:\n${out}`).toBeDefined();
+  return line!.split(' ')[1]!;
+}
+
+const LAYER_JOBS = ['tiny base', 'tiny mid', 'tiny left', 'tiny right'];
+const BOOT_JOBS = ['tiny left boot', 'tiny right boot'];
+let baseNvr: string;
+let firstRun: string;
+let afterFirst: { production: string; staging: string; events: number };
+
+beforeAll(async () => {
+  await startEventServer();
+  mkdirSync(repo, { recursive: true });
+  git('init', '-q', '-b', 'main');
+  writeRepoFiles(layerFiles());
+  writeFileSync(
+    path.join(repo, 'ci.yaml'),
+    [`cli: ${BIN}`, "setup: ''", `staging: {dir: ${staging}}`, `repo: {dir: ${production}}`, 'keep: 2', ''].join('\n'),
+  );
+  // Yesterday's base, staged: a tiny guest that boots, answers SSH with the set's key, and that the
+  // chroot backend can build on.
+  const ls = loadLayerSet(path.join(repo, 'layers'), 'tiny');
+  const work = path.join(tmp, 'work');
+  const pub = makeKeyPair(path.join(work, 'key'));
+  await makeBootableTinyDisk(path.join(work, 'tiny.qcow2'), path.join(work, 'mk'), { authorizedKey: pub, hostname: 'tiny', buildable: true });
+  const builder = new Store(path.join(tmp, 'builder'));
+  const base = await storeBuild(builder, 'tiny', 'base', '20260101000000', { from: path.join(work, 'tiny.qcow2'), keyFile: path.join(work, 'key') }, computeKeys(ls).get('base'));
+  await publish(staging, (await packageLayers(ls, ['base'], builder)).map((p) => p.rpm));
+  baseNvr = `ost-images-tiny-base-12-${base.release}`;
+  const pipeline = generate();
+  expect(pipeline).toContain('$OST_IMAGES ci layer --set tiny --layer mid --layers-dir layers');
+  git('add', 'layers', 'ci.yaml', '.gitlab-ci.yml');
+  git('commit', '-q', '-m', 'tiny set, its site settings and the generated pipeline');
+}, 600_000);
+
+afterAll(async () => {
+  for (const child of running) {
+    try {
+      process.kill(-child.pid!, 'SIGTERM');
+    } catch {
+      // Already gone.
+    }
+  }
+  for (const res of waiting.values()) res.destroy();
+  await new Promise((r) => server?.close(r));
+  removeTree(tmp);
+});
+
+describe('the generated GitLab pipeline, run by gitlab-ci-local', () => {
+  it('runs the jobs in DAG order, the two leaves in parallel, parents through staging byte for byte, and promotes', async () => {
+    const run = await gitlabCiLocal();
+    expect(run.code, run.text).toBe(0);
+
+    // DAG order, as gitlab-ci-local reported it: each job started after the job it needs finished.
+    const span = Object.fromEntries([...LAYER_JOBS, ...BOOT_JOBS, 'tiny promote'].map((j) => [j, jobSpan(run, j)]));
+    const after = (child: string, parent: string) => expect(span[child]!.start, `${child} after ${parent}`).toBeGreaterThan(span[parent]!.end);
+    after('tiny mid', 'tiny base');
+    after('tiny left', 'tiny mid');
+    after('tiny right', 'tiny mid');
+    after('tiny left boot', 'tiny left');
+    after('tiny right boot', 'tiny right');
+    for (const j of [...LAYER_JOBS, ...BOOT_JOBS]) after('tiny promote', j);
+    // ... and as the steps saw it: each ran when its parent was already in staging.
+    const seen = (layer: string) => events.filter((e) => e.layer === layer);
+    expect(seen('mid')).toHaveLength(1);
+    expect(seen('mid')[0]!.staged).toEqual([baseNvr]);
+    for (const leaf of ['left', 'right']) {
+      expect(seen(leaf)).toHaveLength(1);
+      expect(seen(leaf)[0]!.staged.filter((n) => /-mid-/.test(n))).toHaveLength(1);
+    }
+    // The leaves in parallel: both were inside their build steps at once (the barrier let them
+    // through), which the engine's report shows too: neither finished before the other started.
+    expect(span['tiny left']!.start).toBeLessThan(span['tiny right']!.end);
+    expect(span['tiny right']!.start).toBeLessThan(span['tiny left']!.end);
+
+    // Each layer job on its own runner: base was staged already, the others fetched their parents.
+    expect(jobOutput(run, 'tiny base')).toMatch(new RegExp(`tiny base: key [0-9a-f]{12}… already staged as ${baseNvr}; nothing to do`));
+    expect(jobOutput(run, 'tiny mid')).toMatch(/tiny mid: staged ost-images-tiny-mid-12-\S+ \(key [0-9a-f]{12}…\): base fetched, mid built/);
+    for (const leaf of ['left', 'right']) expect(jobOutput(run, `tiny ${leaf}`)).toMatch(new RegExp(`tiny ${leaf}: staged \\S+ \\(key [0-9a-f]{12}…\\): base fetched, mid fetched, ${leaf} built`));
+
+    // Byte for byte: the parent each child job worked on is the image its parent's job staged.
+    const midStore = jobStore('mid', (s) => s.current('tiny', 'mid') !== undefined && !s.current('tiny', 'left') && !s.current('tiny', 'right'));
+    const mid = midStore.current('tiny', 'mid')!;
+    const base = midStore.current('tiny', 'base')!;
+    expect(sha256(midStore.imagePath('tiny', mid.image))).toBe(stagedImageDigest(mid));
+    expect(sha256(midStore.imagePath('tiny', base.image))).toBe(stagedImageDigest(base));
+    for (const leaf of ['left', 'right']) {
+      const s = jobStore(leaf, (st) => st.current('tiny', leaf) !== undefined);
+      expect(s.current('tiny', 'mid')!.release).toBe(mid.release);
+      expect(sha256(s.imagePath('tiny', s.current('tiny', 'mid')!.image))).toBe(stagedImageDigest(mid));
+      expect(sha256(s.imagePath('tiny', s.current('tiny', 'base')!.image))).toBe(stagedImageDigest(base));
+    }
+
+    // Both leaves booted and logged in; the promotion published exactly the staged chains.
+    const runs = readdirSync(path.join(staging, 'gate', 'tiny'));
+    expect(runs).toHaveLength(1);
+    firstRun = runs[0]!;
+    for (const leaf of ['left', 'right']) {
+      expect(jobOutput(run, `tiny ${leaf} boot`)).toMatch(new RegExp(`tiny ${leaf}: passed: userspace after .* SSH login after`));
+      const rec = JSON.parse(readFileSync(path.join(staging, 'gate', 'tiny', firstRun, `${leaf}.json`), 'utf8')) as GateRecord;
+      expect(rec).toMatchObject({ ok: true, repo: 'staging', run: firstRun });
+    }
+    expect(servedNvrs(production)).toEqual(servedNvrs(staging));
+    expect(servedNvrs(production).map((n) => n.replace(/-12-\d+$/, '')).sort()).toEqual(['base', 'left', 'mid', 'right'].map((l) => `ost-images-tiny-${l}`));
+    afterFirst = { production: servedStamp(production)!, staging: servedStamp(staging)!, events: events.length };
+  }, PIPELINE_BOUND_MS);
+
+  it('run again with nothing changed, every job is a no-op and nothing new is promoted', async () => {
+    const run = await gitlabCiLocal();
+    expect(run.code, run.text).toBe(0);
+    for (const j of LAYER_JOBS) expect(jobOutput(run, j)).toMatch(new RegExp(`${j}: key [0-9a-f]{12}… already staged as \\S+; nothing to do`));
+    for (const j of BOOT_JOBS) expect(jobOutput(run, j)).toContain(`already booted in run ${firstRun}`);
+    expect(jobOutput(run, 'tiny promote')).toContain('nothing new to promote');
+    // No build step ran, production and staging serve what they did.
+    expect(events).toHaveLength(afterFirst.events);
+    expect(servedStamp(production)).toBe(afterFirst.production);
+    expect(servedStamp(staging)).toBe(afterFirst.staging);
+  }, PIPELINE_BOUND_MS);
+
+  it('a failing boot job promotes nothing, even when the promotion is started by hand, and says why', async () => {
+    // A new right layer whose guest powers off instead of starting sshd: it never reaches a login.
+    writeRepoFiles({
+      'tiny/right/layer.yaml': 'parent: mid\nsteps:\n  - run: right.sh\n',
+      'tiny/right/right.sh': '#!/bin/sh\nset -e\nprintf "#!/bin/sh\\necho no sshd here, powering off\\npoweroff -f\\n" > /etc/init.d/rcS\n',
+    });
+    generate();
+    git('add', 'layers', '.gitlab-ci.yml');
+    git('commit', '-q', '-m', 'right: a guest that does not come up');
+    const run = await gitlabCiLocal();
+    expect(run.code, run.text).toBe(1);
+    expect(jobOutput(run, 'tiny left')).toMatch(/already staged as \S+; nothing to do/);
+    expect(jobOutput(run, 'tiny right')).toMatch(/tiny right: staged \S+ \(key [0-9a-f]{12}…\): base fetched, mid fetched, right built/);
+    const failed = /tiny right: boot test FAILED for run (\S+) \(/.exec(jobOutput(run, 'tiny right boot'));
+    expect(failed, run.text).not.toBeNull();
+    const thisRun = failed![1]!;
+    expect(jobOutput(run, 'tiny right boot')).toContain('did not reach userspace');
+    expect(servedStamp(production)).toBe(afterFirst.production);
+
+    // Not relying on the engine to skip it: the promotion job started by hand for that run refuses.
+    const byHand = await gitlabCiLocal(['--variable', `OST_IMAGES_RUN=${thisRun}`, 'tiny promote']);
+    expect(byHand.code, byHand.text).toBe(1);
+    const out = jobOutput(byHand, 'tiny promote');
+    expect(out).toContain(`promotion of set tiny, run ${thisRun}, refused; nothing was promoted, production is unchanged`);
+    expect(out).toMatch(/tiny right: FAILED: .*did not reach userspace/);
+    expect(servedStamp(production)).toBe(afterFirst.production);
+    expect(servedNvrs(production).filter((n) => n.startsWith('ost-images-tiny-right-'))).toHaveLength(1);
+  }, PIPELINE_BOUND_MS);
+});
