@@ -35,7 +35,8 @@ describe('--check', () => {
     expect(r.stdout).toMatch(new RegExp(`^--- ${file}\n\\+\\+\\+ ${file} \\(as generated now\\)\n@@ `));
     const added = r.stdout.split('\n').filter((l) => l.startsWith('+') && !l.startsWith('+++'));
     expect(added).toContain('+"demo extra":');
-    expect(added).toContain('+    - $OST_IMAGES ci layer --set demo --layer extra');
+    // Generated from another layers directory: the jobs are told to read it.
+    expect(added).toContain(`+    - $OST_IMAGES ci layer --set demo --layer extra --layers-dir ${layersDir}`);
     expect(added).toContain('+"demo extra boot":');
     // app is no longer a top layer: its boot job goes.
     expect(r.stdout).toContain('\n-"demo app boot":\n');
