@@ -104,3 +104,12 @@ export class InterruptedError extends OstError {
     super(`interrupted by ${signal}`);
   }
 }
+
+/** How a value of the wrong type is described in a config message: `string "arch"`, `number 5`, `a list`. */
+export function describeValue(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  if (typeof v === 'string') return `string ${quote(v, '"')}`;
+  return `${typeof v} ${quote(String(v), '')}`;
+}

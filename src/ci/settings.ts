@@ -10,7 +10,7 @@
 // The file is validated like a layer set: read through the bounded YAML reader, unknown keys are
 // errors, and every problem is reported at once with file, line, key path and value (exit 2).
 import { existsSync } from 'node:fs';
-import { ConfigError, UsageError, quote, type ConfigIssue } from '../errors.js';
+import { ConfigError, UsageError, describeValue, quote, type ConfigIssue } from '../errors.js';
 import { INSTALL_DIR, urlProblem } from '../definitions/names.js';
 import { formatPath, parseYamlFile, type Parsed, type Seg } from '../definitions/yaml-file.js';
 
@@ -109,7 +109,7 @@ function urlSettingProblem(v: string): string | undefined {
 }
 
 function keepProblem(v: unknown): string | undefined {
-  return typeof v === 'number' && Number.isInteger(v) && v >= 1 ? undefined : `must be a whole number from 1 up, got ${describe(v)}`;
+  return typeof v === 'number' && Number.isInteger(v) && v >= 1 ? undefined : `must be a whole number from 1 up, got ${describeValue(v)}`;
 }
 
 function tagProblem(v: string): string | undefined {
@@ -150,13 +150,6 @@ export function cronProblem(v: string): string | undefined {
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-function describe(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'a list';
-  if (typeof v === 'object') return 'a mapping';
-  if (typeof v === 'string') return `string ${quote(v, '"')}`;
-  return `${typeof v} ${quote(String(v), '')}`;
-}
 
 /** The file's keys and how each is checked; a nested object is a section. */
 type Rule = 'text' | 'command' | 'dir' | 'url' | 'keep' | 'tags' | 'cron' | { [key: string]: Rule };
@@ -177,7 +170,7 @@ function checkFile(p: Parsed, issues: ConfigIssue[]): void {
   const add = (segs: Seg[], message: string, key = false) => issues.push({ file: p.file, path: formatPath(segs), line: p.lineOf(segs, key), message });
   const walk = (value: unknown, rules: { [key: string]: Rule }, segs: Seg[]): void => {
     if (!isObj(value)) {
-      add(segs, `must be a mapping, got ${describe(value)}`);
+      add(segs, `must be a mapping, got ${describeValue(value)}`);
       return;
     }
     for (const [k, v] of Object.entries(value)) {
@@ -192,20 +185,20 @@ function checkFile(p: Parsed, issues: ConfigIssue[]): void {
         if (problem) add(at, problem);
       } else if (rule === 'tags') {
         if (!Array.isArray(v)) {
-          add(at, `must be a list, got ${describe(v)}`);
+          add(at, `must be a list, got ${describeValue(v)}`);
           continue;
         }
         if (k === 'runs_on' && v.length === 0) add(at, 'must not be empty (GitHub needs at least one label to pick a runner)');
         const seen = new Map<string, number>();
         v.forEach((t, i) => {
-          if (typeof t !== 'string') return add([...at, i], `must be a string, got ${describe(t)}`);
+          if (typeof t !== 'string') return add([...at, i], `must be a string, got ${describeValue(t)}`);
           const problem = tagProblem(t);
           if (problem) return add([...at, i], problem);
           if (seen.has(t)) return add([...at, i], `lists ${quote(t)} twice (items ${seen.get(t)} and ${i})`);
           seen.set(t, i);
         });
       } else if (typeof v !== 'string') {
-        add(at, `must be a string, got ${describe(v)}`);
+        add(at, `must be a string, got ${describeValue(v)}`);
       } else {
         const problem = valueProblem(rule, v, k);
         if (problem) add(at, problem);

@@ -10,23 +10,14 @@ import { DEFAULT_FILE, checkGenerated, generatePipeline, staleError, writeGenera
 import { CONFIG_FILE, DEFAULT_CI_SETTINGS, type CiOverrides, type Engine } from '../ci/settings.js';
 import { registerCiJobs } from './ci-jobs.js';
 
-interface GenerateCli {
+/** The site overrides as commander names them (`--runner-tag` repeated), plus what picks the output. */
+interface GenerateCli extends Omit<CiOverrides, 'runnerTags'> {
   set?: string[];
   layersDir: string;
   out?: string;
   check?: string;
   config?: string;
-  cli?: string;
-  setup?: string;
-  stagingDir?: string;
-  stagingUrl?: string;
-  repoDir?: string;
-  repoUrl?: string;
-  signKey?: string;
-  keep?: string;
-  upload?: string;
   runnerTag?: string[];
-  schedule?: string;
 }
 
 /**

@@ -18,7 +18,7 @@ import { closeSync, existsSync, openSync, readdirSync, readSync, realpathSync, s
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
-import { ConfigError, type ConfigIssue, UsageError, quote, quoteMiddle } from '../errors.js';
+import { ConfigError, type ConfigIssue, UsageError, describeValue, quote, quoteMiddle } from '../errors.js';
 import { kickstartVars, renderKickstart } from '../builder/kickstart.js';
 import { layerSchema, setSchema } from './schema.js';
 import type { BaseDef, DistroFamily, KickstartBase, LayerDef, LayerSet, SetDef, Step } from './types.js';
@@ -64,14 +64,6 @@ const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : und
 /** The string items of a list, with their indexes (the others are the schema's to report). */
 const strings = (v: unknown): [string, number][] => (Array.isArray(v) ? v.flatMap((x, i) => (typeof x === 'string' ? [[x, i] as [string, number]] : [])) : []);
 
-/** How a value of the wrong type is described: `string "arch"`, `number 5`, `a list`. */
-function describe(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'a list';
-  if (typeof v === 'object') return 'a mapping';
-  if (typeof v === 'string') return `string ${quote(v, '"')}`;
-  return `${typeof v} ${quote(String(v), '')}`;
-}
 
 function segsOf(instancePath: string): Seg[] {
   return instancePath
@@ -122,28 +114,28 @@ function shapeIssues(p: Parsed, errors: ErrorObject[]): ConfigIssue[] {
         message = `missing required key '${(e.params as { missingProperty: string }).missingProperty}'`;
         break;
       case 'type':
-        message = `must be ${e.params.type === 'array' ? 'a list' : e.params.type === 'object' ? 'a mapping' : `a ${e.params.type}`}, got ${describe(value)}`;
+        message = `must be ${e.params.type === 'array' ? 'a list' : e.params.type === 'object' ? 'a mapping' : `a ${e.params.type}`}, got ${describeValue(value)}`;
         break;
       case 'enum':
-        message = `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((x) => JSON.stringify(x)).join(', ')}, got ${describe(value)}`;
+        message = `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((x) => JSON.stringify(x)).join(', ')}, got ${describeValue(value)}`;
         break;
       case 'const':
-        message = `must be ${JSON.stringify((e.params as { allowedValue: unknown }).allowedValue)}, got ${describe(value)}`;
+        message = `must be ${JSON.stringify((e.params as { allowedValue: unknown }).allowedValue)}, got ${describeValue(value)}`;
         break;
       case 'minItems':
       case 'minLength':
         message = 'must not be empty';
         break;
       case 'minimum':
-        message = `must be at least ${(e.params as { limit: number }).limit}, got ${describe(value)}`;
+        message = `must be at least ${(e.params as { limit: number }).limit}, got ${describeValue(value)}`;
         break;
       case 'maximum':
-        message = `must be at most ${(e.params as { limit: number }).limit}, got ${describe(value)}`;
+        message = `must be at most ${(e.params as { limit: number }).limit}, got ${describeValue(value)}`;
         break;
       case 'uniqueItems': {
         const { i, j } = e.params as { i: number; j: number };
         const item = (value as unknown[])[i];
-        message = `lists ${typeof item === 'string' ? quote(item) : describe(item)} twice (items ${j} and ${i})`;
+        message = `lists ${typeof item === 'string' ? quote(item) : describeValue(item)} twice (items ${j} and ${i})`;
         break;
       }
       case 'minProperties':
