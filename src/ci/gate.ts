@@ -74,7 +74,8 @@ export function listRuns(staging: string, set: string): { run: string; newest: n
   for (const run of readdirSync(dir)) {
     if (!RUN_ID.test(run)) continue; // Our own temporary and trash names start with '.'.
     let newest = 0;
-    for (const f of readdirSync(path.join(dir, run)).filter((f) => f.endsWith('.json') && !f.startsWith('.'))) {
+    // '.': our temporary names; '@': the run's other records (run-upstream.ts), never a layer's.
+    for (const f of readdirSync(path.join(dir, run)).filter((f) => f.endsWith('.json') && !f.startsWith('.') && !f.startsWith('@'))) {
       const r = readGateRecord(path.join(dir, run, f));
       if (r.state === 'present') newest = Math.max(newest, Date.parse(r.record.finished) || 0);
     }

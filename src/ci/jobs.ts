@@ -36,12 +36,12 @@ import { packageLayers } from '../package/package.js';
 import { computeKeys } from '../plan/keys.js';
 import { FLAT_SUFFIX, flatImageFileName, imageFileName, packageName, rpmFileName } from '../plan/naming.js';
 import { chainOf, planBuild, requireLayer, topLayers, type BuildPlan } from '../plan/plan.js';
-import { resolveUpstream } from '../plan/upstream.js';
 import { publish } from '../publish/publish.js';
 import type { BuildRecord, Store } from '../store.js';
 import { runUpload } from '../tools/upload.js';
 import { findPassed, gateFile, readGateRecord, writeGateRecord, type GateRecord } from './gate.js';
 import type { RepoLocation } from './locations.js';
+import { runDigests } from './run-upstream.js';
 
 export interface JobRepos {
   staging: RepoLocation;
@@ -99,6 +99,8 @@ export interface LayerJobOptions extends JobRepos {
   upload?: string;
   backend: 'auto' | BackendName;
   offline?: boolean;
+  /** The pipeline run: its jobs share one view of the upstream mirrors (run-upstream.ts). */
+  run?: string;
 }
 
 export interface LayerJobResult {
@@ -183,7 +185,7 @@ export async function layerJob(ls: LayerSet, layer: string, store: Store, o: Lay
   }
   requireLayer(ls, layer);
   if (!o.upload && !o.staging.dir) throw new UsageError('the layer job publishes into the staging directory (--staging or OST_IMAGES_STAGING), or hands its packages to an upload command (--upload or OST_IMAGES_UPLOAD): give one');
-  const digests = await resolveUpstream(ls, store.root, { offline: o.offline });
+  const digests = await runDigests(ls, store.root, { staging: o.staging.dir, run: o.run, offline: o.offline });
   const repos = await readRepos(o);
   const remote = mergedKeys(...repos);
   const makePlan = (rootKey: string | undefined) => planBuild(ls, [layer], jobCurrent(ls, layer, store, remote), { digests, remote, rootKey });
@@ -292,7 +294,7 @@ export async function bootJob(ls: LayerSet, target: string, store: Store, o: Boo
   if (!topLayers(ls).includes(layer) && !flat) log.warn(`${set} ${layer} is not a top layer: promotion does not ask for its gate record`);
   const staging = o.staging.dir;
   if (!staging) throw new UsageError('the boot job writes its gate record into the staging directory: give --staging or OST_IMAGES_STAGING');
-  const digests = await resolveUpstream(ls, store.root, { offline: o.offline });
+  const digests = await runDigests(ls, store.root, { staging, run: o.run, offline: o.offline });
   const repos = await readRepos(o);
   // The key as the layer job computed it: the set's key (this store's, else the newest base's).
   const rootKey = (await readRootKey(ls, store))?.id ?? remoteRootKey(mergedKeys(...repos), set);

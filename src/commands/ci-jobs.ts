@@ -39,11 +39,13 @@ export function registerCiJobs(ci: Command): void {
     .option('--upload <command>', 'instead of publishing into the staging directory, run this with the package files as arguments; it must make them appear in staging [env OST_IMAGES_UPLOAD]')
     .addOption(new Option('-b, --backend <name>', 'how layer steps run').choices(['auto', 'chroot', 'guestfs']).default('auto'))
     .option('--offline', 'use the last known upstream digests instead of fetching them')
-    .action(async (o: Common & RepoCli & { layer: string; upload?: string; backend: 'auto' | BackendName; offline?: boolean }) => {
+    .option('--run <id>', "the pipeline run: its jobs plan with one view of the upstream mirrors, recorded in staging by the first [env OST_IMAGES_RUN; without it, this job's own view]")
+    .action(async (o: Common & RepoCli & { layer: string; upload?: string; backend: 'auto' | BackendName; offline?: boolean; run?: string }) => {
       const where = repos(o);
       const upload = given(o.upload, process.env.OST_IMAGES_UPLOAD);
+      const run = given(o.run, process.env.OST_IMAGES_RUN);
       const ls = loadLayerSet(o.layersDir, o.set);
-      const r = await layerJob(ls, o.layer, new Store(o.store), { ...where, upload, backend: o.backend, offline: o.offline });
+      const r = await layerJob(ls, o.layer, new Store(o.store), { ...where, upload, backend: o.backend, offline: o.offline, run: run === undefined ? undefined : runId(run) });
       emit(o, r, () => undefined);
     });
 

@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adoptPublishedKey, type LayerJobResult } from '../../src/ci/jobs.js';
+import { runUpstreamFile } from '../../src/ci/run-upstream.js';
 import { publicKeyId, readRootKey } from '../../src/builder/root-key.js';
 import { readRepoIndex } from '../../src/consume/remote-cache.js';
 import { packageLayers } from '../../src/package/package.js';
@@ -187,6 +188,54 @@ describe('ci layer', () => {
     expect(existsSync(storeDir('e'))).toBe(false);
     expect(readdirSync(staging).filter((f) => f.startsWith('.incoming'))).toEqual([]);
   });
+  it("jobs of one run plan with the upstream as the run's first job saw it: a mirror push between a parent's job and its child's does not make the child refuse", async () => {
+    // A mirror of our own: its InRelease is what `mid` declares as its upstream.
+    const mirrorDir = mkdtempSync(path.join(tmp, 'mirror-'));
+    const inRelease = path.join(mirrorDir, 'InRelease');
+    writeFileSync(inRelease, 'Date: before the push\n');
+    const mirror = await serveDirectory(mirrorDir);
+    try {
+      const url = `${mirror.url}InRelease`;
+      const { layersDir: dir } = writeLayerSet(
+        {
+          'set.yaml': files['set.yaml'].replace('flatten: [app]\n', ''),
+          'base/layer.yaml': files['base/layer.yaml'],
+          'mid/layer.yaml': `parent: base\nupstream: [${url}]\nsteps:\n  - upload: {from: motd, to: /etc/motd}\n`,
+          'mid/motd': files['mid/motd'],
+          'app/layer.yaml': files['app/layer.yaml'],
+          'app/app.txt': files['app/app.txt'],
+        },
+        'tinyup',
+      );
+      const work = mkdtempSync(path.join(tmp, 'mk-'));
+      await fakeBusyboxBase(new Store(storeDir('up')), loadLayerSet(dir, 'tinyup'), work);
+      rmSync(work, { recursive: true });
+      const job = (store: string, layer: string, run: string) =>
+        cli(['ci', 'layer', '--set', 'tinyup', '--layer', layer, '--layers-dir', dir, '--store', storeDir(store), '--backend', 'chroot', '--json'], { ...env(), OST_IMAGES_RUN: run });
+
+      for (const layer of ['base', 'mid']) {
+        const r = await job('up', layer, '101');
+        expect(r.code, r.stderr).toBe(0);
+      }
+      const record = JSON.parse(readFileSync(runUpstreamFile(staging, 'tinyup', '101'), 'utf8')) as { digests: Record<string, string> };
+      expect(record.digests).toEqual({ [url]: createHash('sha256').update('Date: before the push\n').digest('hex') });
+
+      // The mirror is pushed while the run goes on.
+      writeFileSync(inRelease, 'Date: after the push\n');
+      // A job of another run sees the push: mid's key moved, so its child has no parent to build on.
+      const other = await job('up-2', 'app', '102');
+      expect(other.code, other.stderr).toBe(1);
+      expect(other.stderr).toContain("tinyup app: a layer job builds only its own layer, never a parent");
+      // The run's own child job plans with the run's view, finds mid staged and builds on it.
+      const r = await job('up-2', 'app', '101');
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toContain("tinyup: planning with run 101's upstream");
+      const out = JSON.parse(r.stdout) as LayerJobResult;
+      expect(out.layers).toEqual([{ layer: 'base', action: 'fetched' }, { layer: 'mid', action: 'fetched' }, { layer: 'app', action: 'built' }]);
+    } finally {
+      mirror.stop();
+    }
+  }, 600_000);
 });
 
 describe('a base job on a runner that has no key of the set', () => {
