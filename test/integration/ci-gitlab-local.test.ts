@@ -15,9 +15,9 @@
 // gitlab-ci-local ignores resource_group and a failed job only makes it skip dependants: the
 // failed-boot case therefore also starts the promotion job by hand for that run, and the
 // promotion itself must refuse.
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -30,7 +30,8 @@ import { nvr } from '../../src/plan/retention.js';
 import { publish } from '../../src/publish/publish.js';
 import { readSnapshot, servedStamp } from '../../src/publish/snapshot.js';
 import { Store, type BuildRecord } from '../../src/store.js';
-import { BIN, ROOT } from '../helpers/cli.js';
+import { BIN } from '../helpers/cli.js';
+import { ScratchRepo, jobOutput, jobSpan } from '../helpers/gitlab-ci-local.js';
 import { makeBootableTinyDisk, makeKeyPair, storeBuild } from '../helpers/tiny-vm.js';
 import { removeTree, testTmp } from '../helpers/tmp.js';
 
@@ -38,7 +39,6 @@ const tmp = testTmp('ci-gitlab-local');
 const repo = path.join(tmp, 'repo');
 const staging = path.join(tmp, 'staging');
 const production = path.join(tmp, 'production');
-const GLCL = path.join(ROOT, 'node_modules', '.bin', 'gitlab-ci-local');
 /** Only bounds a hang: the barrier answers the first leaf when the second arrives, however late. */
 const BARRIER_BOUND_MS = 300_000;
 /** Only bounds a hang of a whole pipeline. */
@@ -107,68 +107,15 @@ const layerFiles = () => ({
   'tiny/right/right.sh': `${step('barrier/right')}echo right > /etc/right\n`,
 });
 
-const git = (...args: string[]) => execFileSync('git', ['-c', 'user.name=ost-images test', '-c', 'user.email=test@ost-images.invalid', ...args], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] }).toString();
-
-function writeRepoFiles(files: Record<string, string>, under = 'layers'): void {
-  for (const [rel, content] of Object.entries(files)) {
-    const file = path.join(repo, under, rel);
-    mkdirSync(path.dirname(file), { recursive: true });
-    writeFileSync(file, content, { mode: rel.endsWith('.sh') ? 0o755 : 0o644 });
-  }
-}
-
-/** The pipeline as the real CLI generates it from the repository's layers/ and ci.yaml. */
+const scratch = new ScratchRepo(repo);
+const writeRepoFiles = (files: Record<string, string>) => scratch.write(files);
+/** The pipeline as the real CLI generates it, as the repository has it now. */
 function generate(): string {
-  execFileSync(process.execPath, [BIN, 'ci', 'gitlab', '--config', 'ci.yaml', '--layers-dir', 'layers', '--out', '.gitlab-ci.yml'], { cwd: repo, stdio: 'ignore' });
+  scratch.generate();
   return readFileSync(path.join(repo, '.gitlab-ci.yml'), 'utf8');
 }
-
-// --- gitlab-ci-local --------------------------------------------------------------------------
-
-interface PipelineRun {
-  code: number | null;
-  /** gitlab-ci-local's output, in the order it reported events (job started, output, finished). */
-  lines: string[];
-  text: string;
-}
-const running = new Set<ChildProcess>();
-
-function gitlabCiLocal(extra: string[] = []): Promise<PipelineRun> {
-  const args = ['--shell-isolation', '--no-artifacts-to-source', '--concurrency', '2', '--variable', 'XDG_CACHE_HOME=$CI_PROJECT_DIR/.runner', ...extra];
-  // Its own process group: a hang is ended with everything it started (jobs, their CLIs, QEMU).
-  const child = spawn(GLCL, args, { cwd: repo, env: { ...process.env, OST_IMAGES_KVM: '0', FORCE_COLOR: '0', NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  running.add(child);
-  let text = '';
-  child.stdout!.on('data', (d: Buffer) => (text += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (text += d.toString()));
-  const bound = setTimeout(() => process.kill(-child.pid!, 'SIGTERM'), PIPELINE_BOUND_MS);
-  return new Promise((resolve) =>
-    child.on('close', (code) => {
-      clearTimeout(bound);
-      running.delete(child);
-      text = text.replace(/\x1b\[[0-9;]*m/g, '');
-      resolve({ code, lines: text.split('\n'), text });
-    }),
-  );
-}
-
-/** Whether a line of gitlab-ci-local's report is `job`'s (it pads job names to one width). */
-const ofJob = (line: string, job: string, what: string): boolean => line.startsWith(job) && new RegExp(`^ +${what}`).test(line.slice(job.length));
-
-/** Where in gitlab-ci-local's report a job started and finished (line numbers: an order, not a time). */
-function jobSpan(run: PipelineRun, job: string): { start: number; end: number } {
-  const start = run.lines.findIndex((l) => ofJob(l, job, 'starting shell'));
-  const end = run.lines.findIndex((l) => ofJob(l, job, 'finished in '));
-  expect(start, `${job} started:\n${run.text}`).toBeGreaterThanOrEqual(0);
-  expect(end, `${job} finished:\n${run.text}`).toBeGreaterThan(start);
-  return { start, end };
-}
-/** A job's own output lines (gitlab-ci-local prefixes them with `<job>  > `). */
-const jobOutput = (run: PipelineRun, job: string): string =>
-  run.lines
-    .filter((l) => ofJob(l, job, '> '))
-    .map((l) => l.slice(l.indexOf('> ', job.length) + 2))
-    .join('\n');
+const git = (...args: string[]) => scratch.git(...args);
+const gitlabCiLocal = (extra: string[] = []) => scratch.run(extra, { boundMs: PIPELINE_BOUND_MS });
 
 // --- the jobs' runners ------------------------------------------------------------------------
 
@@ -199,8 +146,7 @@ let afterFirst: { production: string; staging: string; events: number };
 
 beforeAll(async () => {
   await startEventServer();
-  mkdirSync(repo, { recursive: true });
-  git('init', '-q', '-b', 'main');
+  scratch.init();
   writeRepoFiles(layerFiles());
   writeFileSync(
     path.join(repo, 'ci.yaml'),
@@ -223,13 +169,7 @@ beforeAll(async () => {
 }, 600_000);
 
 afterAll(async () => {
-  for (const child of running) {
-    try {
-      process.kill(-child.pid!, 'SIGTERM');
-    } catch {
-      // Already gone.
-    }
-  }
+  scratch.stopAll();
   for (const res of waiting.values()) res.destroy();
   await new Promise((r) => server?.close(r));
   removeTree(tmp);
