@@ -12,6 +12,7 @@ import { registerConsume } from './commands/consume.js';
 import { registerDefine } from './commands/define.js';
 import { registerImages } from './commands/images.js';
 import { registerPublish } from './commands/publish.js';
+import { registerUsage } from './commands/usage.js';
 import { registerVm } from './commands/vm.js';
 
 /**
@@ -65,6 +66,7 @@ Layer sets live in layers/<set>/ (set.yaml, <layer>/layer.yaml); see README.md.`
   registerDefine(program); //  validate, plan, manifest, diff
   registerBuild(program); //   build, package, all
   registerPublish(program); // publish, prune, nightly
+  registerUsage(program); //   usage (access logs -> usage.json, for prune --keep-used-within)
   registerConsume(program); // install, verify, test-boot, remove-old
   registerCache(program); //   cache ls, cache gc
   registerImages(program); //  images

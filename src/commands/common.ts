@@ -6,6 +6,7 @@ import { log } from '../log.js';
 import { DEFAULT_LAYERS_DIR, DEFAULT_REPO_DIR, DEFAULT_SET } from '../paths.js';
 import type { BuildPlan } from '../plan/plan.js';
 import type { PublishOptions } from '../publish/publish.js';
+import { parseUsedWithin, usedPin } from '../publish/usage.js';
 import { Store, defaultStoreDir } from '../store.js';
 
 /** The options of withCommon, as commander hands them to an action. */
@@ -22,6 +23,7 @@ export interface PublishCli {
   signKey?: string;
   unsigned?: boolean;
   url?: string;
+  keepUsedWithin?: string;
 }
 
 /** The options of every command that works on a layer set. */
@@ -38,6 +40,7 @@ export const withPublishing = (c: Command): Command =>
     .option('-r, --repo <dir>', 'repository directory', DEFAULT_REPO_DIR)
     .option('--sign-key <key>', 'gpg key (id, fingerprint or e-mail, from GNUPGHOME) that signs packages and repomd.xml [env OST_IMAGES_SIGN_KEY]', process.env.OST_IMAGES_SIGN_KEY)
     .option('--unsigned', 'publish unsigned into a repository that was signed (refused otherwise)')
+    .option('--keep-used-within <days>', 'with --keep: also keep every build downloaded within DAYS days (see ost-images usage) and every build it requires')
     .option('--url <url>', 'base URL test machines reach the repository at, for ost-images.repo [env OST_IMAGES_REPO_URL; default: the last one, else file://]', process.env.OST_IMAGES_REPO_URL);
 
 export function emit(opts: { json?: boolean }, value: unknown, human: () => void): void {
@@ -59,9 +62,11 @@ export function currentBuilds(store: Store, set: string, layers: string[]) {
   return new Map(layers.map((l) => [l, store.current(set, l)]));
 }
 
-export function publishOpts(o: PublishCli): PublishOptions {
+export function publishOpts(o: PublishCli & { keep?: string }): PublishOptions {
+  const days = parseUsedWithin(o.keepUsedWithin);
+  if (days !== undefined && o.keep === undefined) throw new UsageError('--keep-used-within goes with --keep (it widens what retention keeps)');
   // An empty --sign-key or --url (e.g. an exported but empty variable) means none.
-  return { signKey: o.signKey || undefined, unsigned: o.unsigned, url: o.url || undefined };
+  return { signKey: o.signKey || undefined, unsigned: o.unsigned, url: o.url || undefined, pin: days === undefined ? undefined : usedPin(o.repo, days).pin };
 }
 
 export function parseKeep(v: string | undefined): number | undefined {

@@ -12,6 +12,8 @@ import { given, positiveInt, runId } from '../ci/locations.js';
 import { promote } from '../publish/promote.js';
 import { prune, publish, rollback, type PublishResult } from '../publish/publish.js';
 import { Store } from '../store.js';
+import { parseUsedWithin, pruneByUse } from '../publish/usage.js';
+import { printPruneByUse } from './usage.js';
 import { emit, parseKeep, publishOpts, withCommon, withPublishing, type Common, type PublishCli } from './common.js';
 import { DEFAULT_LAYERS_DIR, DEFAULT_SET } from '../paths.js';
 
@@ -48,6 +50,12 @@ export function registerPublish(program: Command): void {
     .option('-n, --dry-run', 'list what would be removed; write nothing')
     .option('--json', 'machine-readable result on stdout')
     .action(async (o: PublishCli & { keep: string; dryRun?: boolean; json?: boolean }) => {
+      const days = parseUsedWithin(o.keepUsedWithin);
+      if (days !== undefined) {
+        // Retention by use: the result also says which rule keeps what.
+        const r = await pruneByUse(o.repo, parseKeep(o.keep)!, days, { ...publishOpts(o), dryRun: o.dryRun }, new Date());
+        return emit(o, r, () => printPruneByUse(r));
+      }
       const result = await prune(o.repo, parseKeep(o.keep)!, { ...publishOpts(o), dryRun: o.dryRun });
       emit(o, result, () => printPublish(result));
     });

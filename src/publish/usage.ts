@@ -13,51 +13,67 @@
 // lose it. It is served like any file of the root; it holds nothing but build names, counts and
 // times. Writers take the repository lock (the one publish takes) and replace the file atomically,
 // so a reader (the status page, prune) sees the old record or the new one, never a part.
-import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { accessSync, constants, existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { StepError } from '../errors.js';
+import { StepError, UsageError } from '../errors.js';
 import { writeJsonAtomic } from '../fsutil.js';
+import { checkInterrupted } from '../interrupt.js';
+import { acquireLock } from '../lock.js';
+import { log } from '../log.js';
+import { nvr, planRetention, usedWithinWindow, type KeepRule, type UsedWithin } from '../plan/retention.js';
+import { parseLine, readLogLines, systemLocalTime, type LocalTime, type LogEntry } from './access-log.js';
+import { prune, type PublishOptions, type PublishResult } from './publish.js';
+import { listSnapshots, readSnapshot, servedStamp, type PackageEntry } from './snapshot.js';
 
 export const USAGE_FILE = 'usage.json';
 
 export interface BuildUsage {
-  /** Successful downloads counted so far. */
+  /** Complete downloads counted so far (200 with the whole file). */
   downloads: number;
-  /** The newest of them, ISO 8601 in UTC ("2026-11-27T10:02:11Z"). */
+  /** The newest download (complete or partial), ISO 8601 in UTC ("2026-11-27T10:02:11Z"). */
   lastDownloaded: string;
-}
-
-/** What the file remembers of one build: its usage, and the pool file names it was served as. */
-export interface BuildRecord extends BuildUsage {
-  files: string[];
+  /**
+   * Partial ones: 206 answers to range requests, and 200 answers cut short (fewer bytes than the
+   * file has). They show the build in use, so they move lastDownloaded, but they are not counted
+   * as downloads: dnf resumes an interrupted download with a range request, and counting both
+   * halves would count one download twice.
+   */
+  partial?: number;
 }
 
 /**
- * How far a log has been read. A log is known by the hash of its first line (its identity survives
- * logrotate's rename and compression; a truncated or new log starts with another line) and the
- * number of complete lines already counted: reading it again counts only the lines after those.
+ * How far a log has been read. A log is known by the hash of its first line: that identity
+ * survives logrotate's rename and compression (access.log -> access.log.1 -> access.log.2.gz), while
+ * a log truncated in place (copytruncate) or a new one starts with another line. `lines` complete
+ * lines of it were consumed (counted, ignored or malformed alike): reading it again, or after it
+ * grew, handles only the lines after those.
  */
 export interface LogProgress {
-  /** Complete lines consumed (counted, ignored or malformed alike). */
   lines: number;
   /** Where it was last read from (for people; the identity is the hash). */
   file: string;
-  /** When it was last read (ISO). */
+  /** When (ISO). */
   read: string;
 }
 
 export interface UsageRecord {
   schema: 1;
-  /** By NVR. */
-  builds: Record<string, BuildRecord>;
-  /** By log identity: sha256 of the log's first line, hex. */
+  /** By build (NVR). */
+  builds: Record<string, BuildUsage>;
+  /**
+   * Every pool file name a snapshot of this repository listed when usage was last read, with its
+   * build: a log read after retention removed a build still attributes requests for its file.
+   */
+  files: Record<string, string>;
+  /** By log identity (sha256 of its first line, hex). */
   logs: Record<string, LogProgress>;
 }
 
 export const usageFile = (repo: string): string => path.join(repo, USAGE_FILE);
 
 export function emptyUsage(): UsageRecord {
-  return { schema: 1, builds: {}, logs: {} };
+  return { schema: 1, builds: {}, files: {}, logs: {} };
 }
 
 /** The whole record (empty when the repository has none yet). */
@@ -74,21 +90,246 @@ export function readUsageRecord(repo: string): UsageRecord {
   try {
     rec = JSON.parse(text) as UsageRecord;
   } catch (err) {
-    throw new StepError(`${file} is not valid JSON (${(err as Error).message}); it is rebuilt only from the logs: move it aside and read the logs again`);
+    throw new StepError(`${file} is not valid JSON (${(err as Error).message}); move it aside and read the access logs again to rebuild it`);
   }
-  if (rec?.schema !== 1 || typeof rec.builds !== 'object' || typeof rec.logs !== 'object' || rec.builds === null || rec.logs === null) {
-    throw new StepError(`${file} is not a usage record of this ost-images (schema ${String(rec?.schema)})`);
+  const isMap = (v: unknown) => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (rec?.schema !== 1 || !isMap(rec.builds) || !isMap(rec.files) || !isMap(rec.logs)) {
+    throw new StepError(`${file} is not a usage record of this ost-images (schema ${String((rec as { schema?: unknown } | null)?.schema)})`);
   }
   return rec;
 }
 
 /** Per build (NVR), how often and when it was last downloaded. Empty when there is no record. */
 export function readUsage(repo: string): Map<string, BuildUsage> {
-  const rec = readUsageRecord(repo);
-  return new Map(Object.entries(rec.builds).map(([nvr, b]) => [nvr, { downloads: b.downloads, lastDownloaded: b.lastDownloaded }]));
+  return new Map(Object.entries(readUsageRecord(repo).builds).map(([k, b]) => [k, { ...b }]));
 }
 
 /** Replaces the record atomically. The caller holds the repository lock. */
 export function writeUsageRecord(repo: string, rec: UsageRecord): void {
+  // A writer killed between its temporary file and the rename leaves the temporary behind.
+  for (const f of readdirSync(repo)) if (f.startsWith(`.${USAGE_FILE}.tmp-`)) rmSync(path.join(repo, f), { force: true });
   writeJsonAtomic(usageFile(repo), rec);
+}
+
+/** A pool file known to the repository: its build, and its size when a snapshot still lists it. */
+export interface KnownFile {
+  nvr: string;
+  size?: number;
+}
+
+export type Verdict = { use: 'download' | 'partial'; nvr: string; file: string } | { use: 'ignored'; reason: string } | { use: 'malformed'; reason: string };
+
+// What a download of a layer package looks like: its pool path, below any URL prefix (a
+// repository served at /ost-images/, a mirror at /mirror/ci/).
+const PACKAGE_PATH = /(?:^|\/)packages\/([^/]+\.rpm)$/;
+
+/**
+ * What one log entry means for usage. Pure; the table tests go through here. Only GET counts (a
+ * HEAD fetches nothing), answered 200 or 206: a 304 revalidates a copy a cache already holds and
+ * a 404 fetched nothing.
+ */
+export function classify(e: LogEntry, known: ReadonlyMap<string, KnownFile>): Verdict {
+  if (e.kind === 'malformed') return { use: 'malformed', reason: e.reason };
+  if (e.kind === 'note') return { use: 'ignored', reason: 'server message' };
+  if (e.method === undefined || e.path === undefined) return { use: 'ignored', reason: 'no request line' };
+  const m = PACKAGE_PATH.exec(e.path);
+  if (!m) return { use: 'ignored', reason: 'not a package' };
+  if (e.method !== 'GET') return { use: 'ignored', reason: `${e.method} request` };
+  if (e.status !== 200 && e.status !== 206) return { use: 'ignored', reason: `status ${e.status}` };
+  const file = m[1]!;
+  const k = known.get(file);
+  if (!k) return { use: 'ignored', reason: 'package not of this repository' };
+  const cut = e.status === 200 && e.bytes !== undefined && k.size !== undefined && e.bytes < k.size;
+  return { use: e.status === 206 || cut ? 'partial' : 'download', nvr: k.nvr, file };
+}
+
+/** Adds one use to a build's record; merging is commutative, so logs can be read in any order. */
+export function addUse(builds: Record<string, BuildUsage>, nvrKey: string, time: Date, partial: boolean): void {
+  const b = builds[nvrKey] ?? { downloads: 0, lastDownloaded: '' };
+  if (partial) b.partial = (b.partial ?? 0) + 1;
+  else b.downloads += 1;
+  const iso = isoSeconds(time);
+  if (b.lastDownloaded === '' || iso > b.lastDownloaded) b.lastDownloaded = iso;
+  builds[nvrKey] = b;
+}
+
+/** ISO 8601 in UTC to the second: logs carry no finer time. */
+export const isoSeconds = (d: Date): string => d.toISOString().replace(/\.[0-9]{3}Z$/, 'Z');
+
+/** Every pool file the repository's snapshots list, with its build and size. */
+export function knownFiles(repo: string, rec: UsageRecord): Map<string, KnownFile> {
+  const known = new Map<string, KnownFile>();
+  for (const [file, n] of Object.entries(rec.files)) known.set(file, { nvr: n });
+  for (const stamp of listSnapshots(repo)) for (const p of readSnapshot(repo, stamp).packages) known.set(p.file, { nvr: nvr(p), size: p.size });
+  return known;
+}
+
+export interface LogResult {
+  file: string;
+  /** sha256 of the first line; undefined while the log has no complete line. */
+  identity?: string;
+  /** Complete lines in the file now. */
+  lines: number;
+  /** Of those, read by an earlier run (or earlier in this one): not counted again. */
+  alreadyRead: number;
+  /** The new lines: downloads, partial downloads, ignored (with why), malformed. */
+  downloads: number;
+  partial: number;
+  ignored: number;
+  ignoredBy: Record<string, number>;
+  malformed: number;
+  /** The first few malformed lines, as "file:line: reason". */
+  malformedExamples: string[];
+  /** A compressed log that ended early or is damaged: the lines before were read. */
+  warning?: string;
+}
+
+export interface UsageResult {
+  repo: string;
+  logs: LogResult[];
+  /** Every build the record knows, most recently used first, with what this run added. */
+  builds: (BuildUsage & { nvr: string; newDownloads: number; newPartial: number })[];
+}
+
+const MALFORMED_EXAMPLES = 5;
+
+/**
+ * Reads access logs into the repository's usage record, under the repository lock (publishes
+ * wait; so do other readers of logs, so no request is counted twice by two runs at once). The
+ * record is written once, at the end: an interrupted run counted nothing.
+ */
+export async function recordUsage(repo: string, logs: string[], opts: { localTime?: LocalTime; now?: Date } = {}): Promise<UsageResult> {
+  if (!existsSync(repo) || (!servedStamp(repo) && listSnapshots(repo).length === 0)) throw new UsageError(`--repo: ${repo} is not a published repository (no snapshots)`);
+  if (logs.length === 0) throw new UsageError('give at least one --access-log FILE');
+  for (const f of logs) {
+    try {
+      if (!statSync(f).isFile()) throw new UsageError(`--access-log: ${f} is not a file`);
+      accessSync(f, constants.R_OK);
+    } catch (err) {
+      if (err instanceof UsageError) throw err;
+      throw new UsageError(`--access-log: cannot read ${f}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  }
+  const localTime = opts.localTime ?? systemLocalTime;
+  const now = opts.now ?? new Date();
+  const unlock = await acquireLock(path.join(repo, '.lock'), `repository ${repo}`);
+  try {
+    const rec = readUsageRecord(repo);
+    const known = knownFiles(repo, rec);
+    for (const [file, k] of known) rec.files[file] = k.nvr;
+    const added = new Map<string, { downloads: number; partial: number }>();
+    const results: LogResult[] = [];
+    for (const file of logs) {
+      const r: LogResult = { file, lines: 0, alreadyRead: 0, downloads: 0, partial: 0, ignored: 0, ignoredBy: {}, malformed: 0, malformedExamples: [] };
+      let done = 0;
+      for await (const { line, complete, error } of readLogLines(file)) {
+        if (error) r.warning = `${file}: compressed data ends early or is damaged after line ${r.lines} (${error}); the lines before were read`;
+        // A line still being written is left for the next run.
+        if (!complete) break;
+        r.lines++;
+        if (r.lines === 1) {
+          r.identity = createHash('sha256').update(line).digest('hex');
+          done = rec.logs[r.identity]?.lines ?? 0;
+        }
+        if (r.lines <= done) {
+          r.alreadyRead++;
+          continue;
+        }
+        if (r.lines % 10000 === 0) checkInterrupted();
+        const entry = parseLine(line, localTime);
+        const v = classify(entry, known);
+        if (v.use === 'malformed') {
+          r.malformed++;
+          if (r.malformedExamples.length < MALFORMED_EXAMPLES) r.malformedExamples.push(`${file}:${r.lines}: ${v.reason}`);
+        } else if (v.use === 'ignored') {
+          r.ignored++;
+          r.ignoredBy[v.reason] = (r.ignoredBy[v.reason] ?? 0) + 1;
+        } else {
+          const partial = v.use === 'partial';
+          if (partial) r.partial++;
+          else r.downloads++;
+          addUse(rec.builds, v.nvr, (entry as { time: Date }).time, partial);
+          const a = added.get(v.nvr) ?? { downloads: 0, partial: 0 };
+          if (partial) a.partial++;
+          else a.downloads++;
+          added.set(v.nvr, a);
+        }
+      }
+      // The same log given twice (or a rotated copy of it) in one run is read once.
+      if (r.identity && r.lines > done) rec.logs[r.identity] = { lines: r.lines, file: path.resolve(file), read: isoSeconds(now) };
+      if (r.warning) log.warn(r.warning);
+      if (r.malformed > 0) log.warn(`${file}: ${r.malformed} malformed line(s) skipped, e.g. ${r.malformedExamples.join('; ')}`);
+      results.push(r);
+    }
+    writeUsageRecord(repo, rec);
+    const builds = Object.entries(rec.builds)
+      .map(([k, b]) => ({ nvr: k, ...b, newDownloads: added.get(k)?.downloads ?? 0, newPartial: added.get(k)?.partial ?? 0 }))
+      .sort((a, b) => (a.lastDownloaded === b.lastDownloaded ? a.nvr.localeCompare(b.nvr) : a.lastDownloaded < b.lastDownloaded ? 1 : -1));
+    return { repo, logs: results, builds };
+  } finally {
+    unlock();
+  }
+}
+
+/** The "used" rule of retention, with the record read now. */
+export function usedWithin(repo: string, days: number, now: Date): UsedWithin {
+  return { usage: readUsage(repo), withinDays: days, now };
+}
+
+/**
+ * For publish, nightly and prune (`--keep-used-within`): a pin that keeps every build downloaded
+ * within `days`. It reads usage.json when publish first asks, which is under the repository lock,
+ * so it sees the record as the last `ost-images usage` left it.
+ */
+export function usedPin(repo: string, days: number, now?: Date): { pin: (p: PackageEntry) => boolean; used: () => UsedWithin | undefined } {
+  let used: UsedWithin | undefined;
+  return {
+    pin: (p) => {
+      // Without a given `now`, the clock when retention runs (a nightly publishes hours after it starts).
+      used ??= usedWithin(repo, days, now ?? new Date());
+      const u = used.usage.get(nvr(p));
+      return usedWithinWindow(u, days, used.now);
+    },
+    used: () => used,
+  };
+}
+
+export interface KeptBuild {
+  file: string;
+  nvr: string;
+  /** Every rule that keeps it; "required" only when no direct rule does. */
+  rules: KeepRule[];
+}
+
+export interface UsagePruneResult extends PublishResult {
+  keepUsedWithinDays: number;
+  /** Which rule keeps what, for the snapshot retention started from. */
+  kept: KeptBuild[];
+  removedBuilds: { file: string; nvr: string; lastDownloaded?: string; downloads?: number }[];
+}
+
+/** `prune --keep N --keep-used-within DAYS`: retention that also keeps what is still downloaded. */
+export async function pruneByUse(repo: string, keep: number, days: number, opts: Omit<PublishOptions, 'keep' | 'pin'>, now: Date): Promise<UsagePruneResult> {
+  const p = usedPin(repo, days, now);
+  const result = await prune(repo, keep, { ...opts, pin: p.pin });
+  // Explained against the snapshot retention started from (kept as the one the new one replaced)
+  // and the usage record it read, so the explanation is the decision, not a second guess.
+  const from = result.changed && !result.dryRun ? result.previous : result.snapshot;
+  const packages = from ? readSnapshot(repo, from).packages : [];
+  const used = p.used() ?? usedWithin(repo, days, now);
+  const d = planRetention(packages, keep, [], used);
+  const kept = d.keep.map((q) => ({ file: q.file, nvr: nvr(q), rules: d.rules.get(q)! }));
+  const removedBuilds = d.remove.map((q) => ({ file: q.file, nvr: nvr(q), ...used.usage.get(nvr(q)) }));
+  const planned = new Set(d.remove.map((q) => q.file));
+  if (planned.size !== result.removed.length || result.removed.some((f) => !planned.has(f))) {
+    log.warn(`the explanation of what was kept may not match what was removed (${result.removed.join(', ')}): the repository changed meanwhile`);
+  }
+  return { ...result, keepUsedWithinDays: days, kept, removedBuilds };
+}
+
+/** `--keep-used-within DAYS`: a positive number of days (fractions allowed: 0.5 is twelve hours). */
+export function parseUsedWithin(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^[0-9]+(\.[0-9]+)?$/.test(v) || Number(v) <= 0) throw new UsageError(`--keep-used-within: '${v}' is not a positive number of days`);
+  return Number(v);
 }
