@@ -30,7 +30,7 @@ import { nvr } from '../../src/plan/retention.js';
 import { publish } from '../../src/publish/publish.js';
 import { readSnapshot, servedStamp } from '../../src/publish/snapshot.js';
 import { Store, type BuildRecord } from '../../src/store.js';
-import { BIN } from '../helpers/cli.js';
+import { BIN, cli } from '../helpers/cli.js';
 import { ScratchRepo, jobOutput, jobSpan } from '../helpers/gitlab-ci-local.js';
 import { makeBootableTinyDisk, makeKeyPair, storeBuild } from '../helpers/tiny-vm.js';
 import { removeTree, testTmp } from '../helpers/tmp.js';
@@ -54,6 +54,8 @@ interface StepEvent {
 const events: StepEvent[] = [];
 const waiting = new Map<string, http.ServerResponse>();
 const arrived = new Set<string>();
+/** Once the pipeline's parallelism is shown, a builder that runs the leaves one by one passes too. */
+let barrierOpen = false;
 let server: http.Server;
 let port: number;
 
@@ -70,6 +72,7 @@ function startEventServer(): Promise<void> {
     events.push({ layer, staged: servedNvrs(staging) });
     if (kind === 'step') return void res.end('ok\n');
     // The barrier: both leaves must be in their build steps at the same time.
+    if (barrierOpen) return void res.end('ok\n');
     arrived.add(layer);
     const other = layer === 'left' ? 'right' : 'left';
     if (arrived.has(other)) {
@@ -244,6 +247,36 @@ describe('the generated GitLab pipeline, run by gitlab-ci-local', () => {
     expect(events).toHaveLength(afterFirst.events);
     expect(servedStamp(production)).toBe(afterFirst.production);
     expect(servedStamp(staging)).toBe(afterFirst.staging);
+  }, PIPELINE_BOUND_MS);
+
+  it('`ost-images nightly` of the same inputs yields the same packages: names, layer keys, parents, files', async () => {
+    // The single-machine nightly, from the store that made yesterday's base, into a repository of
+    // its own. Its builds are its own (new releases), but the packages must be the pipeline's.
+    barrierOpen = true;
+    const nightlyRepo = path.join(tmp, 'nightly-repo');
+    const r = await cli(['nightly', '--set', 'tiny', '--layers-dir', path.join(repo, 'layers'), '--store', path.join(tmp, 'builder'), '--repo', nightlyRepo, '--backend', 'chroot', '--json'], { OST_IMAGES_KVM: '0' });
+    expect(r.code, r.stderr).toBe(0);
+    const shape = (dir: string) =>
+      readSnapshot(dir, servedStamp(dir)!)
+        .packages.map((p) => {
+          const file = path.join(dir, 'packages', p.file);
+          const vr = `${p.version}-${p.release}`;
+          const files = execFileSync('rpm', ['-qlp', file], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().split('\n').filter(Boolean).map((f) => f.replaceAll(vr, 'V-R'));
+          return {
+            name: p.name,
+            key: p.provides.find((x) => x.startsWith('ost-images-key(')),
+            layer: p.provides.find((x) => x.startsWith('ost-images-layer(') || x.startsWith('ost-images-flat('))?.split(' ')[0],
+            requires: p.requires.filter((x) => x.startsWith('ost-images-')).map((x) => x.split(' ')[0]),
+            files,
+          };
+        })
+        .sort((a, b) => a.name.localeCompare(b.name));
+    const fromNightly = shape(nightlyRepo);
+    expect(fromNightly.map((p) => p.name)).toEqual(['base', 'left', 'mid', 'right'].map((l) => `ost-images-tiny-${l}`));
+    expect(fromNightly.every((p) => p.key && p.files.length > 0)).toBe(true);
+    expect(fromNightly).toEqual(shape(production));
+    // The base is the very same build in both; the nightly built the layers above anew.
+    expect(servedNvrs(nightlyRepo).filter((n) => n.includes('-base-'))).toEqual([baseNvr]);
   }, PIPELINE_BOUND_MS);
 
   it('a failing boot job promotes nothing, even when the promotion is started by hand, and says why', async () => {
