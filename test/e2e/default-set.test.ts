@@ -14,7 +14,11 @@ import { Store } from '../../src/store.js';
 import { readHeader } from '../../src/tools/rpmbuild.js';
 import { dnf } from '../../src/tools/dnf.js';
 import type { NightlyReport } from '../../src/nightly.js';
-import { cli } from '../helpers/cli.js';
+import { BIN, cli } from '../helpers/cli.js';
+import { ScratchRepo, jobOutput, jobSpan, type PipelineRun } from '../helpers/gitlab-ci-local.js';
+import { runUpstreamFile } from '../../src/ci/run-upstream.js';
+import { readSnapshot, servedStamp } from '../../src/publish/snapshot.js';
+import { nvr } from '../../src/plan/retention.js';
 import { ensureLibvirt } from '../helpers/libvirt.js';
 import { freePort } from '../../src/consume/guest-ssh.js';
 import { kvmUsable } from '../../src/host.js';
@@ -34,6 +38,10 @@ let layers: string;
 
 const MIN = 60_000;
 const vmDir = path.join(tmp, 'vms');
+/** The generated pipeline's scratch checkout, and its staging repository. */
+const scratch = new ScratchRepo(path.join(tmp, 'pipeline'));
+const staging = path.join(tmp, 'staging');
+let pipeline: PipelineRun;
 let stopLibvirt: (() => Promise<void>) | undefined;
 
 async function ok(args: string[]): Promise<string> {
@@ -52,6 +60,7 @@ describe('the default set, debian12', () => {
   }, 30 * MIN);
 
   afterAll(async () => {
+    scratch.stopAll();
     // VMs a failed test left behind, then the daemons this run started.
     for (const name of ['e2e-engine', 'e2e-host0', 'e2e-host1']) await cli(['vm', 'rm', name, '--vm-dir', vmDir]);
     await stopLibvirt?.();
@@ -347,4 +356,82 @@ describe('the default set, debian12', () => {
     expect(readlinkSync(path.join(dir, 'debian12-engine-installed.qcow2'))).toBe(now.image);
     expect(spawnSync('rpm', ['--root', root, '-Va'], { encoding: 'utf8' }).stdout).toBe('');
   }, 20 * MIN);
+
+  // The nightly across CI runners, for real: the pipeline `ost-images ci gitlab` generates for
+  // debian12 and debian13, run by gitlab-ci-local, one job per layer, each on its own store, with
+  // this run's repository as production. debian12's layers are the ones the tests above published,
+  // so (one build of each set per run) its jobs find them there and only boot them again, while
+  // debian13 is built, staged, booted and promoted by the jobs.
+  it('the generated pipeline for debian12 and debian13 run by gitlab-ci-local: debian12 is found in production, debian13 built in DAG order through staging, booted and promoted', async () => {
+    scratch.init();
+    for (const set of ['debian12', 'debian13']) cpSync(path.resolve('layers', set), path.join(scratch.dir, 'layers', set), { recursive: true });
+    writeFileSync(
+      path.join(scratch.dir, 'ci.yaml'),
+      [`cli: ${BIN}`, "setup: ''", `staging: {dir: ${staging}}`, `repo: {dir: ${repo}, url: "${server.url}"}`, 'keep: 3', ''].join('\n'),
+    );
+    scratch.generate();
+    scratch.git('add', 'layers', 'ci.yaml', '.gitlab-ci.yml');
+    scratch.git('commit', '-q', '-m', 'debian12 and debian13, the site settings and the generated pipeline');
+    const before = new Set(readSnapshot(repo, servedStamp(repo)!).packages.map(nvr));
+
+    pipeline = await scratch.run([], { concurrency: 2, boundMs: 90 * MIN });
+    expect(pipeline.code, pipeline.text).toBe(0);
+    const run = readdirSync(path.join(staging, 'gate', 'debian13'))[0]!;
+
+    // debian12: the run's view of the mirror is the one the set was built with (unless Debian
+    // pushed in between, which rebuilds what moved): every layer is already in production.
+    const known = JSON.parse(readFileSync(path.join(storeDir, 'debian12', 'upstream.json'), 'utf8')) as Record<string, { sha256: string }>;
+    const pinned = (JSON.parse(readFileSync(runUpstreamFile(staging, 'debian12', run), 'utf8')) as { digests: Record<string, string> }).digests;
+    const moved = Object.entries(pinned).some(([u, d]) => known[u]?.sha256 !== d);
+    for (const l of ls.order) {
+      const out = jobOutput(pipeline, `debian12 ${l}`);
+      if (moved) expect(out).toMatch(new RegExp(`debian12 ${l}: (key [0-9a-f]{12}… already|staged)`));
+      else expect(out).toMatch(new RegExp(`debian12 ${l}: key [0-9a-f]{12}… already in production as ost-images-debian12-${l}-12-\\d{14}.*; nothing to do`));
+    }
+    if (!moved) expect(jobOutput(pipeline, 'debian12 promote')).toContain('nothing new to promote');
+
+    // debian13: each job after the one it needs, each child on its parent fetched from staging.
+    const span = (j: string) => jobSpan(pipeline, `debian13 ${j}`);
+    const after = (child: string, parent: string) => expect(span(child).start, `${child} after ${parent}`).toBeGreaterThan(span(parent).end);
+    after('upgrade', 'base');
+    for (const top of ['engine-installed', 'host-installed']) {
+      after(top, 'upgrade');
+      after(`${top} boot`, top);
+      after('promote', `${top} boot`);
+    }
+    after('engine-installed-flat boot', 'engine-installed');
+    expect(jobOutput(pipeline, 'debian13 base')).toMatch(/debian13 base: staged ost-images-debian13-base-13-\d{14} \(key [0-9a-f]{12}…\): base built/);
+    expect(jobOutput(pipeline, 'debian13 upgrade')).toMatch(/debian13 upgrade: staged \S+ \(key [0-9a-f]{12}…\): base fetched, upgrade built/);
+    for (const top of ['engine-installed', 'host-installed']) {
+      expect(jobOutput(pipeline, `debian13 ${top}`)).toMatch(new RegExp(`debian13 ${top}: staged \\S+ \\(key [0-9a-f]{12}…\\): base fetched, upgrade fetched, ${top} built`));
+    }
+    for (const b of ['engine-installed', 'host-installed', 'engine-installed-flat']) {
+      expect(jobOutput(pipeline, `debian13 ${b} boot`)).toMatch(new RegExp(`debian13 ${b}: passed: userspace after .* SSH login after`));
+    }
+    expect(jobOutput(pipeline, 'debian13 promote')).toMatch(/debian13: promoting 5 build\(s\)/);
+
+    // Production now serves both sets: what it had, and debian13's whole chain.
+    const served = readSnapshot(repo, servedStamp(repo)!).packages.map(nvr);
+    for (const n of before) expect(served).toContain(n);
+    const d13 = served.filter((n) => n.startsWith('ost-images-debian13-')).map((n) => n.replace(/-13-\d{14}$/, '')).sort();
+    expect(d13).toEqual(['base', 'engine-installed', 'engine-installed-flat', 'host-installed', 'upgrade'].map((l) => `ost-images-debian13-${l}`));
+  }, 90 * MIN);
+
+  it('a plain `dnf install` from the promoted repository gets a bootable chain of each set', async () => {
+    const fresh = path.join(tmp, 'root-both');
+    const cacheDir = mkdtempSync(path.join(tmp, 'dnf-cache-'));
+    await dnf({ root: fresh, repoUrl: server.url, cacheDir, setopts: ['--setopt=installonly_limit=0'] }, ['install', 'ost-images-engine-installed', 'ost-images-debian13-engine-installed']);
+    const installed = spawnSync('rpm', ['--root', fresh, '-qa', '--qf', '%{NAME}\n'], { encoding: 'utf8' }).stdout.split('\n').filter((n) => n.startsWith('ost-images-')).sort();
+    expect(installed).toEqual([...['base', 'engine-installed', 'upgrade'].map((l) => `ost-images-debian12-${l}`), ...['base', 'engine-installed', 'upgrade'].map((l) => `ost-images-debian13-${l}`)]);
+    const dir = path.join(fresh, 'usr/share/ost-images');
+    for (const set of ['debian12', 'debian13']) {
+      // The fixed name points at the build installed (the newest); the chain is read from there.
+      const image = path.join(dir, readlinkSync(path.join(dir, `${set}-engine-installed.qcow2`)));
+      const chain = JSON.parse(await ok(['verify', '--json', image])) as { file: string }[];
+      expect(chain.map((c) => path.basename(c.file).replace(/-\d+-\d{14}\.qcow2$/, ''))).toEqual(['engine-installed', 'upgrade', 'base'].map((l) => `${set}-${l}`));
+      const r = (JSON.parse(await ok(['test-boot', ...common, '--image', image, '--timeout', '600', '--json'])) as { booted: boolean; sshHostname?: string }[])[0]!;
+      expect(r.booted).toBe(true);
+      expect(r.sshHostname).toBe(set);
+    }
+  }, 30 * MIN);
 });
