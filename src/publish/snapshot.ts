@@ -1,12 +1,23 @@
 // The layout of a published repository and the operations that keep it consistent:
 //
-//   repo/repodata -> .snapshots/<stamp>/repodata   what dnf reads; swapped by one rename(2)
+//   repo/current -> .snapshots/<stamp>              the switch: the one link swapped by rename(2)
+//   repo/repodata -> current/repodata               what dnf reads (a static link)
+//   repo/index.html -> current/index.html           the status page (a static link)
 //   repo/packages/<nvra>.rpm                        the pool: every package a kept snapshot lists
 //   repo/.snapshots/<stamp>/packages/               hard links of that snapshot's packages
 //   repo/.snapshots/<stamp>/repodata/               createrepo_c's metadata (+ repomd.xml.asc)
 //   repo/.snapshots/<stamp>/snapshot.json           its index: packages with their Provides and
 //                                                   Requires, the snapshot it replaced, signer
+//   repo/.snapshots/<stamp>/builds.json             facts read once from each package's payload
+//   repo/.snapshots/<stamp>/index.html              the status page describing this snapshot
+//   repo/history.json                               the last nightly runs and promotions
 //   repo/RPM-GPG-KEY-ost-images, repo/ost-images.repo   what a test machine configures
+//
+// One link switches the metadata and the page that describes it together: both static links
+// resolve through `current`, so no reader sees the page of one snapshot beside the metadata of
+// another. Repositories made before `current` existed point `repodata` straight at a snapshot's
+// metadata; servedStamp reads that form, and the next switch migrates it (see switchTo). A mirror
+// copies the links as links, so it switches the same way.
 //
 // Metadata hrefs ("packages/<file>") resolve against the pool from the served root, so a client
 // that read repomd.xml just before a switch still finds every file it names: a snapshot's
@@ -58,7 +69,17 @@ export const snapshotsDir = (repo: string): string => path.join(repo, SNAPSHOTS)
 export const snapshotDir = (repo: string, stamp: string): string => path.join(repo, SNAPSHOTS, stamp);
 export const poolDir = (repo: string): string => path.join(repo, POOL);
 
-/** The stamp of the snapshot being served, if any. */
+export const CURRENT = 'current';
+export const INDEX_HTML = 'index.html';
+/** The static links at the repository root, resolved through `current`. */
+const STATIC_LINKS = ['repodata', INDEX_HTML] as const;
+
+const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * The stamp of the snapshot being served, if any: what `repodata` (the link dnf reads) resolves
+ * to, through `current`, or straight to a snapshot in a repository of the older layout.
+ */
 export function servedStamp(repo: string): string | undefined {
   const link = path.join(repo, 'repodata');
   let target: string;
@@ -69,8 +90,21 @@ export function servedStamp(repo: string): string | undefined {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
-  const m = new RegExp(`^${SNAPSHOTS.replace('.', '\\.')}/([^/]+)/repodata$`).exec(target);
-  if (!m) throw new StepError(`${link} points to '${target}', not to a snapshot under ${SNAPSHOTS}/`);
+  if (target === `${CURRENT}/repodata`) {
+    const cur = path.join(repo, CURRENT);
+    let to: string;
+    try {
+      to = readlinkSync(cur);
+    } catch (err) {
+      throw new StepError(`${link} points to ${CURRENT}/repodata, but ${cur} is not a link to a snapshot: ${(err as Error).message}`);
+    }
+    const m = new RegExp(`^${escapeRe(SNAPSHOTS)}/([^/]+)$`).exec(to);
+    if (!m) throw new StepError(`${cur} points to '${to}', not to a snapshot under ${SNAPSHOTS}/`);
+    return m[1];
+  }
+  // The older layout: the metadata link itself was the switch.
+  const m = new RegExp(`^${escapeRe(SNAPSHOTS)}/([^/]+)/repodata$`).exec(target);
+  if (!m) throw new StepError(`${link} points to '${target}', neither to ${CURRENT}/repodata nor to a snapshot under ${SNAPSHOTS}/`);
   return m[1];
 }
 
@@ -96,13 +130,38 @@ export function listSnapshots(repo: string): string[] {
     .sort();
 }
 
-/** Points `repo/repodata` at a snapshot's metadata in one rename. */
+/**
+ * Serves a snapshot: points `repo/current` at it in one rename, metadata and page together.
+ *
+ * In a repository of the older layout `repodata` still points straight at the served snapshot, so
+ * renaming `current` alone switches nothing; the rename of the new `repodata -> current/repodata`
+ * link over the old one is then the switch (old metadata to new in one step), and `index.html`
+ * follows. A publisher killed between the two renames leaves the old layout serving the old
+ * snapshot, and the next switch does the same again. Once migrated, the static links are never
+ * touched again.
+ */
 export function switchTo(repo: string, stamp: string): void {
-  const tmpLink = path.join(repo, `.repodata.tmp-${process.pid}`);
+  const tmpLink = path.join(repo, `.${CURRENT}.tmp-${process.pid}`);
   rmSync(tmpLink, { force: true });
-  symlinkSync(path.join(SNAPSHOTS, stamp, 'repodata'), tmpLink);
+  symlinkSync(path.join(SNAPSHOTS, stamp), tmpLink);
   faultPoint('publish:switch');
-  renameSync(tmpLink, path.join(repo, 'repodata'));
+  renameSync(tmpLink, path.join(repo, CURRENT));
+  for (const name of STATIC_LINKS) {
+    const want = `${CURRENT}/${name}`;
+    const link = path.join(repo, name);
+    let have: string | undefined;
+    try {
+      have = readlinkSync(link);
+    } catch {
+      have = undefined;
+    }
+    if (have === want) continue;
+    const tmp = path.join(repo, `.${name}.tmp-${process.pid}`);
+    rmSync(tmp, { force: true });
+    symlinkSync(want, tmp);
+    faultPoint(`publish:migrate-${name}`);
+    renameSync(tmp, link);
+  }
 }
 
 /**
@@ -134,7 +193,8 @@ export async function recoverRepo(repo: string): Promise<void> {
   const leftovers: string[] = [];
   const snaps = snapshotsDir(repo);
   if (existsSync(snaps)) for (const s of readdirSync(snaps)) if (s.includes('.partial-')) leftovers.push(path.join(snaps, s));
-  for (const f of readdirSync(repo)) if (f.startsWith('.incoming-') || f.startsWith('.repodata.tmp-')) leftovers.push(path.join(repo, f));
+  const tmpLinks = [CURRENT, ...STATIC_LINKS].map((n) => `.${n}.tmp-`);
+  for (const f of readdirSync(repo)) if (f.startsWith('.incoming-') || tmpLinks.some((t) => f.startsWith(t))) leftovers.push(path.join(repo, f));
   const pool = poolDir(repo);
   if (existsSync(pool)) for (const f of readdirSync(pool)) if (f.startsWith('.') && f.includes('.tmp-')) leftovers.push(path.join(pool, f));
   if (leftovers.length === 0) return;
@@ -165,7 +225,15 @@ export function retireSnapshots(repo: string): { snapshots: string[]; files: str
   const served = servedStamp(repo);
   if (!served) return { snapshots: [], files: [] };
   const current = readSnapshot(repo, served);
-  const keep = new Set([served, current.previous].filter((s): s is string => !!s));
+  // Also what `current` names, should a publisher have died migrating an older layout between
+  // renaming `current` and renaming `repodata` (servedStamp then still reads the old link).
+  let switched: string | undefined;
+  try {
+    switched = path.basename(readlinkSync(path.join(repo, CURRENT)));
+  } catch {
+    switched = undefined;
+  }
+  const keep = new Set([served, current.previous, switched].filter((s): s is string => !!s));
   const cutoff = Date.now() - graceSeconds() * 1000;
   const all = listSnapshots(repo);
   const records = new Map<string, SnapshotRecord>();

@@ -104,15 +104,15 @@ describe('a test machine', () => {
 
 describe('publishing', () => {
   it('switches to a new snapshot in one step and keeps the previous one', async () => {
-    const before = readlinkSync(path.join(repo, 'repodata'));
+    const before = readlinkSync(path.join(repo, 'current'));
     const engine2 = await fakeBuild(store, 'demo', 'engine-installed', '20260102000000', recs.upgrade, 0x55);
     const [p] = await packageLayers(ls, ['engine-installed'], store);
     const r = await publish(repo, [p!.rpm]);
     expect(r.added).toEqual([path.basename(p!.rpm)]);
     expect(r.packages).toBe(5);
-    const after = readlinkSync(path.join(repo, 'repodata'));
+    const after = readlinkSync(path.join(repo, 'current'));
     expect(after).not.toBe(before);
-    expect(existsSync(path.join(repo, before, 'repomd.xml'))).toBe(true);
+    expect(existsSync(path.join(repo, before, 'repodata', 'repomd.xml'))).toBe(true);
     const root = path.join(tmp, 'root2');
     const inst = await installInto(root, server.url, ['ost-images-engine-installed']);
     expect(inst.installed).toContain(`ost-images-demo-engine-installed-12-${engine2.release}`);
@@ -123,12 +123,12 @@ describe('publishing', () => {
     const ostore = new Store(path.join(tmp, 'store-other'));
     await fakeBuild(ostore, 'other', 'base', '20260103000000');
     const [p] = await packageLayers(other, ['base'], ostore);
-    const link = readlinkSync(path.join(repo, 'repodata'));
+    const link = readlinkSync(path.join(repo, 'current'));
     const pool = readdirSync(path.join(repo, 'packages')).sort();
     const err = await publish(repo, [p!.rpm]).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConfigError);
     expect((err as ConfigError).message).toMatch(/'ost-images-base' is provided by more than one set: (demo|other) .*, (demo|other) /);
-    expect(readlinkSync(path.join(repo, 'repodata'))).toBe(link);
+    expect(readlinkSync(path.join(repo, 'current'))).toBe(link);
     expect(readdirSync(path.join(repo, 'packages')).sort()).toEqual(pool);
   });
 });

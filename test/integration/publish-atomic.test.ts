@@ -53,7 +53,7 @@ function assertConsistent(): void {
 
 function leftovers(): string[] {
   return [
-    ...readdirSync(repo).filter((f) => f.startsWith('.incoming-') || f.startsWith('.repodata.tmp-') || f === '.lock'),
+    ...readdirSync(repo).filter((f) => f.startsWith('.incoming-') || /^\.(current|repodata|index\.html)\.tmp-/.test(f) || f === '.lock'),
     ...readdirSync(path.join(repo, '.snapshots')).filter((f) => f.includes('.partial-')),
     ...readdirSync(path.join(repo, 'packages')).filter((f) => f.startsWith('.')),
   ];
@@ -270,12 +270,12 @@ describe('the closure check', () => {
     const upgrade = await fakeBuild(other, 'demo', 'upgrade', '20260301000000', base, 0x23);
     await fakeBuild(other, 'demo', 'engine-installed', '20260301000100', upgrade, 0x34);
     const [pkg] = await packageLayers(ls, ['engine-installed'], other);
-    const link = readlinkSync(path.join(repo, 'repodata'));
+    const link = readlinkSync(path.join(repo, 'current'));
     const pool = readdirSync(path.join(repo, 'packages')).sort();
     const err = await publish(repo, [pkg!.rpm]).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConfigError);
     expect((err as Error).message).toContain(`${pkg!.rpm}: Requires: 'ost-images-demo-upgrade = 12-20260301000000' of ost-images-demo-engine-installed-12-20260301000100 is provided by no package of the new snapshot`);
-    expect(readlinkSync(path.join(repo, 'repodata'))).toBe(link);
+    expect(readlinkSync(path.join(repo, 'current'))).toBe(link);
     expect(readdirSync(path.join(repo, 'packages')).sort()).toEqual(pool);
   });
 });
@@ -308,12 +308,12 @@ describe('rollback and retention', () => {
     await fakeBuild(store, 'demo', 'engine-installed', '20260401000200', up2, 0x35);
     await fakeBuild(store, 'demo', 'host-installed', '20260401000300', up2, 0x45);
     await publish(repo, (await packageLayers(ls, ls.order, store)).map((p) => p.rpm));
-    const link = readlinkSync(path.join(repo, 'repodata'));
+    const link = readlinkSync(path.join(repo, 'current'));
     const dry = await cli(['prune', '--repo', repo, '--keep', '2', '--dry-run', '--json']);
     expect(dry.code, dry.stderr).toBe(0);
     const plan = JSON.parse(dry.stdout) as { removed: string[]; dryRun: boolean };
     expect(plan.dryRun).toBe(true);
-    expect(readlinkSync(path.join(repo, 'repodata'))).toBe(link);
+    expect(readlinkSync(path.join(repo, 'current'))).toBe(link);
     // keep 2: the new chain and the newest old-chain engine and host builds, with the old upgrade and base.
     const kept = (await cli(['prune', '--repo', repo, '--keep', '2', '--json'])).stdout;
     const r = JSON.parse(kept) as { removed: string[]; packages: number };
