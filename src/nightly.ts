@@ -21,6 +21,8 @@ import { resolveUpstream } from './plan/upstream.js';
 import { checkPublishable, publish, type PublishOptions, type PublishResult } from './publish/publish.js';
 import type { PackagesInfo, Store } from './store.js';
 import { manifestPath, writeManifest } from './manifest.js';
+import { firstLine, type RunRecord } from './publish/history.js';
+import { recordRun } from './publish/status-page.js';
 
 export interface NightlyOptions extends Omit<PublishOptions, 'dryRun'> {
   repo: string;
@@ -232,7 +234,32 @@ export async function nightly(ls: LayerSet, store: Store, o: NightlyOptions): Pr
   } finally {
     report.finished = new Date().toISOString();
   }
+  // Every run goes into the repository's history, passed or failed, so the status page shows the
+  // nights that published nothing. Not bad input (nothing is written then) nor an interrupted run.
+  if (report.ok || report.failed?.exitCode === EXIT_FAILED) await recordRun(o.repo, historyRecord(report));
   return report;
+}
+
+/** The run as the repository's history keeps it: result, stage times, what it published. */
+export function historyRecord(r: NightlyReport): RunRecord {
+  const rec: RunRecord = {
+    kind: 'nightly',
+    set: r.set,
+    started: r.started,
+    finished: r.finished,
+    ok: r.ok,
+    // In the order they ran (the report fills them in that order).
+    stages: Object.entries(r.stages).map(([name, seconds]) => ({ name, seconds: seconds ?? 0 })),
+  };
+  if (r.failed) {
+    rec.failedStage = r.failed.stage;
+    rec.error = firstLine(r.failed.error);
+  }
+  if (r.published) {
+    rec.snapshot = r.published.snapshot;
+    rec.added = r.published.added.length;
+  }
+  return rec;
 }
 
 class BootFailed extends OstError {

@@ -12,13 +12,15 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { gateFile, readGateRecord, trimGateRecords, type GateRecord } from '../ci/gate.js';
 import type { LayerSet } from '../definitions/types.js';
-import { StepError, UsageError } from '../errors.js';
+import { EXIT_FAILED, OstError, StepError, UsageError } from '../errors.js';
 import { log } from '../log.js';
 import { FLAT_SUFFIX } from '../plan/naming.js';
 import { topLayers } from '../plan/plan.js';
 import { nvr } from '../plan/retention.js';
 import { checkPublishable, publish, setOf, type PublishOptions, type PublishResult } from './publish.js';
 import { POOL, readSnapshot, servedStamp, snapshotDir, type PackageEntry } from './snapshot.js';
+import { firstLine, type RunRecord } from './history.js';
+import { recordRun } from './status-page.js';
 
 export interface PromoteOptions extends Omit<PublishOptions, 'dryRun' | 'pin'> {
   run: string;
@@ -69,12 +71,48 @@ function served(repo: string): { stamp: string; packages: PackageEntry[] } | und
   return stamp ? { stamp, packages: readSnapshot(repo, stamp).packages } : undefined;
 }
 
+/**
+ * Promotes, and records the outcome in production's history (the status page's "recent runs"):
+ * passed or refused, with what the gate records said. Bad input is not recorded.
+ */
 export async function promote(ls: LayerSet, staging: string, production: string, o: PromoteOptions): Promise<PromoteResult> {
+  const started = new Date().toISOString();
+  let gates: GateCheck[] | undefined;
+  const record = (ok: boolean, extra: Partial<RunRecord>) =>
+    recordRun(production, {
+      kind: 'promote',
+      set: ls.set.name,
+      started,
+      finished: new Date().toISOString(),
+      ok,
+      stages: [],
+      run: o.run,
+      gates: gates?.map((g) => ({ layer: g.layer, state: g.state })),
+      ...extra,
+    });
+  try {
+    const r = await promoteGated(ls, staging, production, o, (g) => (gates = g));
+    await record(true, {
+      stages: r.published ? [{ name: 'publish', seconds: r.published.seconds }] : [],
+      snapshot: r.published?.snapshot ?? (existsSync(production) ? servedStamp(production) : undefined),
+      added: r.promoted.length,
+    });
+    return r;
+  } catch (err) {
+    if (err instanceof OstError && err.exitCode === EXIT_FAILED) {
+      await record(false, { failedStage: gates?.some((g) => g.state !== 'passed') ? 'gate' : 'publish', error: firstLine(err.message) });
+    }
+    throw err;
+  }
+}
+
+async function promoteGated(ls: LayerSet, staging: string, production: string, o: PromoteOptions, onGates: (g: GateCheck[]) => void): Promise<PromoteResult> {
   const set = ls.set.name;
   if (!existsSync(staging)) throw new UsageError(`--from: the staging repository ${staging} does not exist`);
   // A signing key missing from the keyring is bad input: refused before anything else.
   await checkPublishable(production, o);
   const gates = checkGates(ls, staging, o.run);
+  onGates(gates);
   const bad = gates.filter((g) => g.state !== 'passed');
   const result: PromoteResult = { set, run: o.run, gates, passed: [], promoted: [], published: null, trimmed: null };
   if (bad.length > 0) {

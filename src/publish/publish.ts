@@ -3,7 +3,7 @@
 // served one, checks it (closure of Requires, metadata listing exactly the intended packages,
 // signature), and then switches to it with one rename; see snapshot.ts for the layout. A publisher
 // killed at any point leaves the served snapshot untouched, and the next one clears its leftovers.
-import { copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ConfigError, StepError, UsageError, type ConfigIssue } from '../errors.js';
@@ -19,7 +19,11 @@ import { readHeader, signatureKeyId } from '../tools/rpmbuild.js';
 import { addSign } from '../tools/rpmsign.js';
 import { decompress, primaryPackages, repomdLocations } from './repodata.js';
 import { renderRepoFile } from './repo-file.js';
+import { collectBuilds, readBuilds } from './builds.js';
+import { writeStatusPage } from './status-page.js';
 import {
+  CURRENT,
+  INDEX_HTML,
   POOL,
   PUBLIC_KEY_FILE,
   REPO_FILE,
@@ -300,6 +304,7 @@ async function publishLocked(repo: string, rpms: string[], opts: PublishOptions,
   const changed = !prev || incoming.length > 0 || removed.length > 0 || toSign.length > 0 || (!!prev.signedBy && !fpr);
   if (dryRun) return result(prev?.stamp ?? '', changed);
   if (!changed) {
+    await migrateServed(repo, prev);
     writeFileAtomic(path.join(repo, REPO_FILE), renderRepoFile(baseUrl(repo, opts.url), !!prev.signedBy));
     log.info(`nothing new to publish into ${repo}; still serving snapshot ${prev.stamp}`);
     return result(prev.stamp, false);
@@ -371,6 +376,9 @@ async function publishLocked(repo: string, rpms: string[], opts: PublishOptions,
       packages: entries,
     };
     writeSnapshotRecord(building, rec);
+    // The page goes into the snapshot before it is served, so the switch serves both at once.
+    await collectBuilds(building, entries, prev ? readBuilds(snapshotDir(repo, prev.stamp)) : { schema: 1, builds: {} });
+    await writeStatusPage(repo, building, rec);
     renameSync(building, snapshotDir(repo, stamp));
     // The key goes up before the metadata it verifies; the .repo file after the switch, so a
     // machine configured from it never expects signatures the served snapshot lacks.
@@ -401,6 +409,39 @@ async function publishLocked(repo: string, rpms: string[], opts: PublishOptions,
   } finally {
     rmSync(building, { recursive: true, force: true });
     rmSync(staging, { recursive: true, force: true });
+  }
+}
+
+/**
+ * A publish with nothing new still brings a repository of the older layout (or a snapshot made
+ * before status pages) up to date: the served snapshot gets its build facts and page, and the
+ * switch to the same snapshot puts `current` and the static links in place atomically.
+ */
+async function migrateServed(repo: string, prev: SnapshotRecord): Promise<void> {
+  const dir = snapshotDir(repo, prev.stamp);
+  const page = path.join(dir, INDEX_HTML);
+  let layout: string | undefined;
+  try {
+    layout = readlinkSync(path.join(repo, 'repodata'));
+  } catch {
+    layout = undefined;
+  }
+  const migrated = layout === `${CURRENT}/repodata` && lstatExists(path.join(repo, INDEX_HTML));
+  if (migrated && existsSync(page)) return;
+  await collectBuilds(dir, prev.packages, readBuilds(dir));
+  await writeStatusPage(repo, dir, prev);
+  if (!migrated) {
+    switchTo(repo, prev.stamp);
+    log.info(`${repo}: now switched through '${CURRENT}' (the metadata and the status page together)`);
+  }
+}
+
+function lstatExists(p: string): boolean {
+  try {
+    lstatSync(p);
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -452,6 +493,10 @@ export async function rollback(repo: string, opts: { url?: string; unsigned?: bo
     restorePool(repo, rec);
     // A client reading the current snapshot's metadata right now must still find it.
     carryMetadata(snapshotDir(repo, from), snapshotDir(repo, target));
+    // Its own page, rewritten with today's history (and made, for a snapshot older than pages).
+    const targetDir = snapshotDir(repo, target);
+    await collectBuilds(targetDir, rec.packages, { schema: 1, builds: { ...readBuilds(snapshotDir(repo, from)).builds, ...readBuilds(targetDir).builds } });
+    await writeStatusPage(repo, targetDir, rec);
     switchTo(repo, target);
     writeFileAtomic(path.join(repo, REPO_FILE), renderRepoFile(baseUrl(repo, opts.url), !!rec.signedBy));
     log.info(`rolled ${repo} back from snapshot ${from} to ${target} (${rec.packages.length} package(s))`);
