@@ -308,8 +308,22 @@ export interface UsagePruneResult extends PublishResult {
   removedBuilds: { file: string; nvr: string; lastDownloaded?: string; downloads?: number }[];
 }
 
+/**
+ * Retention by use is only as good as the record: say so when no log was read within the window
+ * (the job feeding `ost-images usage` may have stopped), instead of quietly pruning as by count.
+ */
+export function staleness(rec: UsageRecord, days: number, now: Date): string | undefined {
+  const reads = Object.values(rec.logs).map((l) => l.read).sort();
+  const last = reads.at(-1);
+  if (!last) return `no access log has been read into ${USAGE_FILE} yet (ost-images usage): --keep-used-within keeps nothing more than --keep`;
+  if (Date.parse(last) < now.getTime() - days * 86_400_000) return `the last access log was read into ${USAGE_FILE} at ${last}, more than ${days} day(s) ago: downloads since then are not known`;
+  return undefined;
+}
+
 /** `prune --keep N --keep-used-within DAYS`: retention that also keeps what is still downloaded. */
 export async function pruneByUse(repo: string, keep: number, days: number, opts: Omit<PublishOptions, 'keep' | 'pin'>, now: Date): Promise<UsagePruneResult> {
+  const stale = staleness(readUsageRecord(repo), days, now);
+  if (stale) log.warn(stale);
   const p = usedPin(repo, days, now);
   const result = await prune(repo, keep, { ...opts, pin: p.pin });
   // Explained against the snapshot retention started from (kept as the one the new one replaced)

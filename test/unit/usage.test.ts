@@ -8,7 +8,8 @@ import { gzipSync } from 'node:zlib';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { utcLocalTime } from '../../src/publish/access-log.js';
 import { UsageError } from '../../src/errors.js';
-import { readUsage, readUsageRecord, recordUsage, usageFile } from '../../src/publish/usage.js';
+import { emptyUsage, parseUsedWithin, readUsage, readUsageRecord, recordUsage, staleness, usageFile, usedPin } from '../../src/publish/usage.js';
+import { publishOpts } from '../../src/commands/common.js';
 import type { PackageEntry, SnapshotRecord } from '../../src/publish/snapshot.js';
 
 const root = mkdtempSync(path.join(os.tmpdir(), 'ost-usage-'));
@@ -166,5 +167,36 @@ describe('usage: counting each request once', () => {
     writeFileSync(log, get(ENGINE1, 1));
     await expect(run(log)).rejects.toThrow(/not valid JSON/);
     expect(readFileSync(usageFile(repo), 'utf8')).toBe('{"schema": 1, "builds": ');
+  });
+});
+
+describe('usage for retention', () => {
+  it('usedPin pins the builds downloaded within the window, reading usage.json when first asked', async () => {
+    const pin = usedPin(repo, 3, new Date('2026-11-29T12:00:00Z'));
+    const log = path.join(logs, 'access.log');
+    writeFileSync(log, get(ENGINE1, 1));
+    // Recorded after the pin was made, before retention asks: what retention sees.
+    await run(log);
+    expect(pin.pin(ENGINE1)).toBe(true);
+    expect(pin.pin(ENGINE2)).toBe(false);
+    expect(pin.used()!.usage.get(nvrOf(ENGINE1))!.downloads).toBe(1);
+    expect(usedPin(repo, 2, new Date('2026-11-29T12:00:00Z')).pin(ENGINE1)).toBe(false);
+  });
+
+  it('--keep-used-within: a positive number of days, and only with --keep', () => {
+    expect(parseUsedWithin('7')).toBe(7);
+    expect(parseUsedWithin('0.5')).toBe(0.5);
+    for (const bad of ['0', '-1', 'week', '7d', '']) expect(() => parseUsedWithin(bad)).toThrow(UsageError);
+    expect(() => publishOpts({ repo, keepUsedWithin: '7' })).toThrow(/--keep-used-within goes with --keep/);
+    expect(publishOpts({ repo, keepUsedWithin: '7', keep: '2' }).pin).toBeTypeOf('function');
+    expect(publishOpts({ repo, keep: '2' }).pin).toBeUndefined();
+  });
+
+  it('warns when no log was read within the window', () => {
+    const now = new Date('2026-11-29T12:00:00Z');
+    expect(staleness(emptyUsage(), 7, now)).toMatch(/no access log has been read/);
+    const rec = { ...emptyUsage(), logs: { a: { lines: 1, file: '/x', read: '2026-11-20T00:00:00Z' }, b: { lines: 1, file: '/y', read: '2026-11-25T00:00:00Z' } } };
+    expect(staleness(rec, 7, now)).toBeUndefined();
+    expect(staleness(rec, 3, now)).toMatch(/at 2026-11-25T00:00:00Z, more than 3 day\(s\) ago/);
   });
 });
