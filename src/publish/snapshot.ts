@@ -192,9 +192,16 @@ export function faultWhileRunning(point: string, dir: string): void {
 export async function recoverRepo(repo: string): Promise<void> {
   const leftovers: string[] = [];
   const snaps = snapshotsDir(repo);
-  if (existsSync(snaps)) for (const s of readdirSync(snaps)) if (s.includes('.partial-')) leftovers.push(path.join(snaps, s));
+  if (existsSync(snaps)) {
+    for (const s of readdirSync(snaps)) {
+      if (s.includes('.partial-')) leftovers.push(path.join(snaps, s));
+      // Scratch roots of build facts being read into a complete snapshot (builds.ts), and a page
+      // being rewritten in place.
+      else if (statSync(path.join(snaps, s)).isDirectory()) for (const f of readdirSync(path.join(snaps, s))) if (f.startsWith('.facts-') || f.startsWith(`.${INDEX_HTML}.tmp-`)) leftovers.push(path.join(snaps, s, f));
+    }
+  }
   const tmpLinks = [CURRENT, ...STATIC_LINKS].map((n) => `.${n}.tmp-`);
-  for (const f of readdirSync(repo)) if (f.startsWith('.incoming-') || tmpLinks.some((t) => f.startsWith(t))) leftovers.push(path.join(repo, f));
+  for (const f of readdirSync(repo)) if (f.startsWith('.incoming-') || f.startsWith('.history.json.tmp-') || tmpLinks.some((t) => f.startsWith(t))) leftovers.push(path.join(repo, f));
   const pool = poolDir(repo);
   if (existsSync(pool)) for (const f of readdirSync(pool)) if (f.startsWith('.') && f.includes('.tmp-')) leftovers.push(path.join(pool, f));
   if (leftovers.length === 0) return;

@@ -22,6 +22,7 @@ import { gateTargets, promote } from '../../src/publish/promote.js';
 import { publish } from '../../src/publish/publish.js';
 import { readHistory } from '../../src/publish/history.js';
 import { readSnapshot, servedStamp, snapshotDir } from '../../src/publish/snapshot.js';
+import { writeUsageRecord } from '../../src/publish/usage.js';
 import { Store, type BuildRecord } from '../../src/store.js';
 import { cli, ROOT } from '../helpers/cli.js';
 import { dropTestKey, makeTestKey, type TestKey } from '../helpers/gpg.js';
@@ -67,7 +68,7 @@ function sets(): { layersDir: string } {
 interface Rendered {
   stamp: string;
   scripts: number;
-  builds: { nvr: string; chain: string[]; imageBytes: string; rpmBytes: string; summary: string; diff: string }[];
+  builds: { nvr: string; chain: string[]; imageBytes: string; rpmBytes: string; summary: string; diff: string; lastDownloaded: string | null }[];
   hrefs: string[];
   runs: { cls: string; text: string }[];
   graph: Record<string, string[]>;
@@ -85,6 +86,7 @@ async function render(): Promise<Rendered> {
       rpmBytes: tr.querySelector('.rpm-size')!.getAttribute('data-bytes')!,
       summary: tr.querySelector('.summary')!.textContent!,
       diff: tr.querySelector('details summary')?.textContent ?? '',
+      lastDownloaded: tr.querySelector('.last-downloaded')?.textContent ?? null,
     })),
     hrefs: [...document.querySelectorAll('a[href]')].map((a) => (a as HTMLAnchorElement).href),
     runs: [...document.querySelectorAll('tr.run')].map((tr) => ({ cls: tr.className, text: tr.textContent! })),
@@ -190,6 +192,9 @@ describe('the status page', () => {
     await fakeBuild(store, 'demo', 'engine-installed', '20260102000000', recs.upgrade, 0x66, undefined, true);
     await flattenLayers(ls, store);
     const [rpm] = await packageLayers(ls, ['engine-installed'], store);
+    // Downloads recorded (as `ost-images usage` records them): the next page shows them.
+    const baseNvr = `ost-images-demo-base-12-${recs.base!.release}`;
+    writeUsageRecord(repo, { schema: 1, builds: { [baseNvr]: { downloads: 3, lastDownloaded: '2026-11-27T10:02:11Z' } }, files: {}, logs: {} });
     const t0 = Date.now();
     const r = await publish(repo, [rpm!.rpm], { signKey: key.email });
     expect(r.added).toEqual([path.basename(rpm!.rpm)]);
@@ -201,6 +206,8 @@ describe('the status page', () => {
     const repomd = Buffer.from(await (await fetch(`${server.url}repodata/repomd.xml`)).arrayBuffer());
     expect(repomd.equals(readFileSync(path.join(snapshotDir(repo, after), 'repodata', 'repomd.xml')))).toBe(true);
     expect(v.builds.map((b) => b.nvr)).toContain('ost-images-demo-engine-installed-12-20260102000000');
+    expect(v.builds.find((b) => b.nvr === baseNvr)!.lastDownloaded).toBe('2026-11-27 10:02 UTC (3 download(s))');
+    expect(v.builds.find((b) => b.nvr.startsWith('ost-images-demo-host-installed'))!.lastDownloaded).toBe('never seen');
     // The layout: one switch link, two static links through it.
     expect(readlinkSync(path.join(repo, 'current'))).toBe(`.snapshots/${after}`);
     expect(readlinkSync(path.join(repo, 'repodata'))).toBe('current/repodata');
