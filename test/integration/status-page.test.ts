@@ -248,7 +248,7 @@ describe('the status page', () => {
     expect(statSync(shot).size).toBeGreaterThan(10_000);
   });
 
-  it('a repository of the older layout is served as it was, and migrated by the next publish, also when killed between the renames', async () => {
+  it('a repository of the older layout is served as it was, and migrated by the next publish, also when killed between the renames; a rollback serves its own page', async () => {
     // The older layout: repodata points straight at the served snapshot, no `current`, no page.
     const stamp = servedStamp(repo)!;
     const legacy = () => {
@@ -288,5 +288,13 @@ describe('the status page', () => {
     const v = await render();
     expect(v.stamp).toBe(now);
     expect(v.builds.map((b) => b.nvr)).toContain('ost-images-other-base-12-20260103000000');
+    // A rollback serves the older snapshot's own page again, with the history as it is now.
+    const back = await cli(['publish', '--rollback', '--repo', repo], { GNUPGHOME: key.home });
+    expect(back.code, back.stderr).toBe(0);
+    expect(servedStamp(repo)).toBe(stamp);
+    const rolled = await render();
+    expect(rolled.stamp).toBe(stamp);
+    expect(rolled.builds.map((b) => b.nvr)).not.toContain('ost-images-other-base-12-20260103000000');
+    expect(rolled.runs.length).toBe(3);
   });
 });
