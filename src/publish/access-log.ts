@@ -122,6 +122,13 @@ export function targetPath(target: string): string {
   const abs = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^/?#]*/.exec(t);
   if (abs) t = t.slice(abs[0].length) || '/';
   t = t.replace(/[?#].*$/s, '');
+  // Most paths need no decoding, or decode cleanly; byte by byte only for broken escapes.
+  if (!t.includes('%')) return t;
+  try {
+    return decodeURIComponent(t);
+  } catch {
+    // "%zz", a lone "%", or escapes that are not UTF-8: below.
+  }
   const bytes: number[] = [];
   for (let i = 0; i < t.length; i++) {
     if (t[i] === '%' && /^[0-9a-fA-F]{2}$/.test(t.slice(i + 1, i + 3))) {
