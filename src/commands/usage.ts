@@ -42,7 +42,7 @@ export function registerUsage(program: Command): void {
       'read web-server access logs (nginx/Apache common or combined, Python http.server; gzip-compressed rotated logs too) and record, per build, how often and when its package was last downloaded, for prune --keep-used-within',
     )
     .option('-r, --repo <dir>', 'repository directory (the record is <repo>/usage.json)', DEFAULT_REPO_DIR)
-    .option('--access-log <file>', 'an access log of a server (or mirror) serving the repository; repeat for several; a log read before counts only its new lines', (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option('--access-log <file>', 'an access log of a server (or mirror) serving the repository; repeat for several; a log read before counts only its new lines', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
     .option('--json', 'machine-readable result on stdout')
     .addHelpText(
       'after',
@@ -60,8 +60,8 @@ or compressed it, counts only lines not counted before.
 Example:
   ost-images usage --repo /srv/ost-images --access-log /var/log/nginx/access.log --access-log /var/log/nginx/access.log.1`,
     )
-    .action(async (o: { repo: string; accessLog: string[]; json?: boolean }) => {
-      const r = await recordUsage(o.repo, o.accessLog);
+    .action(async (o: { repo: string; accessLog?: string[]; json?: boolean }) => {
+      const r = await recordUsage(o.repo, o.accessLog ?? []);
       emit(o, r, () => printUsage(r));
     });
 }
