@@ -54,8 +54,8 @@ downloads. HEAD, 304, 404 and other paths are ignored and counted; malformed lin
 skipped and the first few shown as file:line. Times without a zone (Python's http.server) are
 read in the local time zone: set TZ to the server's.
 
-Each log is known by its first line: reading it again, after it grew, or after logrotate renamed
-or compressed it, counts only lines not counted before.
+Each log is known by its first 8 lines: reading it again, after it grew, or after logrotate
+renamed or compressed it, counts only lines not counted before.
 
 Example:
   ost-images usage --repo /srv/ost-images --access-log /var/log/nginx/access.log --access-log /var/log/nginx/access.log.1`,

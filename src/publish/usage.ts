@@ -43,14 +43,18 @@ export interface BuildUsage {
 }
 
 /**
- * How far a log has been read. A log is known by the hash of its first line: that identity
- * survives logrotate's rename and compression (access.log -> access.log.1 -> access.log.2.gz), while
- * a log truncated in place (copytruncate) or a new one starts with another line. `lines` complete
- * lines of it were consumed (counted, ignored or malformed alike): reading it again, or after it
- * grew, handles only the lines after those.
+ * How far a log has been read. A log is known by the hash of its first lines (up to HEAD_LINES):
+ * that identity survives logrotate's rename and compression (access.log -> access.log.1 ->
+ * access.log.2.gz), while a log truncated in place (copytruncate) or a new one starts with other
+ * lines. Several lines, not one: the logs of two mirrors can begin with the same line (a monitoring
+ * probe asking both in the same second), hardly with the same eight. `lines` complete lines of it
+ * were consumed (counted, ignored or malformed alike): reading it again, or after it grew, handles
+ * only the lines after those.
  */
 export interface LogProgress {
   lines: number;
+  /** How many first lines the identity hashes (fewer than HEAD_LINES while the log was shorter). */
+  head: number;
   /** Where it was last read from (for people; the identity is the hash). */
   file: string;
   /** When (ISO). */
@@ -66,7 +70,7 @@ export interface UsageRecord {
    * build: a log read after retention removed a build still attributes requests for its file.
    */
   files: Record<string, string>;
-  /** By log identity (sha256 of its first line, hex). */
+  /** By log identity (sha256 of its first lines, hex). */
   logs: Record<string, LogProgress>;
 }
 
@@ -166,7 +170,7 @@ export function knownFiles(repo: string, rec: UsageRecord): Map<string, KnownFil
 
 export interface LogResult {
   file: string;
-  /** sha256 of the first line; undefined while the log has no complete line. */
+  /** sha256 of its first lines; undefined while the log has no complete line. */
   identity?: string;
   /** Complete lines in the file now. */
   lines: number;
@@ -192,6 +196,28 @@ export interface UsageResult {
 }
 
 const MALFORMED_EXAMPLES = 5;
+
+/** Lines a log's identity covers. */
+export const HEAD_LINES = 8;
+
+/** sha256 (hex) of the first k lines, each with its line break, for k = 1 .. lines.length. */
+export function headHashes(lines: string[]): string[] {
+  const h = createHash('sha256');
+  return lines.map((l) => h.update(`${l}\n`).copy().digest('hex'));
+}
+
+/**
+ * Which record is this log's, given the hashes of its first lines: the one made from the most of
+ * them. A log first read when it had 3 lines was recorded under its 3-line head; read again with
+ * 100 lines, it is found under that head and then recorded under its 8-line head.
+ */
+export function findProgress(logs: Readonly<Record<string, LogProgress>>, hashes: string[]): { key: string; progress: LogProgress } | undefined {
+  for (let k = hashes.length; k >= 1; k--) {
+    const p = logs[hashes[k - 1]!];
+    if (p && (p.head ?? 1) === k) return { key: hashes[k - 1]!, progress: p };
+  }
+  return undefined;
+}
 
 /**
  * Reads access logs into the repository's usage record, under the repository lock (publishes
@@ -222,25 +248,29 @@ export async function recordUsage(repo: string, logs: string[], opts: { localTim
     for (const file of logs) {
       const r: LogResult = { file, lines: 0, alreadyRead: 0, downloads: 0, partial: 0, ignored: 0, ignoredBy: {}, malformed: 0, malformedExamples: [] };
       let done = 0;
-      for await (const { line, complete, error } of readLogLines(file)) {
-        if (error) r.warning = `${file}: compressed data ends early or is damaged after line ${r.lines} (${error}); the lines before were read`;
-        // A line still being written is left for the next run.
-        if (!complete) break;
-        r.lines++;
-        if (r.lines === 1) {
-          r.identity = createHash('sha256').update(line).digest('hex');
-          done = rec.logs[r.identity]?.lines ?? 0;
-        }
-        if (r.lines <= done) {
+      let prior: string | undefined;
+      // The first lines are held until the identity is known (HEAD_LINES of them, or the end).
+      const head: string[] = [];
+      let decided = false;
+      const decide = () => {
+        decided = true;
+        const hashes = headHashes(head);
+        const found = findProgress(rec.logs, hashes);
+        done = found?.progress.lines ?? 0;
+        prior = found?.key;
+        r.identity = hashes.at(-1);
+      };
+      const consume = (line: string, n: number) => {
+        if (n <= done) {
           r.alreadyRead++;
-          continue;
+          return;
         }
-        if (r.lines % 10000 === 0) checkInterrupted();
+        if (n % 10000 === 0) checkInterrupted();
         const entry = parseLine(line, localTime);
         const v = classify(entry, known);
         if (v.use === 'malformed') {
           r.malformed++;
-          if (r.malformedExamples.length < MALFORMED_EXAMPLES) r.malformedExamples.push(`${file}:${r.lines}: ${v.reason}`);
+          if (r.malformedExamples.length < MALFORMED_EXAMPLES) r.malformedExamples.push(`${file}:${n}: ${v.reason}`);
         } else if (v.use === 'ignored') {
           r.ignored++;
           r.ignoredBy[v.reason] = (r.ignoredBy[v.reason] ?? 0) + 1;
@@ -254,9 +284,30 @@ export async function recordUsage(repo: string, logs: string[], opts: { localTim
           else a.downloads++;
           added.set(v.nvr, a);
         }
+      };
+      const flushHead = () => {
+        decide();
+        head.forEach((l, i) => consume(l, i + 1));
+      };
+      for await (const { line, complete, error } of readLogLines(file)) {
+        if (error) r.warning = `${file}: compressed data ends early or is damaged after line ${r.lines} (${error}); the lines before were read`;
+        // A line still being written is left for the next run.
+        if (!complete) break;
+        r.lines++;
+        if (decided) {
+          consume(line, r.lines);
+          continue;
+        }
+        head.push(line);
+        if (head.length === HEAD_LINES) flushHead();
       }
-      // The same log given twice (or a rotated copy of it) in one run is read once.
-      if (r.identity && r.lines > done) rec.logs[r.identity] = { lines: r.lines, file: path.resolve(file), read: isoSeconds(now) };
+      if (!decided && head.length > 0) flushHead();
+      // Recorded under its longest head (the record found under a shorter one is replaced). The
+      // same log given twice (or a rotated copy of it) in one run is read once.
+      if (r.identity && (r.lines > done || r.identity !== prior)) {
+        if (prior && prior !== r.identity) delete rec.logs[prior];
+        rec.logs[r.identity] = { lines: Math.max(r.lines, done), head: head.length, file: path.resolve(file), read: isoSeconds(now) };
+      }
       if (r.warning) log.warn(r.warning);
       if (r.malformed > 0) log.warn(`${file}: ${r.malformed} malformed line(s) skipped, e.g. ${r.malformedExamples.join('; ')}`);
       results.push(r);

@@ -137,6 +137,36 @@ describe('usage: counting each request once', () => {
     expect(downloads()).toEqual({ [nvrOf(ENGINE1)]: '2+1p 2026-11-27T10:09:00Z' });
   });
 
+  it('two mirrors whose logs begin with the same line (a probe asking both at once) are two logs', async () => {
+    const probe = repomd(0);
+    const a = path.join(logs, 'mirror-a.log');
+    const b = path.join(logs, 'mirror-b.log');
+    writeFileSync(a, probe + get(ENGINE1, 1, '198.51.100.1'));
+    writeFileSync(b, probe + get(ENGINE1, 2, '198.51.100.2'));
+    const r = await run(a, b);
+    expect(r.logs.map((l) => [l.alreadyRead, l.downloads])).toEqual([
+      [0, 1],
+      [0, 1],
+    ]);
+    expect(downloads()).toEqual({ [nvrOf(ENGINE1)]: '2 2026-11-27T10:02:00Z' });
+  });
+
+  it('a log first read short, then long, then rotated: found under its first lines each time, counted once', async () => {
+    const log = path.join(logs, 'access.log');
+    writeFileSync(log, get(ENGINE1, 0) + repomd(1));
+    await run(log);
+    for (let m = 2; m < 20; m++) appendFileSync(log, get(ENGINE2, m));
+    expect((await run(log)).logs[0]).toMatchObject({ lines: 20, alreadyRead: 2, downloads: 18 });
+    expect(Object.values(readUsageRecord(repo).logs)).toEqual([expect.objectContaining({ lines: 20, head: 8 })]);
+    appendFileSync(log, get(ENGINE1, 30));
+    writeFileSync(`${log}.1.gz`, gzipSync(readFileSync(log)));
+    expect((await run(`${log}.1.gz`, log)).logs.map((l) => [l.alreadyRead, l.downloads])).toEqual([
+      [20, 1],
+      [21, 0],
+    ]);
+    expect(downloads()).toEqual({ [nvrOf(ENGINE1)]: '2 2026-11-27T10:30:00Z', [nvrOf(ENGINE2)]: '18 2026-11-27T10:19:00Z' });
+  });
+
   it('a build retention removed since: requests for its file still count (the record remembers its file)', async () => {
     const log = path.join(logs, 'access.log');
     writeFileSync(log, get(ENGINE1, 1));
@@ -195,7 +225,7 @@ describe('usage for retention', () => {
   it('warns when no log was read within the window', () => {
     const now = new Date('2026-11-29T12:00:00Z');
     expect(staleness(emptyUsage(), 7, now)).toMatch(/no access log has been read/);
-    const rec = { ...emptyUsage(), logs: { a: { lines: 1, file: '/x', read: '2026-11-20T00:00:00Z' }, b: { lines: 1, file: '/y', read: '2026-11-25T00:00:00Z' } } };
+    const rec = { ...emptyUsage(), logs: { a: { lines: 1, head: 1, file: '/x', read: '2026-11-20T00:00:00Z' }, b: { lines: 1, head: 1, file: '/y', read: '2026-11-25T00:00:00Z' } } };
     expect(staleness(rec, 7, now)).toBeUndefined();
     expect(staleness(rec, 3, now)).toMatch(/at 2026-11-25T00:00:00Z, more than 3 day\(s\) ago/);
   });
