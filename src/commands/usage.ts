@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import { log } from '../log.js';
 import { DEFAULT_REPO_DIR } from '../paths.js';
+import { refreshServedPage } from '../publish/status-page.js';
 import { recordUsage, type LogResult, type UsagePruneResult, type UsageResult } from '../publish/usage.js';
 import { emit } from './common.js';
 
@@ -61,7 +62,8 @@ Example:
   ost-images usage --repo /srv/ost-images --access-log /var/log/nginx/access.log --access-log /var/log/nginx/access.log.1`,
     )
     .action(async (o: { repo: string; accessLog?: string[]; json?: boolean }) => {
-      const r = await recordUsage(o.repo, o.accessLog ?? []);
+      // The served page shows last use at once, not only after the next publish.
+      const r = await recordUsage(o.repo, o.accessLog ?? [], { afterWrite: () => refreshServedPage(o.repo) });
       emit(o, r, () => printUsage(r));
     });
 }

@@ -224,7 +224,11 @@ export function findProgress(logs: Readonly<Record<string, LogProgress>>, hashes
  * wait; so do other readers of logs, so no request is counted twice by two runs at once). The
  * record is written once, at the end: an interrupted run counted nothing.
  */
-export async function recordUsage(repo: string, logs: string[], opts: { localTime?: LocalTime; now?: Date } = {}): Promise<UsageResult> {
+export async function recordUsage(
+  repo: string,
+  logs: string[],
+  opts: { localTime?: LocalTime; now?: Date; /** Run under the lock once the record is written (the status page's "last downloaded"). */ afterWrite?: () => Promise<void> } = {},
+): Promise<UsageResult> {
   if (!existsSync(repo) || (!servedStamp(repo) && listSnapshots(repo).length === 0)) throw new UsageError(`--repo: ${repo} is not a published repository (no snapshots)`);
   if (logs.length === 0) throw new UsageError('give at least one --access-log FILE');
   for (const f of logs) {
@@ -313,6 +317,11 @@ export async function recordUsage(repo: string, logs: string[], opts: { localTim
       results.push(r);
     }
     writeUsageRecord(repo, rec);
+    try {
+      await opts.afterWrite?.();
+    } catch (err) {
+      log.warn(`usage recorded, but refreshing the status page failed: ${(err as Error).message}`);
+    }
     const builds = Object.entries(rec.builds)
       .map(([k, b]) => ({ nvr: k, ...b, newDownloads: added.get(k)?.downloads ?? 0, newPartial: added.get(k)?.partial ?? 0 }))
       .sort((a, b) => (a.lastDownloaded === b.lastDownloaded ? a.nvr.localeCompare(b.nvr) : a.lastDownloaded < b.lastDownloaded ? 1 : -1));

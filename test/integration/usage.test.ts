@@ -3,7 +3,7 @@
 // --keep-used-within 7` then keeps that build and the chain under it (saying which rule keeps
 // what) while removing the old builds nobody downloaded, and dnf still installs the kept old build
 // from the pruned repository.
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installInto } from '../../src/consume/install.js';
@@ -96,6 +96,8 @@ describe('retention by use', () => {
     const last = Date.parse(u.builds[0]!.lastDownloaded);
     expect(Math.abs(Date.now() - last)).toBeLessThan(10 * 60_000);
     expect([...readUsage(repo).keys()]).toEqual([nvr(chain1.engine!)]);
+    // The served status page says so at once, not only after the next publish.
+    expect(readFileSync(path.join(repo, 'index.html'), 'utf8')).toContain('(1 download(s))');
 
     const again = await cli(['usage', '--repo', repo, '--access-log', accessLog, '--json']);
     expect(again.code, again.stderr).toBe(0);
