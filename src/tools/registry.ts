@@ -38,6 +38,7 @@ export const TOOLS = {
   'ssh-keygen': { why: 'creating the root SSH key pair of the base image', debian: 'openssh-client', fedora: 'openssh-clients' },
   // The client only; the VMs run under libvirtd and virtlogd (libvirt-daemon-system / libvirt-daemon-kvm).
   virsh: { why: 'defining, starting and stopping VMs through libvirt (ost-images vm)', debian: 'libvirt-clients', fedora: 'libvirt-client' },
+  rsync: { why: 'pushing the served snapshot to mirrors (ost-images mirror)', debian: 'rsync', fedora: 'rsync' },
 } as const satisfies Record<string, ToolInfo>;
 
 
