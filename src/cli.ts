@@ -11,6 +11,7 @@ import { registerCi } from './commands/ci.js';
 import { registerConsume } from './commands/consume.js';
 import { registerDefine } from './commands/define.js';
 import { registerImages } from './commands/images.js';
+import { registerMirror } from './commands/mirror.js';
 import { registerPublish } from './commands/publish.js';
 import { registerUsage } from './commands/usage.js';
 import { registerVm } from './commands/vm.js';
@@ -66,6 +67,7 @@ Layer sets live in layers/<set>/ (set.yaml, <layer>/layer.yaml); see README.md.`
   registerDefine(program); //  validate, plan, manifest, diff
   registerBuild(program); //   build, package, all
   registerPublish(program); // publish, prune, nightly
+  registerMirror(program); //  mirror (push the served snapshot to mirrors)
   registerUsage(program); //   usage (access logs -> usage.json, for prune --keep-used-within)
   registerConsume(program); // install, verify, test-boot, remove-old
   registerCache(program); //   cache ls, cache gc

@@ -1,0 +1,385 @@
+// Mirrors: copies of a published repository on other hosts (or directories), updated so that a
+// client reading a mirror at any moment sees the old snapshot or the new one, never a mixture, and
+// never a 404 for a file the metadata it read names. Each destination gets, in this order:
+//
+//   1. data      the pool and every snapshot's package links (new files only; nothing served
+//                names them yet)
+//   2. metadata  every snapshot directory whole (repodata, snapshot.json, page): new snapshots are
+//                still unreferenced, old ones unchanged
+//   3. switch    every top-level entry that is not a directory (the served-snapshot link(s), the
+//                .repo file, the key, the page link), each replaced by one rename; links that point
+//                through another top-level link go after it (`repodata -> current/repodata` after
+//                `current`), so a repository moving from the old layout to the new one never
+//                points at a link that is not there yet
+//   4. delete    whatever the source no longer has (snapshots it retired past their grace period,
+//                the pool files only they listed), and rsync's leftovers of an interrupted run
+//
+// Nothing here depends on which top-level link is "the" switch: whatever the publisher renames is
+// a top-level symlink, and phase 3 carries each such link over by one rename (rsync's own way of
+// replacing a symlink, see tools/rsync.ts). Phase 4 removes only what the source does not keep:
+// the source keeps the snapshot it replaced and any retired within its grace period, so clients of
+// a mirror that is updated within that period after a publish (the nightly runs the mirror right
+// after publishing) are covered as the source's own clients are.
+//
+// The source is read under its repository lock (the one every publisher takes): the mirror copies
+// exactly one state of the repository, and no publish changes the pool (re-signing, retention)
+// between the phases. A publisher waits meanwhile; it does not fail. Copying from one snapshot's
+// own files without the lock would still race with re-signing and with retention removing that
+// snapshot, and would need its own rules for everything else at the top level.
+import { accessSync, constants, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { StepError, UsageError, quote } from '../errors.js';
+import { checkInterrupted } from '../interrupt.js';
+import { acquireLock } from '../lock.js';
+import { log } from '../log.js';
+import { POOL, SNAPSHOTS, faultWhileRunning, servedStamp } from './snapshot.js';
+import { destinationArg, describeDestination, listArgs, parseDestination, parseItemized, parseStats, rsync, transferArgs, type Destination, type Differences, type TransferStats } from '../tools/rsync.js';
+
+export type Phase = 'data' | 'metadata' | 'switch' | 'delete';
+
+/**
+ * What a publisher may have left in the source that is no part of the repository: the lock and its
+ * owner files, staging folders, temporary links and files of atomic writes, partial snapshots.
+ * Hidden on the sender's side only (`-s`), so that the same names at a destination (rsync's own
+ * temporary files of a killed run among them) are not protected from deletion in phase 4.
+ */
+export const SOURCE_INTERNALS = ['-s /.lock', '-s /.lock.*', '-s /.incoming-*', '-s /.*.tmp*', `-s /${SNAPSHOTS}/*.partial-*`, '-s .*.tmp-*'];
+
+/** The rsync filter rules of each phase, after SOURCE_INTERNALS. */
+export function phaseFilters(phase: Phase, switchNames: string[] = []): string[] {
+  switch (phase) {
+    case 'data':
+      return [`+ /${POOL}/***`, `+ /${SNAPSHOTS}/`, `+ /${SNAPSHOTS}/*/`, `+ /${SNAPSHOTS}/*/${POOL}/***`, '- *'];
+    case 'metadata':
+      // Every top-level directory whole: a superset of the data phase, so --hard-links sees each
+      // package's pool name and snapshot names in one transfer and links them at the mirror too.
+      return ['+ /*/***', '- *'];
+    case 'switch':
+      return [...switchNames.map((n) => `+ /${escapeFilter(n)}`), '- *'];
+    case 'delete':
+      return [];
+  }
+}
+
+/** A name as a literal in an rsync filter pattern (wildcards and backslashes escaped). */
+function escapeFilter(name: string): string {
+  return name.replace(/[\\*?[]/g, (c) => `\\${c}`);
+}
+
+export interface TopEntry {
+  name: string;
+  /** Set for a symbolic link. */
+  target?: string;
+}
+
+/**
+ * The order of phase 3: groups of top-level entries, each group transferred by one rsync run. A
+ * link whose target starts with another switched entry's name goes in a later group than that
+ * entry. Plain files (the .repo file, the key) and links into the snapshots come first.
+ */
+export function switchOrder(entries: TopEntry[]): string[][] {
+  const names = new Set(entries.map((e) => e.name));
+  const dependsOn = (e: TopEntry): string | undefined => {
+    if (e.target === undefined || e.target.startsWith('/')) return undefined;
+    const first = path.posix.normalize(e.target).split('/')[0]!;
+    return first !== e.name && names.has(first) ? first : undefined;
+  };
+  const placed = new Set<string>();
+  const groups: string[][] = [];
+  let left = [...entries].sort((a, b) => a.name.localeCompare(b.name));
+  while (left.length > 0) {
+    const ready = left.filter((e) => {
+      const dep = dependsOn(e);
+      return dep === undefined || placed.has(dep);
+    });
+    // A cycle of links (not made by ost-images): whatever order; none of it can resolve anyway.
+    const group = ready.length > 0 ? ready : left;
+    groups.push(group.map((e) => e.name));
+    for (const e of group) placed.add(e.name);
+    left = left.filter((e) => !placed.has(e.name));
+  }
+  return groups;
+}
+
+/** The top-level entries of the source that phase 3 switches: everything but directories and hidden files. */
+export function switchEntries(src: string): TopEntry[] {
+  const out: TopEntry[] = [];
+  for (const name of readdirSync(src)) {
+    if (name.startsWith('.')) continue;
+    const st = lstatSync(path.join(src, name));
+    if (st.isDirectory()) continue;
+    out.push(st.isSymbolicLink() ? { name, target: readlinkSync(path.join(src, name)) } : { name });
+  }
+  return out;
+}
+
+export interface PhaseReport extends TransferStats {
+  phase: Phase;
+  seconds: number;
+}
+
+export interface DestinationReport {
+  dest: string;
+  kind: Destination['kind'];
+  /** Set when the destination was synced (not with --verify alone). */
+  phases?: PhaseReport[];
+  files: number;
+  bytes: number;
+  sentBytes: number;
+  deleted: number;
+  seconds: number;
+  verify?: Differences & { ok: boolean };
+}
+
+export interface MirrorReport {
+  source: string;
+  /** The snapshot the source served (and every destination serves afterwards). */
+  snapshot: string;
+  destinations: DestinationReport[];
+  /** False when --verify found a difference. */
+  ok: boolean;
+}
+
+export interface MirrorOptions {
+  /** Only compare every file's checksum at each destination with the source; change nothing. */
+  verifyOnly?: boolean;
+  /** Compare contents by checksum when syncing (repairs a damaged file of unchanged size and time). */
+  checksum?: boolean;
+}
+
+interface Target {
+  dest: Destination;
+  arg: string;
+  label: string;
+}
+
+/** Checks everything before anything is written: bad input is exit 2 with nothing changed. */
+function checkSource(src: string): string {
+  const abs = path.resolve(src);
+  let st;
+  try {
+    st = statSync(abs);
+  } catch (err) {
+    throw new UsageError(`--repo: ${quote(src)} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  if (!st.isDirectory()) throw new UsageError(`--repo: ${quote(src)} is not a directory`);
+  try {
+    accessSync(abs, constants.R_OK | constants.X_OK);
+  } catch {
+    throw new UsageError(`--repo: ${quote(src)} cannot be read (permission denied)`);
+  }
+  let stamp: string | undefined;
+  try {
+    stamp = servedStamp(abs);
+  } catch (err) {
+    throw new UsageError(`--repo: ${quote(src)} is not a repository published by ost-images: ${(err as Error).message}`);
+  }
+  if (!stamp) throw new UsageError(`--repo: ${quote(src)} is not a published repository (it serves no snapshot)`);
+  return abs;
+}
+
+const inside = (child: string, parent: string): boolean => child === parent || child.startsWith(parent.endsWith('/') ? parent : `${parent}/`);
+
+function realish(p: string): string {
+  // The nearest existing ancestor resolved (a destination may not exist yet): a path through a
+  // symlink into the source is still inside it.
+  let existing = path.resolve(p);
+  const rest: string[] = [];
+  while (!existsSync(existing)) {
+    rest.unshift(path.basename(existing));
+    existing = path.dirname(existing);
+  }
+  return path.join(realpathSync(existing), ...rest);
+}
+
+/** Names in the top level of a destination (empty when it does not exist yet). */
+async function destinationEntries(t: Target): Promise<string[]> {
+  if (t.dest.kind === 'local') {
+    const p = path.resolve(t.dest.path);
+    if (!existsSync(p)) return [];
+    if (!statSync(p).isDirectory()) throw new UsageError(`--to: ${quote(t.dest.path)} exists and is not a directory`);
+    return readdirSync(p);
+  }
+  const r = await rsync(listArgs(t.arg), { allowFailure: true });
+  // 23: "some files could not be transferred": here, the directory does not exist yet.
+  if (r.exitCode === 23 && /No such file or directory/.test(r.stderr)) return [];
+  if (r.exitCode !== 0) throw new StepError(`cannot list mirror ${t.label} (rsync exit ${r.exitCode}): ${r.stderr.trim().split('\n').slice(-3).join(' ')}`);
+  return r.stdout
+    .split('\n')
+    .map((l) => /^\S+\s+[0-9,]+\s+\S+\s+\S+\s+(.+)$/.exec(l)?.[1])
+    .filter((n): n is string => n !== undefined && n !== '.')
+    .map((n) => n.split(' -> ')[0]!);
+}
+
+function checkDestinations(src: string, given: string[]): Target[] {
+  if (given.length === 0) throw new UsageError('--to: give at least one destination');
+  const seen = new Set<string>();
+  const targets: Target[] = [];
+  const realSrc = realpathSync(src);
+  for (const text of given) {
+    const dest = parseDestination(text);
+    if (dest.kind === 'local') {
+      const abs = realish(dest.path);
+      if (inside(abs, realSrc)) throw new UsageError(`--to: ${quote(text)} is inside the source repository ${src}`);
+      if (inside(realSrc, abs)) throw new UsageError(`--to: ${quote(text)} contains the source repository ${src}; mirroring would delete it`);
+      dest.path = path.resolve(dest.path);
+    }
+    const arg = destinationArg(dest);
+    if (seen.has(arg)) throw new UsageError(`--to: ${quote(text)} is given twice`);
+    seen.add(arg);
+    targets.push({ dest, arg, label: describeDestination(dest) });
+  }
+  return targets;
+}
+
+/**
+ * Test hook: with OST_IMAGES_MIRROR_HOLD=1 the mirror stops before each phase (and after the last),
+ * says `mirror-hold <point> <destination>` on stderr and goes on at SIGUSR2. A test makes its
+ * readers complete a read at every point, counting events rather than sleeping.
+ */
+async function holdPoint(point: Phase | 'end', label: string): Promise<void> {
+  if (process.env.OST_IMAGES_MIRROR_HOLD !== '1') return;
+  // A signal listener does not keep Node's event loop alive: without the timer the process would
+  // simply end here.
+  const alive = setInterval(() => undefined, 1 << 30);
+  const resumed = new Promise<void>((resolve) => process.once('SIGUSR2', () => resolve()));
+  process.stderr.write(`mirror-hold ${point} ${label}\n`);
+  await resumed;
+  clearInterval(alive);
+}
+
+/**
+ * rsync processes of an earlier mirror of this source that was killed (SIGKILL leaves its children
+ * running, or stopped by the fault hook). Known by their argv: the source's contents and our own
+ * filter rule. Only called under the source's lock, so no live mirror of this source owns any.
+ */
+function orphanedTransfers(srcArg: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (path.basename(argv[0] ?? '') === 'rsync' && argv.includes(srcArg) && argv.includes(`--filter=${SOURCE_INTERNALS[0]}`)) pids.push(Number(entry));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return pids;
+}
+
+function stopOrphans(srcArg: string): void {
+  const pids = orphanedTransfers(srcArg);
+  if (pids.length === 0) return;
+  log.warn(`stopping rsync process(es) ${pids.join(' ')} left by an interrupted mirror of this repository`);
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Exited meanwhile.
+    }
+  }
+}
+
+async function transfer(src: string, t: Target, phase: Phase, filters: string[], opts: MirrorOptions): Promise<PhaseReport> {
+  const t0 = Date.now();
+  const fault = process.env.OST_IMAGES_FAULT === `mirror:during-${phase}`;
+  const args = transferArgs(src, t.arg, {
+    filters: [...SOURCE_INTERNALS, ...filters],
+    delete: phase === 'delete',
+    checksum: opts.checksum,
+    progress: fault,
+  });
+  let faulted = false;
+  const onLine = fault
+    ? (line: string) => {
+        // The name of a package is printed as its transfer starts: kill the mirror right there,
+        // with rsync stopped mid-file (see faultWhileRunning).
+        if (faulted || !new RegExp(`(^|\\s)${POOL}/[^/]+\\.rpm$`).test(line.trim())) return;
+        faulted = true;
+        if (t.dest.kind === 'local') faultWhileRunning(`mirror:during-${phase}`, t.dest.path);
+        process.kill(process.pid, 'SIGKILL');
+      }
+    : undefined;
+  const r = await rsync(args, { onLine });
+  const stats = parseStats(r.stdout);
+  return { phase, ...stats, seconds: (Date.now() - t0) / 1000 };
+}
+
+async function syncOne(src: string, t: Target, opts: MirrorOptions): Promise<PhaseReport[]> {
+  if (t.dest.kind === 'local') mkdirSync(t.dest.path, { recursive: true });
+  const phases: PhaseReport[] = [];
+  const step = async (phase: Phase, filters: string[]) => {
+    await holdPoint(phase, t.label);
+    checkInterrupted();
+    const p = await transfer(src, t, phase, filters, opts);
+    log.info(`mirror ${t.label}: ${phase}: ${p.files} file(s), ${p.bytes} byte(s)${p.deleted ? `, ${p.deleted} deleted` : ''} in ${p.seconds.toFixed(1)} s`);
+    phases.push(p);
+  };
+  await step('data', phaseFilters('data'));
+  await step('metadata', phaseFilters('metadata'));
+  const groups = switchOrder(switchEntries(src));
+  await holdPoint('switch', t.label);
+  const t0 = Date.now();
+  const sw: PhaseReport = { phase: 'switch', files: 0, bytes: 0, sentBytes: 0, deleted: 0, seconds: 0 };
+  for (const g of groups) {
+    checkInterrupted();
+    const p = await transfer(src, t, 'switch', phaseFilters('switch', g), opts);
+    sw.files += p.files;
+    sw.bytes += p.bytes;
+    sw.sentBytes += p.sentBytes;
+  }
+  sw.seconds = (Date.now() - t0) / 1000;
+  log.info(`mirror ${t.label}: switch: ${groups.flat().join(', ')} in ${sw.seconds.toFixed(1)} s`);
+  phases.push(sw);
+  await step('delete', phaseFilters('delete'));
+  await holdPoint('end', t.label);
+  return phases;
+}
+
+async function verifyOne(src: string, t: Target): Promise<Differences & { ok: boolean }> {
+  if (t.dest.kind === 'local' && !existsSync(t.dest.path)) {
+    // rsync would create the directory in a dry run's report only; say it plainly.
+    return { ok: false, differing: [], missing: ['.'], extra: [] };
+  }
+  const r = await rsync(transferArgs(src, t.arg, { filters: SOURCE_INTERNALS, delete: true, checksum: true, dryRun: true, hardLinks: false }));
+  const d = parseItemized(r.stdout);
+  return { ...d, ok: d.differing.length + d.missing.length + d.extra.length === 0 };
+}
+
+export async function mirror(srcGiven: string, dests: string[], opts: MirrorOptions = {}): Promise<MirrorReport> {
+  const src = checkSource(srcGiven);
+  const targets = checkDestinations(src, dests);
+  for (const t of targets) {
+    const names = await destinationEntries(t);
+    if (names.length > 0 && !names.includes(POOL) && !names.includes(SNAPSHOTS)) {
+      throw new UsageError(`--to: ${quote(t.label)} is neither empty nor a mirror of a repository (no ${POOL}/ or ${SNAPSHOTS}/); mirroring would delete its ${names.length} entr${names.length === 1 ? 'y' : 'ies'}`);
+    }
+  }
+  const srcArg = `${src}/`;
+  const unlock = await acquireLock(path.join(src, '.lock'), `repository ${src}`);
+  try {
+    stopOrphans(srcArg);
+    const snapshot = servedStamp(src)!;
+    const reports: DestinationReport[] = [];
+    for (const t of targets) {
+      const t0 = Date.now();
+      const rep: DestinationReport = { dest: t.label, kind: t.dest.kind, files: 0, bytes: 0, sentBytes: 0, deleted: 0, seconds: 0 };
+      if (opts.verifyOnly) {
+        rep.verify = await verifyOne(srcArg, t);
+      } else {
+        rep.phases = await syncOne(srcArg, t, opts);
+        for (const p of rep.phases) {
+          rep.files += p.files;
+          rep.bytes += p.bytes;
+          rep.sentBytes += p.sentBytes;
+          rep.deleted += p.deleted;
+        }
+      }
+      rep.seconds = (Date.now() - t0) / 1000;
+      reports.push(rep);
+    }
+    return { source: src, snapshot, destinations: reports, ok: reports.every((r) => r.verify?.ok !== false) };
+  } finally {
+    unlock();
+  }
+}

@@ -1,0 +1,429 @@
+// Mirrors on the real tools: a loopback rsync daemon and a local directory as destinations, dnf's
+// own metadata loading (and a client fetching packages) polling a mirror while it is synced, held
+// at every phase boundary, never sees a mixture nor fails a fetch; a mirror SIGKILLed mid-package
+// and run again completes; --verify catches a damaged, a missing and an extra file; a .repo file
+// with a dead first baseurl and a live mirror second installs through the mirror.
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { appendFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, utimesSync, writeFileSync, writeSync, readSync, copyFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadLayerSet } from '../../src/definitions/load.js';
+import type { LayerSet } from '../../src/definitions/types.js';
+import type { MirrorReport } from '../../src/publish/mirror.js';
+import { packageLayers } from '../../src/package/package.js';
+import { publish } from '../../src/publish/publish.js';
+import { listSnapshots, readSnapshot, servedStamp } from '../../src/publish/snapshot.js';
+import { Store } from '../../src/store.js';
+import { dnfArgs } from '../../src/tools/dnf.js';
+import { cli, startCli, stopStartedClis, type RunningCli } from '../helpers/cli.js';
+import { serveDirectory, type Server } from '../helpers/http.js';
+import { writeLayerSet } from '../helpers/layerset.js';
+import { demoSet } from '../helpers/sets.js';
+import { fakeBuild, publishedDemoChain } from '../helpers/tiny.js';
+import { removeTree, testTmp } from '../helpers/tmp.js';
+
+const execFileP = promisify(execFile);
+const tmp = testTmp('mirror');
+const storeDir = path.join(tmp, 'store');
+const store = new Store(storeDir);
+const repo = path.join(tmp, 'repo');
+const local = path.join(tmp, 'local-mirror');
+const daemonDir = path.join(tmp, 'daemon-module');
+let daemon: ChildProcess | undefined;
+let daemonUrl: string;
+let layersDir: string;
+let ls: LayerSet;
+let stamp = 20260301000000;
+const servers: Server[] = [];
+
+async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+async function newEngine(): Promise<string> {
+  await fakeBuild(store, 'demo', 'engine-installed', String(stamp++), store.current('demo', 'upgrade')!, 0x70 + (stamp % 16));
+  return (await packageLayers(ls, ['engine-installed'], store))[0]!.rpm;
+}
+
+/** A publish with a grace period of 0: snapshots retired before the one it replaces are removed. */
+async function publishNew(): Promise<void> {
+  const saved = process.env.OST_IMAGES_SNAPSHOT_GRACE;
+  process.env.OST_IMAGES_SNAPSHOT_GRACE = '0';
+  try {
+    await publish(repo, [await newEngine()]);
+  } finally {
+    if (saved === undefined) delete process.env.OST_IMAGES_SNAPSHOT_GRACE;
+    else process.env.OST_IMAGES_SNAPSHOT_GRACE = saved;
+  }
+}
+
+const mirrorArgs = (...rest: string[]) => ['mirror', '--repo', repo, ...rest];
+
+async function mirrorJson(...rest: string[]): Promise<{ code: number | null; report: MirrorReport; stderr: string }> {
+  const r = await cli(mirrorArgs(...rest, '--json'));
+  let report: MirrorReport;
+  try {
+    report = JSON.parse(r.stdout) as MirrorReport;
+  } catch {
+    throw new Error(`no JSON report (exit ${r.code}):\n${r.stderr}`);
+  }
+  return { code: r.code, report, stderr: r.stderr };
+}
+
+/** The packages a snapshot lists, as `name-version-release.arch.rpm`, sorted. */
+const packagesOf = (stampName: string) => readSnapshot(repo, stampName).packages.map((p) => p.file).sort();
+
+const sha = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
+
+/** Every file under `dir` not hidden anywhere on its path, relative. */
+function visibleFiles(dir: string, rel = ''): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(path.join(dir, rel))) {
+    if (name.startsWith('.') && !(rel === '' && name === '.snapshots')) continue;
+    const p = path.join(rel, name);
+    const st = lstatSync(path.join(dir, p));
+    if (st.isDirectory()) out.push(...visibleFiles(dir, p));
+    else if (st.isFile()) out.push(p);
+  }
+  return out;
+}
+
+function rsyncPidsOf(src: string): number[] {
+  return readdirSync('/proc')
+    .filter((p) => /^[0-9]+$/.test(p))
+    .filter((p) => {
+      try {
+        const argv = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
+        return path.basename(argv[0]!) === 'rsync' && argv.includes(`${src}/`);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+beforeAll(async () => {
+  layersDir = writeLayerSet(demoSet({ isDefault: true })).layersDir;
+  ls = loadLayerSet(layersDir, 'demo');
+  await publishedDemoChain(ls, store, repo);
+  await publish(repo, [await newEngine()]);
+  // The daemon as a mirror host would run it: a writable module, symlinks stored as they are.
+  mkdirSync(daemonDir);
+  const conf = path.join(tmp, 'rsyncd.conf');
+  writeFileSync(conf, ['use chroot = no', 'munge symlinks = no', `pid file = ${path.join(tmp, 'rsyncd.pid')}`, '[mirror]', `  path = ${daemonDir}`, '  read only = no', '  uid = root', '  gid = root', ''].join('\n'));
+  const port = await freePort();
+  daemon = spawn('rsync', ['--daemon', '--no-detach', `--config=${conf}`, '--port', String(port), '--address', '127.0.0.1'], { stdio: 'ignore' });
+  let exited = false;
+  daemon.on('exit', () => (exited = true));
+  // The daemon announces nothing on a pipe: it is ready when it accepts a connection (the
+  // deadline only bounds a hang).
+  const accepts = () =>
+    new Promise<boolean>((resolve) => {
+      const c = net.connect(port, '127.0.0.1', () => {
+        c.destroy();
+        resolve(true);
+      });
+      c.on('error', () => resolve(false));
+    });
+  const t0 = Date.now();
+  while (!(await accepts())) {
+    if (exited || Date.now() - t0 > 120_000) throw new Error('the rsync daemon did not start');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  daemonUrl = `rsync://127.0.0.1:${port}/mirror/ost`;
+}, 300_000);
+
+afterAll(async () => {
+  await stopStartedClis();
+  for (const s of servers) s.stop();
+  daemon?.kill();
+  for (const pid of rsyncPidsOf(repo)) process.kill(pid, 'SIGKILL');
+  removeTree(tmp);
+}, 300_000);
+
+describe('ost-images mirror', () => {
+  it('syncs a local directory and an rsync daemon in one run: a complete copy, hard links kept, --verify passes, a second run sends nothing', async () => {
+    const r = await mirrorJson('--to', local, '--to', daemonUrl);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.report.snapshot).toBe(servedStamp(repo));
+    expect(r.report.destinations.map((d) => [d.dest, d.kind])).toEqual([
+      [local, 'local'],
+      [daemonUrl, 'daemon'],
+    ]);
+    for (const d of r.report.destinations) {
+      expect(d.phases!.map((p) => p.phase)).toEqual(['data', 'metadata', 'switch', 'delete']);
+      expect(d.files).toBeGreaterThan(5);
+      expect(d.phases![0]!.files).toBeGreaterThanOrEqual(packagesOf(servedStamp(repo)!).length);
+    }
+    const mirrorDir = path.join(daemonDir, 'ost');
+    for (const dir of [local, mirrorDir]) {
+      expect(visibleFiles(dir).sort()).toEqual(visibleFiles(repo).sort());
+      for (const f of visibleFiles(repo)) expect(sha(path.join(dir, f)), f).toBe(sha(path.join(repo, f)));
+      expect(readlinkSync(path.join(dir, 'repodata'))).toBe(readlinkSync(path.join(repo, 'repodata')));
+      // A snapshot's package is the pool's file, not a second copy.
+      const s = servedStamp(repo)!;
+      const p = packagesOf(s)[0]!;
+      expect(statSync(path.join(dir, '.snapshots', s, 'packages', p)).ino).toBe(statSync(path.join(dir, 'packages', p)).ino);
+    }
+    const v = await mirrorJson('--to', local, '--to', daemonUrl, '--verify');
+    expect(v.code, v.stderr).toBe(0);
+    expect(v.report.destinations.map((d) => d.verify)).toEqual([
+      { ok: true, differing: [], missing: [], extra: [] },
+      { ok: true, differing: [], missing: [], extra: [] },
+    ]);
+    const again = await mirrorJson('--to', local, '--to', daemonUrl);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.report.destinations.map((d) => [d.files, d.deleted])).toEqual([
+      [0, 0],
+      [0, 0],
+    ]);
+  });
+
+  it('a client polling the mirror with dnf during a sync (held at every phase boundary) sees exactly one snapshot each time and never fails a fetch', async () => {
+    const mirrorDir = path.join(daemonDir, 'ost');
+    const server = await serveDirectory(mirrorDir);
+    servers.push(server);
+    const before = servedStamp(repo)!;
+    const oldest = listSnapshots(repo)[0]!;
+    await publishNew();
+    const after = servedStamp(repo)!;
+    // The publish retired the oldest snapshot: the mirror must remove it in its last phase.
+    expect(listSnapshots(repo)).not.toContain(oldest);
+    expect(existsSync(path.join(mirrorDir, '.snapshots', oldest))).toBe(true);
+    const lists = new Map([
+      [packagesOf(before).join(' '), before],
+      [packagesOf(after).join(' '), after],
+    ]);
+    expect(lists.size).toBe(2);
+
+    // dnf's own metadata loading, from an empty cache every time, in a loop.
+    type Poll = { started: number; snapshot: string };
+    const polls: Poll[] = [];
+    const failures: string[] = [];
+    let events = 0;
+    const wakers = new Set<() => void>();
+    const wake = () => wakers.forEach((w) => w());
+    let stop = false;
+    const root = mkdtempSync(path.join(tmp, 'dnf-root-'));
+    const loop = (async () => {
+      while (!stop) {
+        const started = events;
+        const cache = mkdtempSync(path.join(tmp, 'dnf-cache-'));
+        try {
+          const { stdout } = await execFileP('dnf', dnfArgs({ root, repoUrl: server.url, cacheDir: cache }, ['-q', 'repoquery', '--qf', '%{name}-%{version}-%{release}.%{arch}.rpm']), { maxBuffer: 1 << 24 });
+          const list = stdout.split('\n').filter(Boolean).sort().join(' ');
+          const snapshot = lists.get(list);
+          if (snapshot) polls.push({ started, snapshot });
+          else failures.push(`a poll saw neither snapshot's packages: ${list}`);
+        } catch (err) {
+          failures.push(`dnf failed: ${(err as Error).message}`);
+        } finally {
+          rmSync(cache, { recursive: true, force: true });
+        }
+        wake();
+      }
+    })();
+    // And a client fetching packages as dnf would, checking every checksum.
+    const fetcher = spawn(process.execPath, [path.resolve('test/helpers/poll-repo.mjs'), server.url], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const fetcherLines: string[] = [];
+    createInterface({ input: fetcher.stdout! }).on('line', (l) => {
+      fetcherLines.push(l);
+      wake();
+    });
+    /** A dnf poll that started after `mark` has completed; its snapshot. */
+    const pollAfter = (mark: number) =>
+      new Promise<string>((resolve, reject) => {
+        const check = () => {
+          const p = polls.find((x) => x.started >= mark);
+          if (failures.length > 0) reject(new Error(failures.join('\n')));
+          else if (fetcherLines.some((l) => l.startsWith('error '))) reject(new Error(fetcherLines.join('\n')));
+          else if (p) resolve(p.snapshot);
+          else return;
+          wakers.delete(check);
+        };
+        wakers.add(check);
+        check();
+      });
+
+    let m: RunningCli | undefined;
+    try {
+      m = startCli(mirrorArgs('--to', daemonUrl, '--json'), { OST_IMAGES_MIRROR_HOLD: '1' });
+      const expected: [string, string][] = [
+        ['data', before],
+        ['metadata', before],
+        ['switch', before],
+        ['delete', after],
+        ['end', after],
+      ];
+      const seenAt: string[] = [];
+      for (const [point, snapshot] of expected) {
+        await m.until(new RegExp(`mirror-hold ${point} `));
+        events++;
+        // At least one complete poll, started while the mirror holds here.
+        expect(await pollAfter(events), `a poll at ${point}`).toBe(snapshot);
+        seenAt.push(point);
+        m.child.kill('SIGUSR2');
+      }
+      expect(seenAt).toEqual(expected.map((e) => e[0]));
+      const r = await m.done;
+      expect(r.code, r.stderr).toBe(0);
+    } finally {
+      stop = true;
+      await loop;
+      fetcher.stdin!.end('stop\n');
+    }
+    await new Promise<void>((resolve) => fetcher.on('close', () => resolve()));
+    const result = JSON.parse(fetcherLines.find((l) => l.startsWith('result '))!.slice('result '.length)) as { errors: string[]; snapshots: string[] };
+    expect(failures).toEqual([]);
+    expect(result.errors).toEqual([]);
+    expect(result.snapshots.length).toBeLessThanOrEqual(2);
+    // Every poll saw one of the two snapshots, and once the new one, never the old again.
+    const order = polls.map((p) => p.snapshot);
+    expect(order.indexOf(after)).toBeGreaterThan(0);
+    expect(order.slice(order.indexOf(after))).not.toContain(before);
+    expect(existsSync(path.join(mirrorDir, '.snapshots', oldest))).toBe(false);
+    expect(readlinkSync(path.join(mirrorDir, 'repodata'))).toBe(readlinkSync(path.join(repo, 'repodata')));
+  }, 600_000);
+
+  it('a mirror SIGKILLed mid-package leaves no half file under a final name; run again, it completes and --verify passes', async () => {
+    // A big package first in the pool's order: the mirror kills itself as rsync starts sending it.
+    const big = path.join(repo, 'packages', 'aaa-big-1-1.noarch.rpm');
+    const fd = openSync(big, 'w');
+    const chunk = Buffer.alloc(1 << 20);
+    for (let i = 0; i < 48; i++) {
+      chunk.fill(i);
+      chunk.writeUInt32LE(i * 2654435761 >>> 0, 0);
+      writeSync(fd, chunk);
+    }
+    closeSync(fd);
+    try {
+      await publishNew();
+      const servedBefore = readlinkSync(path.join(local, 'repodata'));
+      const r = await cli(mirrorArgs('--to', local, '--to', daemonUrl), { OST_IMAGES_FAULT: 'mirror:during-data' });
+      expect(r.signal, r.stderr).toBe('SIGKILL');
+      // Not switched, and every file under its final name is complete.
+      expect(readlinkSync(path.join(local, 'repodata'))).toBe(servedBefore);
+      for (const f of visibleFiles(local)) {
+        if (existsSync(path.join(repo, f))) expect(sha(path.join(local, f)), f).toBe(sha(path.join(repo, f)));
+      }
+      expect(existsSync(path.join(local, 'packages', 'aaa-big-1-1.noarch.rpm'))).toBe(false);
+      const again = await mirrorJson('--to', local, '--to', daemonUrl);
+      expect(again.code, again.stderr).toBe(0);
+      // The stopped rsync of the killed run is gone, and so are its temporary files.
+      expect(rsyncPidsOf(repo)).toEqual([]);
+      expect(readdirSync(path.join(local, 'packages')).filter((f) => f.startsWith('.'))).toEqual([]);
+      expect(readlinkSync(path.join(local, 'repodata'))).toBe(readlinkSync(path.join(repo, 'repodata')));
+      const v = await mirrorJson('--to', local, '--to', daemonUrl, '--verify');
+      expect(v.code, v.stderr).toBe(0);
+    } finally {
+      rmSync(big, { force: true });
+    }
+    expect((await mirrorJson('--to', local, '--to', daemonUrl)).code).toBe(0);
+  }, 600_000);
+
+  it('--verify names a damaged, a missing and an extra file (exit 1); --checksum repairs them', async () => {
+    const s = servedStamp(repo)!;
+    const [damaged, gone] = packagesOf(s);
+    // One byte flipped, size and time kept: only a checksum sees it.
+    const file = path.join(local, 'packages', damaged!);
+    const st = statSync(file);
+    const fd = openSync(file, 'r+');
+    const b = Buffer.alloc(1);
+    readSync(fd, b, 0, 1, 1000);
+    b[0] = b[0]! ^ 0xff;
+    writeSync(fd, b, 0, 1, 1000);
+    closeSync(fd);
+    utimesSync(file, st.atime, st.mtime);
+    const mirrorDir = path.join(daemonDir, 'ost');
+    rmSync(path.join(mirrorDir, 'packages', gone!));
+    writeFileSync(path.join(mirrorDir, 'packages', 'stray.rpm'), 'x');
+    const v = await mirrorJson('--to', local, '--to', daemonUrl, '--verify');
+    expect(v.code).toBe(1);
+    const [l, d] = v.report.destinations;
+    // The damaged file is every name of the damaged inode: the pool's and the snapshots' links.
+    expect(l!.verify!.differing).toContain(`packages/${damaged}`);
+    expect(l!.verify!.missing).toEqual([]);
+    expect(d!.verify).toEqual({ ok: false, differing: [], missing: [`packages/${gone}`], extra: ['packages/stray.rpm'] });
+    expect(v.stderr).toContain(`differs:  packages/${damaged}`);
+    expect(v.stderr).toContain(`missing:  packages/${gone}`);
+    expect(v.stderr).toContain('extra:    packages/stray.rpm');
+    const fix = await cli(mirrorArgs('--to', local, '--to', daemonUrl, '--checksum'));
+    expect(fix.code, fix.stderr).toBe(0);
+    expect((await mirrorJson('--to', local, '--to', daemonUrl, '--verify')).code).toBe(0);
+  });
+
+  it('bad input: exit 2 naming the option and value, nothing written', async () => {
+    const fresh = path.join(tmp, 'never-written');
+    const notRepo = mkdtempSync(path.join(tmp, 'not-a-repo-'));
+    const busy = mkdtempSync(path.join(tmp, 'busy-'));
+    writeFileSync(path.join(busy, 'precious.txt'), 'mine');
+    const cases: [string[], RegExp][] = [
+      [['mirror', '--repo', notRepo, '--to', fresh], /--repo: '.*not-a-repo-.*' is not a published repository/],
+      [['mirror', '--repo', path.join(tmp, 'nope'), '--to', fresh], /--repo: '.*nope' cannot be read/],
+      [mirrorArgs('--to', path.join(repo, 'inside')), /--to: '.*inside' is inside the source repository/],
+      [mirrorArgs('--to', tmp), /--to: '.*' contains the source repository/],
+      [mirrorArgs('--to', 'rsync://127.0.0.1:99999/m/x'), /--to: 'rsync:\/\/127.0.0.1:99999\/m\/x' has port 99999/],
+      [mirrorArgs('--to', 'rsync://host'), /--to: 'rsync:\/\/host' is not rsync:\/\/host\[:port\]\/module/],
+      [mirrorArgs('--to', busy), /--to: '.*busy-.*' is neither empty nor a mirror/],
+      [mirrorArgs('--to', fresh, '--to', `${fresh}/`), /--to: '.*never-written\/' is given twice/],
+      [mirrorArgs(), /--to: give at least one destination/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await cli(args);
+      expect(r.code, `${args.join(' ')}\n${r.stderr}`).toBe(2);
+      expect(r.stderr).toMatch(message);
+    }
+    expect(existsSync(fresh)).toBe(false);
+    expect(existsSync(path.join(repo, 'inside'))).toBe(false);
+    expect(readdirSync(busy)).toEqual(['precious.txt']);
+  });
+
+  it('SIGTERM during a sync: rsync stopped, exit 130, the lock released', async () => {
+    await publishNew();
+    const m = startCli(mirrorArgs('--to', local), { OST_IMAGES_MIRROR_HOLD: '1' });
+    await m.until(/mirror-hold data /);
+    m.child.kill('SIGUSR2');
+    await m.until(/mirror-hold metadata /);
+    m.child.kill('SIGTERM');
+    // The hold waits for SIGUSR2 only: the interrupt is seen when it goes on.
+    m.child.kill('SIGUSR2');
+    const r = await m.done;
+    expect(r.code, r.stderr).toBe(130);
+    expect(rsyncPidsOf(repo)).toEqual([]);
+    expect(existsSync(path.join(repo, '.lock'))).toBe(false);
+    expect((await cli(mirrorArgs('--to', local))).code).toBe(0);
+  });
+
+  it('a .repo file listing a dead URL first and a live mirror second: dnf fails over and installs', async () => {
+    const dead = `http://127.0.0.1:${await freePort()}/`;
+    const mirrorDir = path.join(daemonDir, 'ost');
+    const server = servers[0]!;
+    const r = await cli(['publish', '--set', 'demo', '--layers-dir', layersDir, '--store', storeDir, '--repo', repo, '--url', dead, '--url', server.url]);
+    expect(r.code, r.stderr).toBe(0);
+    const repoFile = readFileSync(path.join(repo, 'ost-images.repo'), 'utf8');
+    expect(repoFile).toMatch(new RegExp(`^baseurl=${dead} ${server.url}$`, 'm'));
+    expect((await cli(mirrorArgs('--to', daemonUrl))).code).toBe(0);
+    const reposDir = mkdtempSync(path.join(tmp, 'yum.repos.d-'));
+    copyFileSync(path.join(mirrorDir, 'ost-images.repo'), path.join(reposDir, 'ost-images.repo'));
+    const root = mkdtempSync(path.join(tmp, 'failover-root-'));
+    const cache = mkdtempSync(path.join(tmp, 'failover-cache-'));
+    server.mark();
+    const base = ['-y', `--installroot=${root}`, '--releasever=ost', `--setopt=reposdir=${reposDir}`, `--setopt=cachedir=${cache}`, '--setopt=install_weak_deps=False'];
+    await execFileP('dnf', [...base, 'makecache']);
+    const pkg = readSnapshot(repo, servedStamp(repo)!).packages.find((p) => p.name.endsWith('-base'))!;
+    await execFileP('dnf', [...base, 'install', pkg.name], { maxBuffer: 1 << 24 });
+    const got = (await server.settledRequests()).filter((q) => q.status === 200).map((q) => q.path);
+    expect(got).toContain('/repodata/repomd.xml');
+    expect(got).toContain(`/packages/${pkg.file}`);
+    // The new .repo itself is served by the mirror too.
+    appendFileSync(path.join(tmp, 'failover.log'), `${got.join('\n')}\n`);
+  }, 300_000);
+});
