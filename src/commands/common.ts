@@ -1,7 +1,7 @@
 // What the command modules share: the option sets several commands take, and how a result is
 // printed (--json on stdout, or for people on stderr through the log).
 import type { Command } from 'commander';
-import { UsageError } from '../errors.js';
+import { UsageError, quote } from '../errors.js';
 import { log } from '../log.js';
 import { DEFAULT_LAYERS_DIR, DEFAULT_REPO_DIR, DEFAULT_SET } from '../paths.js';
 import type { BuildPlan } from '../plan/plan.js';
@@ -34,6 +34,27 @@ export const withCommon = (c: Command): Command =>
     .option('--store <dir>', 'layer store: images, build records, RPMs', defaultStoreDir())
     .option('--json', 'machine-readable result on stdout');
 
+/**
+ * `--url` given several times (a primary and its mirrors): one string, the URLs separated by spaces,
+ * as the .repo file's baseurl holds them (and as publish reads the last ones back from it). The first
+ * --url replaces the environment's default instead of adding to it. Each must be a URL dnf fetches.
+ */
+export function repeatedUrl(): (value: string, previous: string | undefined) => string {
+  let given = false;
+  return (value, previous) => {
+    let scheme = '';
+    try {
+      scheme = new URL(value).protocol;
+    } catch {
+      // Reported below.
+    }
+    if (!['http:', 'https:', 'ftp:', 'file:'].includes(scheme)) throw new UsageError(`--url: ${quote(value)} is not an http(s)://, ftp:// or file:// URL`);
+    const all = given && previous ? `${previous} ${value}` : value;
+    given = true;
+    return all;
+  };
+}
+
 /** The options of every command that writes a repository (publish, prune, nightly). */
 export const withPublishing = (c: Command): Command =>
   c
@@ -41,7 +62,7 @@ export const withPublishing = (c: Command): Command =>
     .option('--sign-key <key>', 'gpg key (id, fingerprint or e-mail, from GNUPGHOME) that signs packages and repomd.xml [env OST_IMAGES_SIGN_KEY]', process.env.OST_IMAGES_SIGN_KEY)
     .option('--unsigned', 'publish unsigned into a repository that was signed (refused otherwise)')
     .option('--keep-used-within <days>', 'with --keep: also keep every build downloaded within DAYS days (see ost-images usage) and every build it requires')
-    .option('--url <url>', 'base URL test machines reach the repository at, for ost-images.repo [env OST_IMAGES_REPO_URL; default: the last one, else file://]', process.env.OST_IMAGES_REPO_URL);
+    .option('--url <url>', 'base URL test machines reach the repository at, for ost-images.repo; repeat it for mirrors, in the order dnf is to try them [env OST_IMAGES_REPO_URL, several separated by spaces; default: the last ones, else file://]', repeatedUrl(), process.env.OST_IMAGES_REPO_URL);
 
 export function emit(opts: { json?: boolean }, value: unknown, human: () => void): void {
   if (opts.json) process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
