@@ -32,18 +32,20 @@ import { StepError, UsageError, quote } from '../errors.js';
 import { checkInterrupted } from '../interrupt.js';
 import { acquireLock } from '../lock.js';
 import { log } from '../log.js';
-import { POOL, SNAPSHOTS, faultWhileRunning, servedStamp } from './snapshot.js';
+import { pidsUsing } from '../proc.js';
+import { POOL, SNAPSHOTS, servedStamp } from './snapshot.js';
 import { destinationArg, describeDestination, listArgs, parseDestination, parseItemized, parseStats, rsync, transferArgs, type Destination, type Differences, type TransferStats } from '../tools/rsync.js';
 
 export type Phase = 'data' | 'metadata' | 'switch' | 'delete';
 
 /**
  * What a publisher may have left in the source that is no part of the repository: the lock and its
- * owner files, staging folders, temporary links and files of atomic writes, partial snapshots.
+ * owner files, staging folders, temporary links and files of atomic writes, partial snapshots and
+ * the scratch entries of a snapshot being completed (hidden names inside it).
  * Hidden on the sender's side only (`-s`), so that the same names at a destination (rsync's own
  * temporary files of a killed run among them) are not protected from deletion in phase 4.
  */
-export const SOURCE_INTERNALS = ['-s /.lock', '-s /.lock.*', '-s /.incoming-*', '-s /.*.tmp*', `-s /${SNAPSHOTS}/*.partial-*`, '-s .*.tmp-*'];
+export const SOURCE_INTERNALS = ['-s /.lock', '-s /.lock.*', '-s /.incoming-*', '-s /.*.tmp*', `-s /${SNAPSHOTS}/*.partial-*`, `-s /${SNAPSHOTS}/*/.*`, '-s .*.tmp-*'];
 
 /** The rsync filter rules of each phase, after SOURCE_INTERNALS. */
 export function phaseFilters(phase: Phase, switchNames: string[] = []): string[] {
@@ -292,12 +294,29 @@ async function transfer(src: string, t: Target, phase: Phase, filters: string[],
   let faulted = false;
   const onLine = fault
     ? (line: string) => {
-        // The name of a package is printed as its transfer starts: kill the mirror right there,
-        // with rsync stopped mid-file (see faultWhileRunning).
-        if (faulted || !new RegExp(`(^|\\s)${POOL}/[^/]+\\.rpm$`).test(line.trim())) return;
+        // The name of a package is printed as its transfer starts. At a local destination the
+        // hook waits until rsync's temporary file of it holds data (mid-file for certain), stops
+        // rsync there (so it is still mid-file whenever the next run looks, as snapshot.ts's
+        // faultWhileRunning does for createrepo_c) and kills the mirror; elsewhere it kills the
+        // mirror at once.
+        const m = new RegExp(`(?:^|\\s)${POOL}/([^/]+\\.rpm)$`).exec(line.trim());
+        if (faulted || !m) return;
         faulted = true;
-        if (t.dest.kind === 'local') faultWhileRunning(`mirror:during-${phase}`, t.dest.path);
-        process.kill(process.pid, 'SIGKILL');
+        if (t.dest.kind !== 'local') process.kill(process.pid, 'SIGKILL');
+        const pool = path.join(t.dest.path, POOL);
+        const started = () => existsSync(pool) && readdirSync(pool).some((f) => f.startsWith(`.${m[1]}.`) && statSync(path.join(pool, f), { throwIfNoEntry: false })?.size);
+        const timer = setInterval(() => {
+          if (!started()) return;
+          clearInterval(timer);
+          for (const pid of pidsUsing([t.dest.path]).keys()) {
+            try {
+              process.kill(pid, 'SIGSTOP');
+            } catch {
+              // Exited meanwhile.
+            }
+          }
+          process.kill(process.pid, 'SIGKILL');
+        }, 2);
       }
     : undefined;
   const r = await rsync(args, { onLine });
@@ -356,7 +375,16 @@ export async function mirror(srcGiven: string, dests: string[], opts: MirrorOpti
     }
   }
   const srcArg = `${src}/`;
-  const unlock = await acquireLock(path.join(src, '.lock'), `repository ${src}`);
+  let unlock: () => void;
+  try {
+    unlock = await acquireLock(path.join(src, '.lock'), `repository ${src}`);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    // The lock is how a mirror copies one state of the repository; without it a publish could
+    // change the pool between the phases.
+    if (code === 'EACCES' || code === 'EROFS' || code === 'EPERM') throw new UsageError(`--repo: cannot take the lock of ${quote(src)} (${code}): the mirror reads the repository under its publishers' lock, so it needs write access to ${path.join(src, '.lock')}`);
+    throw err;
+  }
   try {
     stopOrphans(srcArg);
     const snapshot = servedStamp(src)!;
