@@ -294,6 +294,7 @@ describe('ost-images mirror', () => {
     expect(result.snapshots.length).toBeLessThanOrEqual(2);
     // Every poll saw one of the two snapshots, and once the new one, never the old again.
     const order = polls.map((p) => p.snapshot);
+    process.stderr.write(`dnf polls during the sync: ${order.filter((x) => x === before).length} saw the old snapshot, then ${order.filter((x) => x === after).length} the new one\n`);
     expect(order.indexOf(after)).toBeGreaterThan(0);
     expect(order.slice(order.indexOf(after))).not.toContain(before);
     expect(existsSync(path.join(mirrorDir, '.snapshots', oldest))).toBe(false);
