@@ -1,5 +1,6 @@
 // mirror: pushes the served snapshot of a repository to other places test machines read from.
 import type { Command } from 'commander';
+import { UsageError, quote } from '../errors.js';
 import { log } from '../log.js';
 import { DEFAULT_REPO_DIR } from '../paths.js';
 import { mirror, type MirrorReport } from '../publish/mirror.js';
@@ -35,6 +36,7 @@ export function registerMirror(program: Command): void {
     .option('--to <dest>', 'a mirror: a local directory, rsync://host[:port]/module/path (rsync daemon; the module needs "munge symlinks = no"), or [user@]host:path (over ssh); repeat for several', (v: string, prev: string[] = []) => [...prev, v])
     .option('--verify', "change nothing: compare every file's checksum at each mirror with the source; exit 1 naming each differing, missing or extra file")
     .option('--checksum', 'when syncing, compare files by checksum rather than size and time (repairs a damaged file that kept its size and time; reads every file at both ends)')
+    .option('--bwlimit <KiB/s>', 'limit the bandwidth of every transfer (rsync --bwlimit), so a mirror over a WAN link leaves room for its other users')
     .option('--json', 'machine-readable report on stdout: per mirror, files and bytes sent and seconds per phase, or the verify result')
     .addHelpText(
       'after',
@@ -48,8 +50,9 @@ Examples:
   ost-images mirror --repo repo/ --to /srv/mirror/ost-images --to rsync://mirror2/ost-images/
   ost-images mirror --repo repo/ --to rsync://mirror2/ost-images/ --verify --json`,
     )
-    .action(async (o: { repo: string; to?: string[]; verify?: boolean; checksum?: boolean; json?: boolean }) => {
-      const r = await mirror(o.repo, o.to ?? [], { verifyOnly: o.verify, checksum: o.checksum });
+    .action(async (o: { repo: string; to?: string[]; verify?: boolean; checksum?: boolean; bwlimit?: string; json?: boolean }) => {
+      if (o.bwlimit !== undefined && !/^[1-9][0-9]{0,8}$/.test(o.bwlimit)) throw new UsageError(`--bwlimit: ${quote(o.bwlimit)} is not a positive whole number of KiB/s`);
+      const r = await mirror(o.repo, o.to ?? [], { verifyOnly: o.verify, checksum: o.checksum, bwlimit: o.bwlimit === undefined ? undefined : Number(o.bwlimit) });
       // Differences go to stderr with --json too: a person reading a CI log sees them there.
       emit(o, r, () => printReport(r));
       if (o.json) printDifferences(r);

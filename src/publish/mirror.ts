@@ -147,6 +147,8 @@ export interface MirrorOptions {
   verifyOnly?: boolean;
   /** Compare contents by checksum when syncing (repairs a damaged file of unchanged size and time). */
   checksum?: boolean;
+  /** Bandwidth limit of every transfer, KiB/s. */
+  bwlimit?: number;
 }
 
 interface Target {
@@ -289,6 +291,7 @@ async function transfer(src: string, t: Target, phase: Phase, filters: string[],
     filters: [...SOURCE_INTERNALS, ...filters],
     delete: phase === 'delete',
     checksum: opts.checksum,
+    bwlimit: opts.bwlimit,
     progress: fault,
   });
   let faulted = false;

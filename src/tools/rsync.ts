@@ -93,6 +93,8 @@ export interface TransferOptions {
    * others as links to it, so a damaged pool file would be named under one of its names only.
    */
   hardLinks?: boolean;
+  /** At most this many KiB per second (a mirror over a WAN link must not starve its other users). */
+  bwlimit?: number;
 }
 
 /** Seconds without I/O after which rsync gives up: a hung mirror must not hold the source's lock forever. */
@@ -112,6 +114,7 @@ export function transferArgs(src: string, dest: string, o: TransferOptions): str
   if (o.delete) args.push('--delete');
   if (o.dryRun) args.push('--dry-run');
   if (o.progress) args.push('--progress');
+  if (o.bwlimit !== undefined) args.push(`--bwlimit=${o.bwlimit}`);
   for (const f of o.filters) args.push(`--filter=${f}`);
   args.push(src.endsWith('/') ? src : `${src}/`, dest);
   return args;

@@ -19,7 +19,7 @@ import { publish } from '../../src/publish/publish.js';
 import { listSnapshots, readSnapshot, servedStamp } from '../../src/publish/snapshot.js';
 import { Store } from '../../src/store.js';
 import { dnfArgs } from '../../src/tools/dnf.js';
-import { cli, startCli, stopStartedClis, type RunningCli } from '../helpers/cli.js';
+import { cli, startCli, stopStartedClis, waitFor, type RunningCli } from '../helpers/cli.js';
 import { serveDirectory, type Server } from '../helpers/http.js';
 import { writeLayerSet } from '../helpers/layerset.js';
 import { demoSet } from '../helpers/sets.js';
@@ -94,6 +94,23 @@ function visibleFiles(dir: string, rel = ''): string[] {
     else if (st.isFile()) out.push(p);
   }
   return out;
+}
+
+/**
+ * A 48 MiB file first in the pool's order, listed by no snapshot: what a mirror sends first. Made
+ * after a publish (whose retention would remove it); the caller removes it.
+ */
+function writeBigPackage(): string {
+  const big = path.join(repo, 'packages', 'aaa-big-1-1.noarch.rpm');
+  const fd = openSync(big, 'w');
+  const chunk = Buffer.alloc(1 << 20);
+  for (let i = 0; i < 48; i++) {
+    chunk.fill(i);
+    chunk.writeUInt32LE((i * 2654435761) >>> 0, 0);
+    writeSync(fd, chunk);
+  }
+  closeSync(fd);
+  return big;
 }
 
 /** Every top-level symlink of a repository with its target: what the switch changes, in either layout. */
@@ -305,15 +322,7 @@ describe('ost-images mirror', () => {
     await publishNew();
     // A big package first in the pool's order (after the publish: its retention would remove a
     // pool file no snapshot lists): the mirror kills itself while rsync writes it.
-    const big = path.join(repo, 'packages', 'aaa-big-1-1.noarch.rpm');
-    const fd = openSync(big, 'w');
-    const chunk = Buffer.alloc(1 << 20);
-    for (let i = 0; i < 48; i++) {
-      chunk.fill(i);
-      chunk.writeUInt32LE((i * 2654435761) >>> 0, 0);
-      writeSync(fd, chunk);
-    }
-    closeSync(fd);
+    const big = writeBigPackage();
     try {
       const servedBefore = topLinks(local);
       expect(servedBefore).not.toEqual(topLinks(repo));
@@ -391,6 +400,7 @@ describe('ost-images mirror', () => {
       [mirrorArgs('--to', busy), /--to: '.*busy-.*' is neither empty nor a mirror/],
       [mirrorArgs('--to', fresh, '--to', `${fresh}/`), /--to: '.*never-written\/' is given twice/],
       [mirrorArgs(), /--to: give at least one destination/],
+      [mirrorArgs('--to', fresh, '--bwlimit', '0'), /--bwlimit: '0' is not a positive whole number of KiB\/s/],
     ];
     for (const [args, message] of cases) {
       const r = await cli(args);
@@ -402,7 +412,32 @@ describe('ost-images mirror', () => {
     expect(readdirSync(busy)).toEqual(['precious.txt']);
   });
 
-  it('SIGTERM during a sync: rsync stopped, exit 130, the lock released', async () => {
+  it('SIGTERM while rsync writes a package: rsync stopped (its temporary file with it), exit 130, the lock released, the mirror unchanged', async () => {
+    await publishNew();
+    const big = writeBigPackage();
+    try {
+      const before = topLinks(local);
+      // 4 MiB/s: rsync is still writing the 48 MiB when the signal comes, on any machine this
+      // runs on; the assertions hold either way (a finished rsync leaves no temporary file either).
+      const m = startCli(mirrorArgs('--to', local, '--bwlimit', '4096'));
+      const temp = () => readdirSync(path.join(local, 'packages')).filter((f) => f.startsWith(`.${path.basename(big)}.`));
+      // Nothing announces that rsync has started writing: the file appearing is the event.
+      await waitFor(() => temp().some((f) => statSync(path.join(local, 'packages', f), { throwIfNoEntry: false })?.size), 300_000, "rsync's temporary file of the big package");
+      m.child.kill('SIGTERM');
+      const r = await m.done;
+      expect(r.code, r.stderr).toBe(130);
+      // rsync's receiver may finish its clean-up a moment after the mirror has exited.
+      await waitFor(() => rsyncPidsOf(repo).length === 0, 300_000, 'rsync to exit');
+      expect(temp()).toEqual([]);
+      expect(existsSync(path.join(repo, '.lock'))).toBe(false);
+      expect(topLinks(local)).toEqual(before);
+    } finally {
+      rmSync(big, { force: true });
+    }
+    expect((await cli(mirrorArgs('--to', local))).code).toBe(0);
+  }, 600_000);
+
+  it('SIGTERM while held between phases: exit 130, the lock released', async () => {
     await publishNew();
     const m = startCli(mirrorArgs('--to', local), { OST_IMAGES_MIRROR_HOLD: '1' });
     await m.until(/mirror-hold data /);
@@ -413,7 +448,6 @@ describe('ost-images mirror', () => {
     m.child.kill('SIGUSR2');
     const r = await m.done;
     expect(r.code, r.stderr).toBe(130);
-    expect(rsyncPidsOf(repo)).toEqual([]);
     expect(existsSync(path.join(repo, '.lock'))).toBe(false);
     expect((await cli(mirrorArgs('--to', local))).code).toBe(0);
   });

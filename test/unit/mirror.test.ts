@@ -52,10 +52,10 @@ describe('rsync argv', () => {
       '--filter=+ /packages/***', '--filter=- *', '/r/', '/m/',
     ]);
   });
-  it('the delete phase, with checksums and the fault hook', () => {
-    expect(transferArgs('/r/', 'rsync://h/m/', { filters: [], delete: true, checksum: true, progress: true })).toEqual([
+  it('the delete phase, with checksums, a bandwidth limit and the fault hook', () => {
+    expect(transferArgs('/r/', 'rsync://h/m/', { filters: [], delete: true, checksum: true, progress: true, bwlimit: 4096 })).toEqual([
       '-a', '--hard-links', '--numeric-ids', '--timeout=600', '--stats', '--no-human-readable', '--out-format=%i %n%L',
-      '--checksum', '--delete', '--progress', '/r/', 'rsync://h/m/',
+      '--checksum', '--delete', '--progress', '--bwlimit=4096', '/r/', 'rsync://h/m/',
     ]);
   });
   it('--verify: a dry run by checksum, every name on its own', () => {
