@@ -316,6 +316,9 @@ describe('ost-images mirror', () => {
     expect(order.slice(order.indexOf(after))).not.toContain(before);
     expect(existsSync(path.join(mirrorDir, '.snapshots', oldest))).toBe(false);
     expect(topLinks(mirrorDir)).toEqual(topLinks(repo));
+    // The new snapshot's packages are links of the pool's files there too, also those that were
+    // already at the mirror before this sync.
+    for (const p of packagesOf(after)) expect(statSync(path.join(mirrorDir, '.snapshots', after, 'packages', p)).ino, p).toBe(statSync(path.join(mirrorDir, 'packages', p)).ino);
   }, 600_000);
 
   it('a mirror SIGKILLed mid-package leaves no half file under a final name; run again, it completes and --verify passes', async () => {
