@@ -21,7 +21,7 @@ import { registerVm } from './commands/vm.js';
  * that run several stages. Groups register module by module; this keeps the listing as it was.
  * Commands not named here are listed after these, in the order they were registered.
  */
-const HELP_ORDER = ['validate', 'plan', 'build', 'package', 'publish', 'prune', 'install', 'verify', 'test-boot', 'manifest', 'diff', 'cache', 'all', 'nightly', 'ci', 'promote', 'remove-old'];
+const HELP_ORDER = ['validate', 'plan', 'build', 'package', 'publish', 'prune', 'mirror', 'usage', 'install', 'verify', 'test-boot', 'manifest', 'diff', 'cache', 'all', 'nightly', 'ci', 'promote', 'remove-old'];
 
 function orderForHelp(program: Command): void {
   const rank = (c: Command) => {

@@ -14,7 +14,7 @@ import { prune, publish, rollback, type PublishResult } from '../publish/publish
 import { Store } from '../store.js';
 import { parseUsedWithin, pruneByUse } from '../publish/usage.js';
 import { printPruneByUse } from './usage.js';
-import { emit, parseKeep, publishOpts, withCommon, withPublishing, type Common, type PublishCli } from './common.js';
+import { emit, parseKeep, publishOpts, repeatedUrl, withCommon, withPublishing, type Common, type PublishCli } from './common.js';
 import { DEFAULT_LAYERS_DIR, DEFAULT_SET } from '../paths.js';
 
 function printPublish(r: PublishResult): void {
@@ -92,7 +92,7 @@ export function registerPublish(program: Command): void {
     .option('--keep <n>', 'retention in production (see prune) [env OST_IMAGES_KEEP]')
     .option('--sign-key <key>', 'gpg key (from GNUPGHOME) that signs the promoted packages and repomd.xml [env OST_IMAGES_SIGN_KEY]')
     .option('--unsigned', 'publish unsigned into a production repository that was signed (refused otherwise)')
-    .option('--url <url>', 'base URL test machines reach production at, for ost-images.repo [env OST_IMAGES_REPO_URL]')
+    .option('--url <url>', 'base URL test machines reach production at, for ost-images.repo; repeat it for mirrors, in the order dnf is to try them [env OST_IMAGES_REPO_URL]', repeatedUrl())
     .option('--staging-keep <n>', 'staging keeps the N newest builds of each top package of the set and the gate records of the last N runs [env OST_IMAGES_STAGING_KEEP; default 2]')
     .option('--json', 'machine-readable result on stdout')
     .action(async (o: { set: string; layersDir: string; from?: string; to?: string; run?: string; keep?: string; signKey?: string; unsigned?: boolean; url?: string; stagingKeep?: string; json?: boolean }) => {
