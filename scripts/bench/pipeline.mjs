@@ -31,11 +31,14 @@ const say = (m) => process.stderr.write(`[bench] ${m}\n`);
 /** The baseline: `ost-images nightly` of each set in sequence, into one repository. */
 function sequential() {
   const dir = path.join(base, 'sequential');
+  // Outside the scratch directory: a failed boot's console log outlives the run.
+  const reportDir = tmpdir('pipeline-reports');
+  say(`sequential: reports and console logs in ${reportDir}`);
   const t0 = performance.now();
   const reports = [];
   for (const set of sets) {
     say(`sequential: nightly of ${set}`);
-    const t = timeCli(['nightly', '--set', set, '--store', path.join(dir, 'store'), '--repo', path.join(dir, 'repo'), '--report-dir', path.join(dir, 'reports'), '--json']);
+    const t = timeCli(['nightly', '--set', set, '--store', path.join(dir, 'store'), '--repo', path.join(dir, 'repo'), '--report-dir', reportDir, '--json']);
     const r = JSON.parse(t.stdout);
     if (!r.ok) throw new Error(`the nightly of ${set} failed: ${JSON.stringify(r.failed)}`);
     reports.push(r);
