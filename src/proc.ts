@@ -59,3 +59,17 @@ export function pidsUsing(paths: string[]): Map<number, string[]> {
   }
   return out;
 }
+
+/** Other processes whose command line (argv, split at NULs) satisfies `match`. */
+export function pidsWhere(match: (argv: string[]) => boolean): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (match(readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0'))) pids.push(Number(entry));
+    } catch {
+      // Gone meanwhile, or not ours to inspect.
+    }
+  }
+  return pids;
+}

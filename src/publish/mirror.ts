@@ -26,13 +26,13 @@
 // between the phases. A publisher waits meanwhile; it does not fail. Copying from one snapshot's
 // own files without the lock would still race with re-signing and with retention removing that
 // snapshot, and would need its own rules for everything else at the top level.
-import { accessSync, constants, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { StepError, UsageError, quote } from '../errors.js';
 import { checkInterrupted } from '../interrupt.js';
 import { acquireLock } from '../lock.js';
 import { log } from '../log.js';
-import { pidsUsing } from '../proc.js';
+import { pidsUsing, pidsWhere } from '../proc.js';
 import { POOL, SNAPSHOTS, servedStamp } from './snapshot.js';
 import { destinationArg, describeDestination, listArgs, parseDestination, parseItemized, parseStats, rsync, transferArgs, type Destination, type Differences, type TransferStats } from '../tools/rsync.js';
 
@@ -258,17 +258,7 @@ async function holdPoint(point: Phase | 'end', label: string): Promise<void> {
  * filter rule. Only called under the source's lock, so no live mirror of this source owns any.
  */
 function orphanedTransfers(srcArg: string): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^[0-9]+$/.test(entry) || Number(entry) === process.pid) continue;
-    try {
-      const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      if (path.basename(argv[0] ?? '') === 'rsync' && argv.includes(srcArg) && argv.includes(`--filter=${SOURCE_INTERNALS[0]}`)) pids.push(Number(entry));
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-  return pids;
+  return pidsWhere((argv) => path.basename(argv[0] ?? '') === 'rsync' && argv.includes(srcArg) && argv.includes(`--filter=${SOURCE_INTERNALS[0]}`));
 }
 
 function stopOrphans(srcArg: string): void {

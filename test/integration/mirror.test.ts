@@ -10,6 +10,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
+import { pidsWhere } from '../../src/proc.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadLayerSet } from '../../src/definitions/load.js';
 import type { LayerSet } from '../../src/definitions/types.js';
@@ -121,17 +122,7 @@ function topLinks(dir: string): Record<string, string> {
 }
 
 function rsyncPidsOf(src: string): number[] {
-  return readdirSync('/proc')
-    .filter((p) => /^[0-9]+$/.test(p))
-    .filter((p) => {
-      try {
-        const argv = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
-        return path.basename(argv[0]!) === 'rsync' && argv.includes(`${src}/`);
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
+  return pidsWhere((argv) => path.basename(argv[0]!) === 'rsync' && argv.includes(`${src}/`));
 }
 
 beforeAll(async () => {

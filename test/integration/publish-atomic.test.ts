@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { pidsWhere } from '../../src/proc.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installInto } from '../../src/consume/install.js';
 import { loadLayerSet } from '../../src/definitions/load.js';
@@ -69,16 +70,7 @@ function processState(pid: number): string {
 }
 
 function createrepoPids(): number[] {
-  return readdirSync('/proc')
-    .filter((p) => /^[0-9]+$/.test(p))
-    .filter((p) => {
-      try {
-        return readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith('createrepo_c') && readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(repo);
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
+  return pidsWhere((argv) => argv[0]!.startsWith('createrepo_c') && argv.join('\0').includes(repo));
 }
 
 beforeAll(async () => {
