@@ -450,7 +450,10 @@ export async function startVm(name: string, opts: { timeoutSec: number; wait?: b
   return { name, port: v.facts.sshPort, sshSeconds: w.seconds };
 }
 
-/** Destroys if running, undefines, deletes the overlay and the console log. A stray overlay (no domain) goes too. */
+/**
+ * Destroys if running, undefines, deletes the overlay and the console log. A stray overlay (no
+ * domain) goes too. Only a VM whose overlay is in `vmDirArg`: anything else is a UsageError.
+ */
 export async function rmVm(name: string, vmDirArg: string): Promise<{ name: string; removed: string[] }> {
   checkVmName(name);
   const state = await virsh.domstate(name);
@@ -463,6 +466,12 @@ export async function rmVm(name: string, vmDirArg: string): Promise<{ name: stri
     return { name, removed: [files.overlay] };
   }
   const v = await getVm(name);
+  // Domain names are the host's, VM directories are not: a CI job or a checkout cleaning up its own
+  // VMs by name must not remove another's that happens to share the name.
+  const vmDir = path.resolve(vmDirArg);
+  if (path.dirname(path.resolve(v.facts.overlay)) !== vmDir) {
+    throw new UsageError(`VM '${name}' has its overlay in ${path.dirname(v.facts.overlay)}, not in the VM directory ${vmDir}; not touching it (ost-images vm rm ${name} --vm-dir ${path.dirname(v.facts.overlay)})`);
+  }
   await removeDomain(name);
   rmSync(v.facts.overlay, { force: true });
   removeConsoleLogs(v.facts.consoleLog);

@@ -177,6 +177,15 @@ describe('ost-images vm on one chain', () => {
     expect(domainState(a)).toBe('running');
   });
 
+  it('vm rm with another VM directory (another job sharing the host) exits 2 and leaves the VM alone', async () => {
+    const elsewhere = path.join(work, 'other-vms');
+    const r = await cli(['vm', 'rm', a, '--vm-dir', elsewhere], env);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`VM '${a}' has its overlay in ${vmDir}, not in the VM directory ${elsewhere}`);
+    expect(domainState(a)).toBe('running');
+    expect(existsSync(made[a]!.overlay)).toBe(true);
+  });
+
   it('vm console prints the console log', async () => {
     const r = await cli(['vm', 'console', h2], env);
     expect(r.code).toBe(0);
