@@ -38,6 +38,10 @@ let layers: string;
 
 const MIN = 60_000;
 const vmDir = path.join(tmp, 'vms');
+// libvirt's domain names are the machine's: this run's carry its pid, so a run beside it (another
+// checkout's suite, CI on the same host) neither collides with them nor has them removed.
+const VM_PREFIX = `e2e${process.pid}-`;
+const VM = { engine: `${VM_PREFIX}engine`, host0: `${VM_PREFIX}host0`, host1: `${VM_PREFIX}host1` };
 /** The generated pipeline's scratch checkout, and its staging repository. */
 const scratch = new ScratchRepo(path.join(tmp, 'pipeline'));
 const staging = path.join(tmp, 'staging');
@@ -62,7 +66,7 @@ describe('the default set, debian12', () => {
   afterAll(async () => {
     scratch.stopAll();
     // VMs a failed test left behind, then the daemons this run started.
-    for (const name of ['e2e-engine', 'e2e-host0', 'e2e-host1']) await cli(['vm', 'rm', name, '--vm-dir', vmDir]);
+    for (const name of Object.values(VM)) await cli(['vm', 'rm', name, '--vm-dir', vmDir]);
     await stopLibvirt?.();
     server?.stop();
     // Gigabytes of images and an install root; OST_IMAGES_KEEP=1 keeps them for a post-mortem.
@@ -192,9 +196,9 @@ describe('the default set, debian12', () => {
     await ok(['install', '--repo', server.url, '--root', root, 'ost-images-host-installed']);
     const vmArgs = ['--images-dir', path.join(root, 'usr/share/ost-images'), '--vm-dir', vmDir, '--memory', '1024', '--json'];
     const created = await Promise.all([
-      ok(['vm', 'create', 'e2e-engine', '--layer', 'engine-installed', ...vmArgs]),
-      ok(['vm', 'create', 'e2e-host0', '--layer', 'host-installed', ...vmArgs]),
-      ok(['vm', 'create', 'e2e-host1', '--layer', 'host-installed', ...vmArgs]),
+      ok(['vm', 'create', VM.engine, '--layer', 'engine-installed', ...vmArgs]),
+      ok(['vm', 'create', VM.host0, '--layer', 'host-installed', ...vmArgs]),
+      ok(['vm', 'create', VM.host1, '--layer', 'host-installed', ...vmArgs]),
     ]);
     const vms = created.map((o) => JSON.parse(o) as { name: string; port: number; buildFile: string; backingChain: string[] });
     expect(new Set(vms.map((v) => v.port)).size).toBe(3);
@@ -202,15 +206,15 @@ describe('the default set, debian12', () => {
     // Backed by the build file itself, never the name that moves on upgrades.
     expect(vms[0]!.buildFile).toBe(path.join(root, 'usr/share/ost-images', engine.image));
     expect(vms[0]!.backingChain.slice(1).map((f) => path.basename(f))).toEqual([engine.image, store.current('debian12', 'upgrade')!.image, store.current('debian12', 'base')!.image]);
-    for (const [name, role] of [['e2e-engine', 'engine'], ['e2e-host0', 'host'], ['e2e-host1', 'host']]) {
+    for (const [name, role] of [[VM.engine, 'engine'], [VM.host0, 'host'], [VM.host1, 'host']]) {
       expect((await ok(['vm', 'ssh', name!, '--', 'cat', '/etc/ost-images-role'])).trim()).toBe(role);
     }
     const ls = JSON.parse(await ok(['vm', 'ls', '--vm-dir', vmDir, '--json'])) as { name: string; state: string }[];
-    expect(ls.filter((v) => v.name.startsWith('e2e-')).map((v) => `${v.name}:${v.state}`).sort()).toEqual(['e2e-engine:running', 'e2e-host0:running', 'e2e-host1:running']);
-    for (const name of ['e2e-host0', 'e2e-host1']) await ok(['vm', 'rm', name, '--vm-dir', vmDir]);
+    expect(ls.filter((v) => v.name.startsWith(VM_PREFIX)).map((v) => `${v.name}:${v.state}`).sort()).toEqual([`${VM.engine}:running`, `${VM.host0}:running`, `${VM.host1}:running`]);
+    for (const name of [VM.host0, VM.host1]) await ok(['vm', 'rm', name, '--vm-dir', vmDir]);
     // The engine VM stays, stopped, for the upgrade below: a stopped VM's build must survive too.
-    await ok(['vm', 'stop', 'e2e-engine']);
-    expect(readdirSync(vmDir).filter((f) => f.startsWith('e2e-host'))).toEqual([]);
+    await ok(['vm', 'stop', VM.engine]);
+    expect(readdirSync(vmDir).filter((f) => f.startsWith(`${VM_PREFIX}host`))).toEqual([]);
   }, 20 * MIN);
 
   it('resolves the whole installed chain inside the install root, and every layer passes qemu-img check', async () => {
@@ -340,15 +344,15 @@ describe('the default set, debian12', () => {
     const now = store.current('debian12', 'engine-installed')!;
     expect(readlinkSync(path.join(dir, 'debian12-engine-installed.qcow2'))).toBe(now.image);
     const before = JSON.parse(await ok(['vm', 'ls', '--vm-dir', vmDir, '--json'])) as { name: string; build: string; newerBuild?: string }[];
-    const vm = before.find((v) => v.name === 'e2e-engine')!;
+    const vm = before.find((v) => v.name === VM.engine)!;
     expect(vm.build).not.toBe(`${now.version}-${now.release}`);
     expect(vm.newerBuild).toBe(`${now.version}-${now.release}`);
     const dry = JSON.parse(await ok(['remove-old', '--keep', '1', '--root', root, '--vm-dir', vmDir, '--dry-run', '--json'])) as { removed: string[]; kept: { nvr: string; why: string }[] };
     expect(dry.removed).toEqual([]);
     expect(dry.kept.find((k) => k.nvr === `ost-images-debian12-engine-installed-${vm.build}`)!.why).toMatch(/engine/);
-    await ok(['vm', 'start', 'e2e-engine']);
-    expect((await ok(['vm', 'ssh', 'e2e-engine', '--', 'cat', '/etc/ost-images-role'])).trim()).toBe('engine');
-    await ok(['vm', 'rm', 'e2e-engine', '--vm-dir', vmDir]);
+    await ok(['vm', 'start', VM.engine]);
+    expect((await ok(['vm', 'ssh', VM.engine, '--', 'cat', '/etc/ost-images-role'])).trim()).toBe('engine');
+    await ok(['vm', 'rm', VM.engine, '--vm-dir', vmDir]);
     expect(readdirSync(vmDir)).toEqual([]);
     // With the VM gone, the old build goes.
     const r = JSON.parse(await ok(['remove-old', '--keep', '1', '--root', root, '--vm-dir', vmDir, '--json'])) as { removed: string[] };
