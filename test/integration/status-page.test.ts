@@ -139,6 +139,10 @@ beforeAll(async () => {
   await page.setViewport({ width: 1280, height: 900 });
   // Readable without JavaScript: the page is read with scripts off.
   await page.setJavaScriptEnabled(false);
+  // Every render reads the file as served now. With the cache on, Chromium revalidates with
+  // If-Modified-Since, and http.server compares whole seconds: a page rewritten in the same second
+  // as the one fetched before (a rollback right after a publish) was answered 304, the old page.
+  await page.setCacheEnabled(false);
 }, 600_000);
 
 afterAll(async () => {
