@@ -1,12 +1,12 @@
 // Access-log lines as nginx, Apache and Python's http.server write them, parsed and then judged
 // (download, partial, ignored with why, malformed) against a repository's known pool files.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { parseLine, readLogLines, targetPath, unescapeField, utcLocalTime, type Request } from '../../src/publish/access-log.js';
 import { classify, type KnownFile } from '../../src/publish/usage.js';
+import { testTmp } from '../helpers/tmp.js';
 
 const ENGINE = 'ost-images-demo-engine-installed-12-20261120000200.noarch.rpm';
 const UPGRADE = 'ost-images-demo-upgrade-12-20261120000100.noarch.rpm';
@@ -207,7 +207,7 @@ describe('access-log lines', () => {
 });
 
 describe('reading log files', () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'ost-access-log-'));
+  const dir = testTmp('access-log');
   const lines = async (file: string) => {
     const out: { line: string; complete: boolean; error?: string }[] = [];
     for await (const l of readLogLines(file)) out.push(l);

@@ -1,8 +1,7 @@
 // `ost-images usage` against a repository's snapshot records: every request is counted once,
 // whatever happens to the log files between runs (read again, grown, rotated by rename and
 // compression, rotated by copytruncate, given twice), and bad input writes nothing.
-import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -11,8 +10,9 @@ import { UsageError } from '../../src/errors.js';
 import { emptyUsage, parseUsedWithin, readUsage, readUsageRecord, recordUsage, staleness, usageFile, usedPin } from '../../src/publish/usage.js';
 import { publishOpts } from '../../src/commands/common.js';
 import type { PackageEntry, SnapshotRecord } from '../../src/publish/snapshot.js';
+import { testTmp } from '../helpers/tmp.js';
 
-const root = mkdtempSync(path.join(os.tmpdir(), 'ost-usage-'));
+const root = testTmp('usage');
 let repo: string;
 let logs: string;
 let n = 0;
