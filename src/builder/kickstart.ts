@@ -5,8 +5,7 @@
 // for the layer's steps and its package list.
 import { readFileSync, mkdirSync, writeFileSync, appendFileSync } from 'node:fs';
 import path from 'node:path';
-import Handlebars from 'handlebars';
-import type { KickstartBase, SetDef } from '../definitions/types.js';
+import type { KickstartBase } from '../definitions/types.js';
 import { StepError } from '../errors.js';
 import { checkInterrupted } from '../interrupt.js';
 import { kvmUsable } from '../host.js';
@@ -20,38 +19,7 @@ import { prepareChroot } from './chroot-env.js';
 import { attachDisk, chrootDevices, mountRoot } from './disk.js';
 import { expectedSha256, fetchCached } from './download.js';
 import { listGuestPackages, runStepsInChroot } from './steps.js';
-
-/** What a kickstart template can use. */
-export interface KickstartVars {
-  hostname: string;
-  rootSshKey: string;
-  diskSizeMiB: number;
-  repos: { name: string; url: string }[];
-  kernelCmdline: string;
-  set: { name: string; version: string };
-  /** The %post line that tells the builder the install finished. */
-  doneMarker: string;
-}
-
-export const DONE_MARKER = 'OST-IMAGES-KICKSTART-DONE';
-const SERIAL = 'console=ttyS0,115200n8';
-
-export function kickstartVars(set: SetDef, base: KickstartBase, sshPublicKey: string): KickstartVars {
-  return {
-    hostname: base.hostname,
-    rootSshKey: sshPublicKey.trim(),
-    diskSizeMiB: Math.floor(set.image.sizeBytes / 2 ** 20),
-    repos: Object.entries(base.repos).map(([name, url]) => ({ name, url })),
-    kernelCmdline: [SERIAL, ...base.kernelCmdline].join(' '),
-    set: { name: set.name, version: set.distro.version },
-    doneMarker: DONE_MARKER,
-  };
-}
-
-/** Renders the template strictly: a variable the template names but the builder lacks is an error. */
-export function renderKickstart(template: string, vars: KickstartVars): string {
-  return Handlebars.compile<KickstartVars>(template, { noEscape: true, strict: true })(vars);
-}
+import { DONE_MARKER, SERIAL, kickstartVars, renderKickstart } from '../definitions/kickstart-template.js';
 
 /** The installer's kernel command line: serial console, text mode, stage 2 from the ISO, kickstart from OEMDRV. */
 export function installerCmdline(isoLabel: string): string {

@@ -4,7 +4,8 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DONE_MARKER, installerCmdline, kickstartVars, renderKickstart } from '../../src/builder/kickstart.js';
+import { installerCmdline } from '../../src/builder/kickstart.js';
+import { DONE_MARKER, kickstartVars, renderKickstart } from '../../src/definitions/kickstart-template.js';
 import { loadLayerSet } from '../../src/definitions/load.js';
 import type { KickstartBase } from '../../src/definitions/types.js';
 import { installArgs } from '../../src/tools/qemu-system.js';
