@@ -36,6 +36,7 @@ export function registerMirror(program: Command): void {
     .option('--to <dest>', 'a mirror: a local directory, rsync://host[:port]/module/path (rsync daemon; the module needs "munge symlinks = no"), or [user@]host:path (over ssh); repeat for several', (v: string, prev: string[] = []) => [...prev, v])
     .option('--verify', "change nothing: compare every file's checksum at each mirror with the source; exit 1 naming each differing, missing or extra file")
     .option('--checksum', 'when syncing, compare files by checksum rather than size and time (repairs a damaged file that kept its size and time; reads every file at both ends)')
+    .option('--rsh <command>', 'the remote shell of [user@]host:path mirrors, as rsync --rsh (e.g. "ssh -p 2222 -i /etc/ost-images/mirror_key"; rsync splits it at spaces, quotes group, no shell); default: $RSYNC_RSH, else ssh (which also reads ~/.ssh/config and an agent through $SSH_AUTH_SOCK)')
     .option('--bwlimit <KiB/s>', 'limit the bandwidth of every transfer (rsync --bwlimit), so a mirror over a WAN link leaves room for its other users')
     .option('--json', 'machine-readable report on stdout: per mirror, files and bytes sent and seconds per phase, or the verify result')
     .addHelpText(
@@ -48,11 +49,14 @@ name; run it again to complete.
 
 Examples:
   ost-images mirror --repo repo/ --to /srv/mirror/ost-images --to rsync://mirror2/ost-images/
-  ost-images mirror --repo repo/ --to rsync://mirror2/ost-images/ --verify --json`,
+  ost-images mirror --repo repo/ --to rsync://mirror2/ost-images/ --verify --json
+  ost-images mirror --repo repo/ --to deploy@web3:/srv/www/ost-images --rsh 'ssh -p 2222 -i /etc/ost-images/mirror_key'`,
     )
-    .action(async (o: { repo: string; to?: string[]; verify?: boolean; checksum?: boolean; bwlimit?: string; json?: boolean }) => {
+    .action(async (o: { repo: string; to?: string[]; verify?: boolean; checksum?: boolean; bwlimit?: string; rsh?: string; json?: boolean }) => {
       if (o.bwlimit !== undefined && !/^[1-9][0-9]{0,8}$/.test(o.bwlimit)) throw new UsageError(`--bwlimit: ${quote(o.bwlimit)} is not a positive whole number of KiB/s`);
-      const r = await mirror(o.repo, o.to ?? [], { verifyOnly: o.verify, checksum: o.checksum, bwlimit: o.bwlimit === undefined ? undefined : Number(o.bwlimit) });
+      if (o.rsh !== undefined && o.rsh.trim() === '') throw new UsageError('--rsh: is empty; leave it out for rsync\'s default (ssh)');
+      if (o.rsh !== undefined && /[\u0000-\u001f\u007f]/.test(o.rsh)) throw new UsageError(`--rsh: ${quote(o.rsh)} holds a control character`);
+      const r = await mirror(o.repo, o.to ?? [], { verifyOnly: o.verify, checksum: o.checksum, bwlimit: o.bwlimit === undefined ? undefined : Number(o.bwlimit), rsh: o.rsh });
       // Differences go to stderr with --json too: a person reading a CI log sees them there.
       emit(o, r, () => printReport(r));
       if (o.json) printDifferences(r);

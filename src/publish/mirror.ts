@@ -34,7 +34,7 @@ import { acquireLock } from '../lock.js';
 import { log } from '../log.js';
 import { pidsUsing, pidsWhere } from '../proc.js';
 import { POOL, SNAPSHOTS, servedStamp } from './snapshot.js';
-import { destinationArg, describeDestination, listArgs, parseDestination, parseItemized, parseStats, rsync, transferArgs, type Destination, type Differences, type TransferStats } from '../tools/rsync.js';
+import { destinationArg, describeDestination, listArgs, parentDestination, parseDestination, parseItemized, parseStats, remoteShellEnv, rsync, transferArgs, type Destination, type Differences, type TransferStats } from '../tools/rsync.js';
 
 export type Phase = 'data' | 'metadata' | 'switch' | 'delete';
 
@@ -149,12 +149,21 @@ export interface MirrorOptions {
   checksum?: boolean;
   /** Bandwidth limit of every transfer, KiB/s. */
   bwlimit?: number;
+  /**
+   * The remote shell of [user@]host:path mirrors (`ssh -p 2222 -i KEY`), as rsync's --rsh. Unset:
+   * RSYNC_RSH from the environment, else rsync's default (ssh).
+   */
+  rsh?: string;
 }
 
 interface Target {
   dest: Destination;
   arg: string;
   label: string;
+  /** For an ssh destination: the remote shell command, if not rsync's default. */
+  rsh?: string;
+  /** For an ssh destination: what ssh needs from our environment (the agent's socket). */
+  env: Record<string, string>;
 }
 
 /** Checks everything before anything is written: bad input is exit 2 with nothing changed. */
@@ -196,6 +205,35 @@ function realish(p: string): string {
   return path.join(realpathSync(existing), ...rest);
 }
 
+/** rsync's own error lines (`rsync: ...`, `ssh: ...`, `Permission denied ...`), not its summary line. */
+function rsyncComplaint(stderr: string): string {
+  const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+  const own = lines.filter((l) => !/^rsync error:/.test(l) && !/write error: Broken pipe|connection unexpectedly closed/.test(l));
+  return (own.length > 0 ? own : lines).slice(-3).join(' ');
+}
+
+/**
+ * The top-level names of a remote directory, or undefined when it does not exist. Fails before
+ * anything is written: a directory that cannot be read (not a directory, permission denied) is bad
+ * input (exit 2); a host that cannot be reached or refuses the login is a failed step (exit 1: the
+ * same command may work once the host is back).
+ */
+async function listRemote(dest: Destination, t: Target): Promise<string[] | undefined> {
+  const r = await rsync(listArgs(destinationArg(dest), t.rsh), { allowFailure: true, env: t.env });
+  // 23, "some files could not be transferred": the sender could not enter the directory; its
+  // message names it and says why (`change_dir "/srv/x" failed: Not a directory (20)`).
+  if (r.exitCode === 23) {
+    if (/change_dir .* failed: No such file or directory/.test(r.stderr)) return undefined;
+    throw new UsageError(`--to: ${quote(t.label)} cannot be used as a mirror directory: ${rsyncComplaint(r.stderr)}`);
+  }
+  if (r.exitCode !== 0) throw new StepError(`cannot list mirror ${t.label} (rsync exit ${r.exitCode}): ${rsyncComplaint(r.stderr)}`);
+  return r.stdout
+    .split('\n')
+    .map((l) => /^\S+\s+[0-9,]+\s+\S+\s+\S+\s+(.+)$/.exec(l)?.[1])
+    .filter((n): n is string => n !== undefined && n !== '.')
+    .map((n) => n.split(' -> ')[0]!);
+}
+
 /** Names in the top level of a destination (empty when it does not exist yet). */
 async function destinationEntries(t: Target): Promise<string[]> {
   if (t.dest.kind === 'local') {
@@ -204,18 +242,19 @@ async function destinationEntries(t: Target): Promise<string[]> {
     if (!statSync(p).isDirectory()) throw new UsageError(`--to: ${quote(t.dest.path)} exists and is not a directory`);
     return readdirSync(p);
   }
-  const r = await rsync(listArgs(t.arg), { allowFailure: true });
-  // 23: "some files could not be transferred": here, the directory does not exist yet.
-  if (r.exitCode === 23 && /No such file or directory/.test(r.stderr)) return [];
-  if (r.exitCode !== 0) throw new StepError(`cannot list mirror ${t.label} (rsync exit ${r.exitCode}): ${r.stderr.trim().split('\n').slice(-3).join(' ')}`);
-  return r.stdout
-    .split('\n')
-    .map((l) => /^\S+\s+[0-9,]+\s+\S+\s+\S+\s+(.+)$/.exec(l)?.[1])
-    .filter((n): n is string => n !== undefined && n !== '.')
-    .map((n) => n.split(' -> ')[0]!);
+  const names = await listRemote(t.dest, t);
+  if (names !== undefined) return names;
+  // Not there yet. rsync will create it, but only it, not a missing parent (a local mirror gets
+  // its parents made): without this check the first phase would fail on the mirror host with
+  // `mkdir ... failed`, after a connection per phase; now the user hears it before anything runs.
+  const parent = parentDestination(t.dest);
+  if (parent !== undefined && (await listRemote(parent, t)) === undefined) {
+    throw new UsageError(`--to: ${quote(t.label)}: the parent directory ${describeDestination(parent)} does not exist; rsync creates only the mirror directory itself, so create its parent on the mirror host first`);
+  }
+  return [];
 }
 
-function checkDestinations(src: string, given: string[]): Target[] {
+function checkDestinations(src: string, given: string[], rsh: string | undefined): Target[] {
   if (given.length === 0) throw new UsageError('--to: give at least one destination');
   const seen = new Set<string>();
   const targets: Target[] = [];
@@ -231,7 +270,9 @@ function checkDestinations(src: string, given: string[]): Target[] {
     const arg = destinationArg(dest);
     if (seen.has(arg)) throw new UsageError(`--to: ${quote(text)} is given twice`);
     seen.add(arg);
-    targets.push({ dest, arg, label: describeDestination(dest) });
+    // Only ssh destinations get the remote shell: with --rsh, rsync would reach an rsync://
+    // daemon through that shell instead of its port.
+    targets.push(dest.kind === 'ssh' ? { dest, arg, label: describeDestination(dest), rsh, env: remoteShellEnv() } : { dest, arg, label: describeDestination(dest), env: {} });
   }
   return targets;
 }
@@ -283,6 +324,7 @@ async function transfer(src: string, t: Target, phase: Phase, filters: string[],
     checksum: opts.checksum,
     bwlimit: opts.bwlimit,
     progress: fault,
+    rsh: t.rsh,
   });
   let faulted = false;
   const onLine = fault
@@ -312,7 +354,7 @@ async function transfer(src: string, t: Target, phase: Phase, filters: string[],
         }, 2);
       }
     : undefined;
-  const r = await rsync(args, { onLine });
+  const r = await rsync(args, { onLine, env: t.env });
   const stats = parseStats(r.stdout);
   return { phase, ...stats, seconds: (Date.now() - t0) / 1000 };
 }
@@ -353,14 +395,18 @@ async function verifyOne(src: string, t: Target): Promise<Differences & { ok: bo
     // rsync would create the directory in a dry run's report only; say it plainly.
     return { ok: false, differing: [], missing: ['.'], extra: [] };
   }
-  const r = await rsync(transferArgs(src, t.arg, { filters: SOURCE_INTERNALS, delete: true, checksum: true, dryRun: true, hardLinks: false }));
+  const r = await rsync(transferArgs(src, t.arg, { filters: SOURCE_INTERNALS, delete: true, checksum: true, dryRun: true, hardLinks: false, rsh: t.rsh }), { env: t.env });
   const d = parseItemized(r.stdout);
   return { ...d, ok: d.differing.length + d.missing.length + d.extra.length === 0 };
 }
 
 export async function mirror(srcGiven: string, dests: string[], opts: MirrorOptions = {}): Promise<MirrorReport> {
   const src = checkSource(srcGiven);
-  const targets = checkDestinations(src, dests);
+  const rsh = opts.rsh ?? (process.env.RSYNC_RSH?.trim() ? process.env.RSYNC_RSH : undefined);
+  const targets = checkDestinations(src, dests, rsh);
+  if (opts.rsh !== undefined && !targets.some((t) => t.dest.kind === 'ssh')) {
+    throw new UsageError(`--rsh: only [user@]host:path mirrors use a remote shell, and no --to names one`);
+  }
   for (const t of targets) {
     const names = await destinationEntries(t);
     if (names.length > 0 && !names.includes(POOL) && !names.includes(SNAPSHOTS)) {

@@ -11,6 +11,15 @@
 // - A daemon module with `use chroot = no` "munges" symlinks by default (prefixes
 //   /rsyncd-munged/ to every target), which breaks a served repository: a mirror module must
 //   say `munge symlinks = no` (or run chrooted).
+// - Over a remote shell (and through a daemon) rsync creates only the last directory of the
+//   destination path (`mkdir ".../a/b" failed: No such file or directory`, exit 11, when a/ is
+//   missing); --mkpath would create the rest but needs rsync >= 3.2.3 on the mirror host too
+//   (EL8 has 3.1.3), so the mirror checks the parent instead.
+// - The remote shell is `--rsh` (rsync's -e), else the RSYNC_RSH environment variable, else ssh.
+//   run() hands rsync a small explicit environment, so RSYNC_RSH would never reach it: the
+//   mirror resolves the command itself and passes it as --rsh. rsync splits that string into
+//   words itself (spaces separate, single and double quotes group; no shell is involved).
+import path from 'node:path';
 import { UsageError, quote } from '../errors.js';
 import { run, type RunOptions, type RunResult } from './run.js';
 
@@ -95,6 +104,8 @@ export interface TransferOptions {
   hardLinks?: boolean;
   /** At most this many KiB per second (a mirror over a WAN link must not starve its other users). */
   bwlimit?: number;
+  /** The remote shell of a [user@]host:path destination (`ssh -p 2222 -i KEY`); unset: rsync's default, ssh. */
+  rsh?: string;
 }
 
 /** Seconds without I/O after which rsync gives up: a hung mirror must not hold the source's lock forever. */
@@ -115,14 +126,44 @@ export function transferArgs(src: string, dest: string, o: TransferOptions): str
   if (o.dryRun) args.push('--dry-run');
   if (o.progress) args.push('--progress');
   if (o.bwlimit !== undefined) args.push(`--bwlimit=${o.bwlimit}`);
+  if (o.rsh !== undefined) args.push(`--rsh=${o.rsh}`);
   for (const f of o.filters) args.push(`--filter=${f}`);
   args.push(src.endsWith('/') ? src : `${src}/`, dest);
   return args;
 }
 
 /** Lists the top level of a directory (local or remote) without changing anything. */
-export function listArgs(dest: string): string[] {
-  return ['--list-only', '--no-human-readable', `--timeout=${IO_TIMEOUT_S}`, dest];
+export function listArgs(dest: string, rsh?: string): string[] {
+  return ['--list-only', '--no-human-readable', `--timeout=${IO_TIMEOUT_S}`, ...(rsh === undefined ? [] : [`--rsh=${rsh}`]), dest];
+}
+
+/**
+ * The parent directory of a remote destination, as a destination: rsync creates the destination
+ * itself but not its parent. Undefined where there is nothing to check: a local directory (the
+ * mirror makes it with all its parents), a daemon module's own directory (the daemon's
+ * configuration names it), the login directory of an ssh destination (`host:.`, `host:~`).
+ */
+export function parentDestination(d: Destination): Destination | undefined {
+  switch (d.kind) {
+    case 'local':
+      return undefined;
+    case 'ssh': {
+      const p = d.path.replace(/\/+$/, '');
+      if (p === '' || p === '.' || p === '~') return undefined;
+      return { kind: 'ssh', host: d.host, path: path.posix.dirname(p) };
+    }
+    case 'daemon':
+      return d.path === '' ? undefined : { ...d, path: path.posix.dirname(d.path) === '.' ? '' : path.posix.dirname(d.path) };
+  }
+}
+
+/**
+ * What ssh needs from the caller's environment that run()'s small base environment leaves out:
+ * the agent's socket, where CI jobs usually keep a deploy key (ssh reads ~/.ssh from the passwd
+ * entry's home directory, not from $HOME).
+ */
+export function remoteShellEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  return env.SSH_AUTH_SOCK ? { SSH_AUTH_SOCK: env.SSH_AUTH_SOCK } : {};
 }
 
 export interface TransferStats {

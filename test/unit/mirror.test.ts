@@ -6,7 +6,7 @@ import { UsageError } from '../../src/errors.js';
 import { repeatedUrl } from '../../src/commands/common.js';
 import { SOURCE_INTERNALS, phaseFilters, switchOrder } from '../../src/publish/mirror.js';
 import { renderRepoFile } from '../../src/publish/repo-file.js';
-import { destinationArg, listArgs, parseDestination, parseItemized, parseStats, transferArgs, type Destination } from '../../src/tools/rsync.js';
+import { destinationArg, listArgs, parentDestination, parseDestination, parseItemized, parseStats, remoteShellEnv, transferArgs, type Destination } from '../../src/tools/rsync.js';
 
 describe('parseDestination', () => {
   const ok: [string, Destination, string][] = [
@@ -67,6 +67,43 @@ describe('rsync argv', () => {
   it('listing a destination', () => {
     expect(listArgs('rsync://h/m/')).toEqual(['--list-only', '--no-human-readable', '--timeout=600', 'rsync://h/m/']);
   });
+  it('over ssh with a remote shell of its own: one --rsh argument, split by rsync, not a shell', () => {
+    const rsh = "ssh -p 2222 -i '/etc/ost images/key'";
+    expect(transferArgs('/r/', 'web1:/srv/ost/', { filters: ['- *'], rsh })).toEqual([
+      '-a', '--hard-links', '--numeric-ids', '--timeout=600', '--stats', '--no-human-readable', '--out-format=%i %n%L',
+      `--rsh=${rsh}`, '--filter=- *', '/r/', 'web1:/srv/ost/',
+    ]);
+    expect(listArgs('web1:/srv/ost/', rsh)).toEqual(['--list-only', '--no-human-readable', '--timeout=600', `--rsh=${rsh}`, 'web1:/srv/ost/']);
+  });
+  it('what ssh gets from the environment: the agent, nothing else', () => {
+    expect(remoteShellEnv({ SSH_AUTH_SOCK: '/run/agent.sock', RSYNC_RSH: 'ssh -p 2', HOME: '/x' })).toEqual({ SSH_AUTH_SOCK: '/run/agent.sock' });
+    expect(remoteShellEnv({ SSH_AUTH_SOCK: '' })).toEqual({});
+    expect(remoteShellEnv({})).toEqual({});
+  });
+});
+
+describe('the parent of a remote destination (rsync makes the directory, not its parent)', () => {
+  const cases: [string, string | undefined][] = [
+    ['web1:/srv/www/ost', 'web1:/srv/www/'],
+    ['web1:/srv/www/ost/', 'web1:/srv/www/'],
+    ['web1:/ost', 'web1:/'],
+    ['web1:/', undefined],
+    ['deploy@web1:ost', 'deploy@web1:./'],
+    ['deploy@web1:a/b', 'deploy@web1:a/'],
+    ['web1:~/ost', 'web1:~/'],
+    ['web1:.', undefined],
+    ['web1:~', undefined],
+    ['rsync://h/m/a/b', 'rsync://h/m/a/'],
+    ['rsync://h/m/a', 'rsync://h/m/'],
+    ['rsync://h/m', undefined],
+    ['/srv/local/ost', undefined],
+  ];
+  for (const [text, parent] of cases) {
+    it(`${text}: ${parent ?? 'nothing to check'}`, () => {
+      const p = parentDestination(parseDestination(text));
+      expect(p === undefined ? undefined : destinationArg(p)).toBe(parent);
+    });
+  }
 });
 
 describe('phases', () => {
