@@ -297,6 +297,9 @@ async function holdPoint(point: Phase | 'end', label: string): Promise<void> {
  * rsync processes of an earlier mirror of this source that was killed (SIGKILL leaves its children
  * running, or stopped by the fault hook). Known by their argv: the source's contents and our own
  * filter rule. Only called under the source's lock, so no live mirror of this source owns any.
+ * Over ssh the orphan has an ssh child and an rsync on the mirror host, whose argv name neither:
+ * both end by themselves once the orphan is killed and its end of the connection closes (the
+ * remote rsync removes its temporary file as it goes; test/integration/mirror-ssh.test.ts).
  */
 function orphanedTransfers(srcArg: string): number[] {
   return pidsWhere((argv) => path.basename(argv[0] ?? '') === 'rsync' && argv.includes(srcArg) && argv.includes(`--filter=${SOURCE_INTERNALS[0]}`));
