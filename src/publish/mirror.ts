@@ -18,8 +18,10 @@
 // a top-level symlink, and phase 3 carries each such link over by one rename (rsync's own way of
 // replacing a symlink, see tools/rsync.ts). Phase 4 removes only what the source does not keep:
 // the source keeps the snapshot it replaced and any retired within its grace period, so clients of
-// a mirror that is updated within that period after a publish (the nightly runs the mirror right
-// after publishing) are covered as the source's own clients are.
+// a mirror that is updated within that period after a publish are covered as the source's own
+// clients are. Nothing runs a mirror by itself: `nightly --mirror` and `promote --mirror` push right
+// after their publish (pushToMirrors below); a site that publishes otherwise runs `ost-images
+// mirror` after each publish.
 //
 // The source is read under its repository lock (the one every publisher takes): the mirror copies
 // exactly one state of the repository, and no publish changes the pool (re-signing, retention)
@@ -28,11 +30,12 @@
 // snapshot, and would need its own rules for everything else at the top level.
 import { accessSync, constants, existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { StepError, UsageError, quote } from '../errors.js';
+import { EXIT_INTERRUPTED, OstError, StepError, ToolMissingError, UsageError, quote } from '../errors.js';
 import { checkInterrupted } from '../interrupt.js';
 import { acquireLock } from '../lock.js';
 import { log } from '../log.js';
 import { pidsUsing, pidsWhere } from '../proc.js';
+import { haveTool, missingToolMessage } from '../tools/run.js';
 import { POOL, SNAPSHOTS, servedStamp } from './snapshot.js';
 import { destinationArg, describeDestination, listArgs, parentDestination, parseDestination, parseItemized, parseStats, remoteShellEnv, rsync, transferArgs, type Destination, type Differences, type TransferStats } from '../tools/rsync.js';
 
@@ -154,9 +157,11 @@ export interface MirrorOptions {
    * RSYNC_RSH from the environment, else rsync's default (ssh).
    */
   rsh?: string;
+  /** The option that named the destinations, for messages (`--to`; `--mirror` of nightly and promote). */
+  option?: string;
 }
 
-interface Target {
+export interface Target {
   dest: Destination;
   arg: string;
   label: string;
@@ -218,13 +223,13 @@ function rsyncComplaint(stderr: string): string {
  * input (exit 2); a host that cannot be reached or refuses the login is a failed step (exit 1: the
  * same command may work once the host is back).
  */
-async function listRemote(dest: Destination, t: Target): Promise<string[] | undefined> {
+async function listRemote(dest: Destination, t: Target, option: string): Promise<string[] | undefined> {
   const r = await rsync(listArgs(destinationArg(dest), t.rsh), { allowFailure: true, env: t.env });
   // 23, "some files could not be transferred": the sender could not enter the directory; its
   // message names it and says why (`change_dir "/srv/x" failed: Not a directory (20)`).
   if (r.exitCode === 23) {
     if (/change_dir .* failed: No such file or directory/.test(r.stderr)) return undefined;
-    throw new UsageError(`--to: ${quote(t.label)} cannot be used as a mirror directory: ${rsyncComplaint(r.stderr)}`);
+    throw new UsageError(`${option}: ${quote(t.label)} cannot be used as a mirror directory: ${rsyncComplaint(r.stderr)}`);
   }
   if (r.exitCode !== 0) throw new StepError(`cannot list mirror ${t.label} (rsync exit ${r.exitCode}): ${rsyncComplaint(r.stderr)}`);
   return r.stdout
@@ -235,45 +240,84 @@ async function listRemote(dest: Destination, t: Target): Promise<string[] | unde
 }
 
 /** Names in the top level of a destination (empty when it does not exist yet). */
-async function destinationEntries(t: Target): Promise<string[]> {
+async function destinationEntries(t: Target, option: string): Promise<string[]> {
   if (t.dest.kind === 'local') {
     const p = path.resolve(t.dest.path);
     if (!existsSync(p)) return [];
-    if (!statSync(p).isDirectory()) throw new UsageError(`--to: ${quote(t.dest.path)} exists and is not a directory`);
+    if (!statSync(p).isDirectory()) throw new UsageError(`${option}: ${quote(t.dest.path)} exists and is not a directory`);
     return readdirSync(p);
   }
-  const names = await listRemote(t.dest, t);
+  const names = await listRemote(t.dest, t, option);
   if (names !== undefined) return names;
   // Not there yet. rsync will create it, but only it, not a missing parent (a local mirror gets
   // its parents made): without this check the first phase would fail on the mirror host with
   // `mkdir ... failed`, after a connection per phase; now the user hears it before anything runs.
   const parent = parentDestination(t.dest);
-  if (parent !== undefined && (await listRemote(parent, t)) === undefined) {
-    throw new UsageError(`--to: ${quote(t.label)}: the parent directory ${describeDestination(parent)} does not exist; rsync creates only the mirror directory itself, so create its parent on the mirror host first`);
+  if (parent !== undefined && (await listRemote(parent, t, option)) === undefined) {
+    throw new UsageError(`${option}: ${quote(t.label)}: the parent directory ${describeDestination(parent)} does not exist; rsync creates only the mirror directory itself, so create its parent on the mirror host first`);
   }
   return [];
 }
 
-function checkDestinations(src: string, given: string[], rsh: string | undefined): Target[] {
-  if (given.length === 0) throw new UsageError('--to: give at least one destination');
+/** Why a destination's top-level names show it is no mirror (mirroring would delete them), or undefined. */
+function notAMirror(option: string, label: string, names: string[]): string | undefined {
+  if (names.length === 0 || names.includes(POOL) || names.includes(SNAPSHOTS)) return undefined;
+  return `${option}: ${quote(label)} is neither empty nor a mirror of a repository (no ${POOL}/ or ${SNAPSHOTS}/); mirroring would delete its ${names.length} entr${names.length === 1 ? 'y' : 'ies'}`;
+}
+
+/**
+ * The destinations, checked without contacting any of them: each one's form, none given twice,
+ * none inside the source or around it, and a local one that exists a directory that is empty or
+ * a mirror. Every problem at once (UsageError). The source need not exist yet: a nightly checks its
+ * mirrors before its first publish creates the repository.
+ */
+export function checkDestinations(src: string, given: string[], option = '--to', rsh?: string): Target[] {
+  if (given.length === 0) throw new UsageError(`${option}: give at least one destination`);
+  const problems: string[] = [];
   const seen = new Set<string>();
   const targets: Target[] = [];
-  const realSrc = realpathSync(src);
+  const realSrc = realish(src);
   for (const text of given) {
-    const dest = parseDestination(text);
+    let dest: Destination;
+    try {
+      dest = parseDestination(text, option);
+    } catch (err) {
+      problems.push((err as Error).message);
+      continue;
+    }
     if (dest.kind === 'local') {
       const abs = realish(dest.path);
-      if (inside(abs, realSrc)) throw new UsageError(`--to: ${quote(text)} is inside the source repository ${src}`);
-      if (inside(realSrc, abs)) throw new UsageError(`--to: ${quote(text)} contains the source repository ${src}; mirroring would delete it`);
+      if (inside(abs, realSrc)) {
+        problems.push(`${option}: ${quote(text)} is inside the source repository ${src}`);
+        continue;
+      }
+      if (inside(realSrc, abs)) {
+        problems.push(`${option}: ${quote(text)} contains the source repository ${src}; mirroring would delete it`);
+        continue;
+      }
       dest.path = path.resolve(dest.path);
+      const st = statSync(dest.path, { throwIfNoEntry: false });
+      if (st && !st.isDirectory()) {
+        problems.push(`${option}: ${quote(text)} exists and is not a directory`);
+        continue;
+      }
+      const busy = st ? notAMirror(option, text, readdirSync(dest.path)) : undefined;
+      if (busy) {
+        problems.push(busy);
+        continue;
+      }
     }
     const arg = destinationArg(dest);
-    if (seen.has(arg)) throw new UsageError(`--to: ${quote(text)} is given twice`);
+    if (seen.has(arg)) {
+      problems.push(`${option}: ${quote(text)} is given twice`);
+      continue;
+    }
     seen.add(arg);
     // Only ssh destinations get the remote shell: with --rsh, rsync would reach an rsync://
     // daemon through that shell instead of its port.
     targets.push(dest.kind === 'ssh' ? { dest, arg, label: describeDestination(dest), rsh, env: remoteShellEnv() } : { dest, arg, label: describeDestination(dest), env: {} });
   }
+  if (problems.length > 0) throw new UsageError(problems.join('\n'));
   return targets;
 }
 
@@ -404,17 +448,17 @@ async function verifyOne(src: string, t: Target): Promise<Differences & { ok: bo
 }
 
 export async function mirror(srcGiven: string, dests: string[], opts: MirrorOptions = {}): Promise<MirrorReport> {
+  const option = opts.option ?? '--to';
   const src = checkSource(srcGiven);
   const rsh = opts.rsh ?? (process.env.RSYNC_RSH?.trim() ? process.env.RSYNC_RSH : undefined);
-  const targets = checkDestinations(src, dests, rsh);
+  const targets = checkDestinations(src, dests, option, rsh);
   if (opts.rsh !== undefined && !targets.some((t) => t.dest.kind === 'ssh')) {
-    throw new UsageError(`--rsh: only [user@]host:path mirrors use a remote shell, and no --to names one`);
+    throw new UsageError(`--rsh: only [user@]host:path mirrors use a remote shell, and no ${option} names one`);
   }
   for (const t of targets) {
-    const names = await destinationEntries(t);
-    if (names.length > 0 && !names.includes(POOL) && !names.includes(SNAPSHOTS)) {
-      throw new UsageError(`--to: ${quote(t.label)} is neither empty nor a mirror of a repository (no ${POOL}/ or ${SNAPSHOTS}/); mirroring would delete its ${names.length} entr${names.length === 1 ? 'y' : 'ies'}`);
-    }
+    // Local ones were looked at above; a remote one can only be listed now.
+    const busy = notAMirror(option, t.label, await destinationEntries(t, option));
+    if (busy) throw new UsageError(busy);
   }
   const srcArg = `${src}/`;
   let unlock: () => void;
@@ -452,4 +496,69 @@ export async function mirror(srcGiven: string, dests: string[], opts: MirrorOpti
   } finally {
     unlock();
   }
+}
+
+// --- mirrors pushed by nightly and promote ---------------------------------------------------
+
+/** One destination's outcome after a publish, for the nightly's report and promote's result. */
+export interface MirrorOutcome {
+  /** The destination as reported (a local one made absolute). */
+  dest: string;
+  ok: boolean;
+  /** The snapshot it serves now, the source's (when it was pushed). */
+  snapshot?: string;
+  /** Files and bytes sent, files deleted (when it was pushed). */
+  files?: number;
+  bytes?: number;
+  deleted?: number;
+  seconds: number;
+  /** Why it failed: the error's text, which names the destination. */
+  error?: string;
+}
+
+/** rsync must be there before a nightly builds for hours or a promotion switches production. */
+export async function checkMirrorTool(): Promise<void> {
+  if (!(await haveTool('rsync'))) throw new ToolMissingError(missingToolMessage('rsync'));
+}
+
+/**
+ * `--mirror DEST` of nightly and promote, checked before anything is built or promoted (UsageError,
+ * exit 2): what `checkDestinations` can tell without contacting a destination. Whether a remote one
+ * answers, or takes writes, shows only when it is pushed to; that is a failed push, not bad input.
+ * Returns the destinations as the report names them.
+ */
+export function checkMirrorDestinations(repo: string, given: string[]): string[] {
+  if (given.length === 0) return [];
+  return checkDestinations(repo, given, '--mirror').map((t) => t.label);
+}
+
+/**
+ * After a publish: pushes the repository to each destination in turn, each one a mirror run of
+ * its own (its own lock, its own four phases). A destination that fails is recorded and the next
+ * one still gets its push: one dead mirror must not keep the others stale. An interrupt stops it
+ * (thrown, as everywhere else); the outcomes so far are in `out`.
+ */
+export async function pushToMirrors(repo: string, dests: string[], out: MirrorOutcome[] = []): Promise<MirrorOutcome[]> {
+  for (const dest of dests) {
+    const t0 = Date.now();
+    try {
+      checkInterrupted();
+      const r = await mirror(repo, [dest], { option: '--mirror' });
+      const d = r.destinations[0]!;
+      out.push({ dest: d.dest, ok: true, snapshot: r.snapshot, files: d.files, bytes: d.bytes, deleted: d.deleted, seconds: d.seconds });
+    } catch (err) {
+      if (err instanceof OstError && err.exitCode === EXIT_INTERRUPTED) throw err;
+      // Named by destination whatever failed: rsync's own lines do not always say which.
+      const error = `mirror ${dest}: ${err instanceof Error ? err.message : String(err)}`;
+      log.error(error);
+      out.push({ dest, ok: false, seconds: (Date.now() - t0) / 1000, error });
+    }
+  }
+  return out;
+}
+
+/** The outcomes as one line per mirror, for reports and logs. */
+export function describeOutcome(m: MirrorOutcome): string {
+  if (!m.ok) return `mirror ${m.dest}: FAILED: ${(m.error ?? '').split('\n')[0]!.replace(`mirror ${m.dest}: `, '')}`;
+  return `mirror ${m.dest}: serving snapshot ${m.snapshot}; sent ${m.files} file(s), ${m.bytes} byte(s), deleted ${m.deleted}, in ${m.seconds.toFixed(1)} s`;
 }

@@ -36,34 +36,41 @@ const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-
  * a local directory whose name holds a colon must be written `./a:b`.
  */
 export function parseDestination(text: string, option = '--to'): Destination {
-  const bad = (why: string): never => {
-    throw new UsageError(`${option}: ${quote(text)} ${why}`);
-  };
-  if (text.trim() === '') bad('is empty');
-  if (/[\u0000-\u001f\u007f]/.test(text)) bad('holds a control character');
+  const d = readDestination(text);
+  if (typeof d === 'string') throw new UsageError(`${option}: ${quote(text)} ${d}`);
+  return d;
+}
+
+/**
+ * The destination `text` names, or why it names none (the words that follow the quoted value in a
+ * message: "is empty"). For checks that report problems their own way (the CI settings file).
+ */
+export function readDestination(text: string): Destination | string {
+  if (text.trim() === '') return 'is empty';
+  if (/[\u0000-\u001f\u007f]/.test(text)) return 'holds a control character';
   if (/^rsync:/i.test(text)) {
     const m = /^rsync:\/\/([^/]+)\/([^/]+)((?:\/[^/]*)*)$/.exec(text);
-    if (!m) bad('is not rsync://host[:port]/module[/path]');
-    const [, hostPort, module, rest] = m!;
+    if (!m) return 'is not rsync://host[:port]/module[/path]';
+    const [, hostPort, module, rest] = m;
     const hp = /^(.+?)(?::([0-9]+))?$/.exec(hostPort!)!;
     const host = hp[1]!;
-    if (!HOST.test(host)) bad(`names no valid host (${quote(host)})`);
+    if (!HOST.test(host)) return `names no valid host (${quote(host)})`;
     let port: number | undefined;
     if (hp[2] !== undefined) {
       port = Number(hp[2]);
-      if (!(port >= 1 && port <= 65535)) bad(`has port ${hp[2]}, not 1-65535`);
+      if (!(port >= 1 && port <= 65535)) return `has port ${hp[2]}, not 1-65535`;
     }
     const segments = rest!.split('/').filter(Boolean);
-    if ([module!, ...segments].some((s) => s === '.' || s === '..')) bad("has '.' or '..' in its path");
+    if ([module!, ...segments].some((s) => s === '.' || s === '..')) return "has '.' or '..' in its path";
     return { kind: 'daemon', host, port, module: module!, path: segments.join('/') };
   }
-  if (/^[^/]*::/.test(text)) bad('uses the host::module form; write it rsync://host/module/path');
+  if (/^[^/]*::/.test(text)) return 'uses the host::module form; write it rsync://host/module/path';
   const ssh = /^(?:([^/@:]+)@)?([^/:]+):(.*)$/.exec(text);
   if (ssh) {
     const [, user, host, p] = ssh;
-    if (!HOST.test(host!)) bad(`names no valid host (${quote(host!)})`);
-    if (user !== undefined && !/^[A-Za-z0-9._-]+$/.test(user)) bad(`names no valid user (${quote(user)})`);
-    if (p === '') bad('names no directory after the colon');
+    if (!HOST.test(host!)) return `names no valid host (${quote(host!)})`;
+    if (user !== undefined && !/^[A-Za-z0-9._-]+$/.test(user)) return `names no valid user (${quote(user)})`;
+    if (p === '') return 'names no directory after the colon';
     return { kind: 'ssh', host: user ? `${user}@${host}` : host!, path: p! };
   }
   return { kind: 'local', path: text };
