@@ -2,6 +2,12 @@
 // boot-test every top layer, and publish only when every step passed. Whatever happens it writes
 // a report (JSON for machines, text for people); on failure nothing is published and the
 // repository keeps serving yesterday's snapshot.
+//
+// With mirrors (--mirror), a run that published (or found nothing new: a mirror that missed last
+// night catches up) then pushes the repository to each of them. That comes after the switch, so a
+// mirror that fails cannot undo or hide the publish: production stays published, the report says
+// so beside each mirror's outcome, and the run fails at stage 'mirror' (exit 1). A run that failed
+// before publishing touches no mirror.
 import { planWithRootKey } from './builder/root-key.js';
 import { mkdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -23,6 +29,7 @@ import type { PackagesInfo, Store } from './store.js';
 import { manifestPath, writeManifest } from './manifest.js';
 import { firstLine, type RunRecord } from './publish/history.js';
 import { recordRun } from './publish/status-page.js';
+import { checkMirrorTool, describeOutcome, pushToMirrors, type MirrorOutcome } from './publish/mirror.js';
 
 export interface NightlyOptions extends Omit<PublishOptions, 'dryRun'> {
   repo: string;
@@ -31,6 +38,8 @@ export interface NightlyOptions extends Omit<PublishOptions, 'dryRun'> {
   bootTimeoutSec: number;
   /** Directory for the report files. */
   reportDir: string;
+  /** Mirrors pushed to after a publish, checked (checkMirrorDestinations); none when empty. */
+  mirrors: string[];
 }
 
 export interface LayerReport {
@@ -64,7 +73,7 @@ export interface BootReport {
   consoleLog?: string;
 }
 
-export type Stage = 'upstream' | 'plan' | 'build' | 'package' | 'boot' | 'publish';
+export type Stage = 'upstream' | 'plan' | 'build' | 'package' | 'boot' | 'publish' | 'mirror';
 
 export interface NightlyReport {
   schema: 1;
@@ -79,6 +88,12 @@ export interface NightlyReport {
   boots: BootReport[];
   /** What was published; null when the gate kept the repository as it was. */
   published: PublishResult | null;
+  /**
+   * Each mirror's outcome, in the order given; empty without --mirror and when nothing was
+   * published (no mirror is touched then). A failed one makes the run fail at stage 'mirror' while
+   * `published` still says what production serves.
+   */
+  mirrors: MirrorOutcome[];
   stages: Partial<Record<Stage, number>>;
   /** The set's build manifest (written after packaging). */
   manifest?: string;
@@ -100,6 +115,7 @@ export function renderReport(r: NightlyReport): string {
       ? `  published: snapshot ${r.published.snapshot} of ${r.published.repo}: ${r.published.added.length} new, ${r.published.removed.length} removed, ${r.published.resigned.length ? `${r.published.resigned.length} re-signed, ` : ''}${r.published.packages} in all, ${r.published.signedBy ? `signed by ${r.published.signedBy}` : 'unsigned'}${r.published.changed ? '' : ' (nothing new)'}`
       : '  published: nothing (the repository still serves its previous snapshot)',
   );
+  for (const m of r.mirrors) lines.push(`  ${describeOutcome(m)}`);
   if (r.layers.length > 0) {
     const rows = [['layer', 'action', 'version-release', 'image', 'rpm', 'seconds', 'why'], ...r.layers.map((l) => [l.layer, l.action, l.versionRelease, mib(l.imageBytes), mib(l.rpmBytes), l.buildSeconds.toFixed(0), why(l)])];
     const width = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
@@ -127,7 +143,7 @@ class StageFailure extends Error {
 }
 
 export async function nightly(ls: LayerSet, store: Store, o: NightlyOptions): Promise<NightlyReport> {
-  const report: NightlyReport = { schema: 1, set: ls.set.name, started: new Date().toISOString(), finished: '', ok: false, upstream: {}, layers: [], boots: [], published: null, stages: {} };
+  const report: NightlyReport = { schema: 1, set: ls.set.name, started: new Date().toISOString(), finished: '', ok: false, upstream: {}, layers: [], boots: [], published: null, mirrors: [], stages: {} };
   let current: Stage = 'upstream';
   const stage = async <T>(name: Stage, fn: () => Promise<T>): Promise<T> => {
     current = name;
@@ -142,8 +158,11 @@ export async function nightly(ls: LayerSet, store: Store, o: NightlyOptions): Pr
     }
   };
   try {
-    // Bad publish options fail now, not after the build.
-    await stage('upstream', () => checkPublishable(o.repo, o));
+    // Bad publish options, and a missing rsync for the mirrors, fail now, not after the build.
+    await stage('upstream', async () => {
+      await checkPublishable(o.repo, o);
+      if (o.mirrors.length > 0) await checkMirrorTool();
+    });
     report.upstream = await stage('upstream', () => resolveUpstream(ls, store.root, { offline: o.offline }));
     // The lock is held to the end: what is booted and published is what this run built and packaged.
     const unlock = await store.lock(ls.set.name);
@@ -237,7 +256,36 @@ export async function nightly(ls: LayerSet, store: Store, o: NightlyOptions): Pr
   // Every run goes into the repository's history, passed or failed, so the status page shows the
   // nights that published nothing. Not bad input (nothing is written then) nor an interrupted run.
   if (report.ok || report.failed?.exitCode === EXIT_FAILED) await recordRun(o.repo, historyRecord(report));
+  // After the history too: the mirrors get the page that shows this run, as the source serves it.
+  // The history keeps what the repository did (it published); a mirror's outcome is the report's.
+  if (report.ok && o.mirrors.length > 0) await mirrorStage(report, o);
   return report;
+}
+
+/** Pushes the published repository to every mirror; a failure fails the run, never the publish. */
+async function mirrorStage(report: NightlyReport, o: NightlyOptions): Promise<void> {
+  const t0 = Date.now();
+  log.info('nightly: mirror');
+  const snapshot = report.published!.snapshot;
+  try {
+    await pushToMirrors(o.repo, o.mirrors, report.mirrors);
+  } catch (err) {
+    // An interrupt: the mirrors not reached yet keep what they had.
+    report.ok = false;
+    report.failed = { stage: 'mirror', error: `${err instanceof Error ? err.message : String(err)} while pushing to the mirrors; production was published (snapshot ${snapshot}) and stays published`, exitCode: err instanceof OstError ? err.exitCode : EXIT_FAILED };
+  } finally {
+    report.stages.mirror = (Date.now() - t0) / 1000;
+    report.finished = new Date().toISOString();
+  }
+  const bad = report.mirrors.filter((m) => !m.ok);
+  if (report.failed || bad.length === 0) return;
+  report.ok = false;
+  report.failed = {
+    stage: 'mirror',
+    error: `${bad.length} of ${o.mirrors.length} mirror(s) failed (${bad.map((m) => m.dest).join(', ')}); production was published (snapshot ${snapshot}) and stays published\n${bad.map((m) => m.error).join('\n')}`,
+    exitCode: EXIT_FAILED,
+  };
+  log.error(`nightly: ${report.failed.error.split('\n')[0]}`);
 }
 
 /** The run as the repository's history keeps it: result, stage times, what it published. */

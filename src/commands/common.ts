@@ -64,6 +64,22 @@ export const withPublishing = (c: Command): Command =>
     .option('--keep-used-within <days>', 'with --keep: also keep every build downloaded within DAYS days (see ost-images usage) and every build it requires')
     .option('--url <url>', 'base URL test machines reach the repository at, for ost-images.repo; repeat it for mirrors, in the order dnf is to try them [env OST_IMAGES_REPO_URL, several separated by spaces; default: the last ones, else file://]', repeatedUrl(), process.env.OST_IMAGES_REPO_URL);
 
+/** commander's collector of a repeatable option: every value, in the order given. */
+export const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
+/** The help text of `--mirror` (nightly, promote): what it does and what a failure means. */
+export const MIRROR_HELP =
+  'after a successful publish (also one with nothing new, so a mirror that missed one catches up), push the repository to this mirror as `ost-images mirror --to` does: a local directory, rsync://host[:port]/module/path or [user@]host:path; repeat for several. A mirror that fails does not undo the publish; the run then exits 1 naming it [env OST_IMAGES_MIRROR, several separated by spaces]';
+
+/**
+ * The mirrors of nightly and promote: `--mirror` as given (all of them; the variable is then not
+ * read), else OST_IMAGES_MIRROR split at white space. Empty: none.
+ */
+export function mirrorsGiven(flags: string[] | undefined, env: string | undefined): string[] {
+  if (flags !== undefined) return flags;
+  return (env ?? '').split(/\s+/).filter((d) => d !== '');
+}
+
 export function emit(opts: { json?: boolean }, value: unknown, human: () => void): void {
   if (opts.json) process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
   else human();

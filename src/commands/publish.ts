@@ -14,7 +14,8 @@ import { prune, publish, rollback, type PublishResult } from '../publish/publish
 import { Store } from '../store.js';
 import { parseUsedWithin, pruneByUse } from '../publish/usage.js';
 import { printPruneByUse } from './usage.js';
-import { emit, parseKeep, publishOpts, repeatedUrl, withCommon, withPublishing, type Common, type PublishCli } from './common.js';
+import { MIRROR_HELP, collect, emit, mirrorsGiven, parseKeep, publishOpts, repeatedUrl, withCommon, withPublishing, type Common, type PublishCli } from './common.js';
+import { checkMirrorDestinations } from '../publish/mirror.js';
 import { DEFAULT_LAYERS_DIR, DEFAULT_SET } from '../paths.js';
 
 function printPublish(r: PublishResult): void {
@@ -67,13 +68,23 @@ export function registerPublish(program: Command): void {
     .option('--offline', 'use the last known upstream digests instead of fetching them')
     .option('--boot-timeout <seconds>', 'per top layer', '600')
     .option('--report-dir <dir>', 'where the report (JSON and text) goes (default: <store>/reports)')
-    .action(async (o: Common & PublishCli & { keep?: string; backend: 'auto' | BackendName; offline?: boolean; bootTimeout: string; reportDir?: string }) => {
+    .option('--mirror <dest>', MIRROR_HELP, collect)
+    .addHelpText(
+      'after',
+      `
+Exit status: 0 published (or nothing new) and every mirror pushed; 1 a step failed: before the
+publish, nothing was published; at stage 'mirror', production WAS published and only the named
+mirror(s) failed (the report's "published" and "mirrors" say so); 2 bad input, checked before
+anything is built (mirror destinations too); 130 interrupted.`,
+    )
+    .action(async (o: Common & PublishCli & { keep?: string; backend: 'auto' | BackendName; offline?: boolean; bootTimeout: string; reportDir?: string; mirror?: string[] }) => {
       const bootTimeoutSec = Number(o.bootTimeout);
       if (!Number.isFinite(bootTimeoutSec) || bootTimeoutSec <= 0) throw new UsageError(`--boot-timeout: '${o.bootTimeout}' is not a positive number of seconds`);
+      const mirrors = checkMirrorDestinations(o.repo, mirrorsGiven(o.mirror, process.env.OST_IMAGES_MIRROR));
       const ls = loadLayerSet(o.layersDir, o.set);
       const store = new Store(o.store);
       const reportDir = path.resolve(o.reportDir ?? path.join(store.root, 'reports'));
-      const report = await nightly(ls, store, { ...publishOpts(o), keep: parseKeep(o.keep), repo: o.repo, backend: o.backend, offline: o.offline, bootTimeoutSec, reportDir });
+      const report = await nightly(ls, store, { ...publishOpts(o), keep: parseKeep(o.keep), repo: o.repo, backend: o.backend, offline: o.offline, bootTimeoutSec, reportDir, mirrors });
       const files = writeReport(report, reportDir);
       emit(o, report, () => process.stderr.write(renderReport(report)));
       log.info(`report: ${files.text} (JSON: ${files.json})`);
