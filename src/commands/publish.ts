@@ -3,7 +3,8 @@
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { loadLayerSet } from '../definitions/load.js';
-import { UsageError } from '../errors.js';
+import { EXIT_FAILED, UsageError } from '../errors.js';
+import { servedStamp } from '../publish/snapshot.js';
 import type { BackendName } from '../host.js';
 import { log } from '../log.js';
 import { nightly, renderReport, writeReport } from '../nightly.js';
@@ -15,7 +16,7 @@ import { Store } from '../store.js';
 import { parseUsedWithin, pruneByUse } from '../publish/usage.js';
 import { printPruneByUse } from './usage.js';
 import { MIRROR_HELP, collect, emit, mirrorsGiven, parseKeep, publishOpts, repeatedUrl, withCommon, withPublishing, type Common, type PublishCli } from './common.js';
-import { checkMirrorDestinations } from '../publish/mirror.js';
+import { checkMirrorDestinations, describeOutcome } from '../publish/mirror.js';
 import { DEFAULT_LAYERS_DIR, DEFAULT_SET } from '../paths.js';
 
 function printPublish(r: PublishResult): void {
@@ -101,12 +102,22 @@ anything is built (mirror destinations too); 130 interrupted.`,
     .option('--to <dir>', 'the production repository [env OST_IMAGES_REPO]')
     .option('--run <id>', "the pipeline run whose gate records decide [env OST_IMAGES_RUN]")
     .option('--keep <n>', 'retention in production (see prune) [env OST_IMAGES_KEEP]')
+    .option('--keep-used-within <days>', 'with --keep: production also keeps every build downloaded within DAYS days (see ost-images usage) and every build it requires, as prune and nightly do [env OST_IMAGES_KEEP_USED_WITHIN]')
     .option('--sign-key <key>', 'gpg key (from GNUPGHOME) that signs the promoted packages and repomd.xml [env OST_IMAGES_SIGN_KEY]')
     .option('--unsigned', 'publish unsigned into a production repository that was signed (refused otherwise)')
     .option('--url <url>', 'base URL test machines reach production at, for ost-images.repo; repeat it for mirrors, in the order dnf is to try them [env OST_IMAGES_REPO_URL]', repeatedUrl())
     .option('--staging-keep <n>', 'staging keeps the N newest builds of each top package of the set and the gate records of the last N runs [env OST_IMAGES_STAGING_KEEP; default 2]')
+    .option('--mirror <dest>', MIRROR_HELP, collect)
     .option('--json', 'machine-readable result on stdout')
-    .action(async (o: { set: string; layersDir: string; from?: string; to?: string; run?: string; keep?: string; signKey?: string; unsigned?: boolean; url?: string; stagingKeep?: string; json?: boolean }) => {
+    .addHelpText(
+      'after',
+      `
+Exit status: 0 promoted (or nothing new) and every mirror pushed; 1 refused (nothing promoted,
+production unchanged, no mirror touched), a publish that failed, or a mirror that failed AFTER the
+promotion (production stays promoted; the result's "mirrors" and the error name the mirror);
+2 bad input, checked before anything is read or written; 130 interrupted.`,
+    )
+    .action(async (o: { set: string; layersDir: string; from?: string; to?: string; run?: string; keep?: string; keepUsedWithin?: string; signKey?: string; unsigned?: boolean; url?: string; stagingKeep?: string; mirror?: string[]; json?: boolean }) => {
       const env = process.env;
       const from = given(o.from, env.OST_IMAGES_STAGING);
       const to = given(o.to, env.OST_IMAGES_REPO);
@@ -114,11 +125,21 @@ anything is built (mirror destinations too); 130 interrupted.`,
       if (!to) throw new UsageError('the production repository: give --to or set OST_IMAGES_REPO');
       const run = runId(given(o.run, env.OST_IMAGES_RUN));
       const keep = positiveInt(given(o.keep, env.OST_IMAGES_KEEP), '--keep');
+      const keepUsedWithin = parseUsedWithin(given(o.keepUsedWithin, env.OST_IMAGES_KEEP_USED_WITHIN));
+      if (keepUsedWithin !== undefined && keep === undefined) throw new UsageError('--keep-used-within goes with --keep or OST_IMAGES_KEEP (it widens what retention keeps)');
+      const mirrors = checkMirrorDestinations(to, mirrorsGiven(o.mirror, env.OST_IMAGES_MIRROR));
       const stagingKeep = positiveInt(given(o.stagingKeep, env.OST_IMAGES_STAGING_KEEP), '--staging-keep') ?? 2;
       const ls = loadLayerSet(o.layersDir, o.set);
       const signKey = given(o.signKey, env.OST_IMAGES_SIGN_KEY);
       const url = given(o.url, env.OST_IMAGES_REPO_URL);
-      const r = await promote(ls, path.resolve(from), path.resolve(to), { run, keep, signKey, unsigned: o.unsigned, url, stagingKeep });
-      emit(o, r, () => undefined);
+      const r = await promote(ls, path.resolve(from), path.resolve(to), { run, keep, keepUsedWithin, signKey, unsigned: o.unsigned, url, stagingKeep, mirrors });
+      emit(o, r, () => r.mirrors.forEach((m) => (m.ok ? log.info(describeOutcome(m)) : undefined)));
+      const bad = r.mirrors.filter((m) => !m.ok);
+      if (bad.length > 0) {
+        // Set, not thrown: the result above is what happened, and production stays promoted.
+        const served = r.published?.snapshot ?? servedStamp(path.resolve(to));
+        log.error(`${bad.length} of ${r.mirrors.length} mirror(s) failed after the promotion (${bad.map((m) => m.dest).join(', ')}); production was promoted and stays so (snapshot ${served})`);
+        process.exitCode = EXIT_FAILED;
+      }
     });
 }

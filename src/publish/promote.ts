@@ -8,6 +8,13 @@
 // are signed on copies), a new snapshot switched to atomically, retention; publishers serialize on
 // the repository lock. Afterwards staging is trimmed: its old builds of the set and the gate
 // records of old runs go, so it does not grow without bound.
+//
+// Retention in production is the nightly's: --keep N, and with --keep-used-within DAYS every build
+// downloaded within DAYS days (usage.json, `ost-images usage`) and what it requires is kept too.
+// With mirrors (--mirror), a promotion that passed (also one with nothing new, so a mirror that
+// missed a night catches up) then pushes production to each of them, after recording the run so
+// the mirrors serve the same page. Production is switched by then: a failed mirror is reported in
+// the result and by the exit status (1), and undoes nothing. A refused promotion touches no mirror.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { gateFile, readGateRecord, trimGateRecords, type GateRecord } from '../ci/gate.js';
@@ -21,11 +28,17 @@ import { checkPublishable, publish, setOf, type PublishOptions, type PublishResu
 import { POOL, readSnapshot, servedStamp, snapshotDir, type PackageEntry } from './snapshot.js';
 import { firstLine, type RunRecord } from './history.js';
 import { recordRun } from './status-page.js';
+import { checkMirrorTool, pushToMirrors, type MirrorOutcome } from './mirror.js';
+import { readUsageRecord, staleness, usedPin as usedWithinPin } from './usage.js';
 
 export interface PromoteOptions extends Omit<PublishOptions, 'dryRun' | 'pin'> {
   run: string;
   /** Staging keeps the newest N builds of each of the set's top packages, and the records of the last N runs. */
   stagingKeep: number;
+  /** With `keep`: production also keeps every build downloaded within this many days, and what it requires. */
+  keepUsedWithin?: number;
+  /** Mirrors production is pushed to after a passed promotion, checked (checkMirrorDestinations). */
+  mirrors?: string[];
 }
 
 export interface GateCheck {
@@ -46,6 +59,8 @@ export interface PromoteResult {
   promoted: string[];
   published: PublishResult | null;
   trimmed: { packages: string[]; runs: string[] } | null;
+  /** Each mirror's outcome, in the order given (empty without mirrors, and when refused). */
+  mirrors: MirrorOutcome[];
 }
 
 /** What every pipeline run of a set must have booted: each top layer and flattened variant. */
@@ -90,20 +105,23 @@ export async function promote(ls: LayerSet, staging: string, production: string,
       gates: gates?.map((g) => ({ layer: g.layer, state: g.state })),
       ...extra,
     });
+  let r: PromoteResult;
   try {
-    const r = await promoteGated(ls, staging, production, o, (g) => (gates = g));
+    r = await promoteGated(ls, staging, production, o, (g) => (gates = g));
     await record(true, {
       stages: r.published ? [{ name: 'publish', seconds: r.published.seconds }] : [],
       snapshot: r.published?.snapshot ?? (existsSync(production) ? servedStamp(production) : undefined),
       added: r.promoted.length,
     });
-    return r;
   } catch (err) {
     if (err instanceof OstError && err.exitCode === EXIT_FAILED) {
       await record(false, { failedStage: gates?.some((g) => g.state !== 'passed') ? 'gate' : 'publish', error: firstLine(err.message) });
     }
     throw err;
   }
+  // Outside the try: whatever happens here, production is promoted and recorded as such.
+  if (o.mirrors && o.mirrors.length > 0) await pushToMirrors(production, o.mirrors, r.mirrors);
+  return r;
 }
 
 async function promoteGated(ls: LayerSet, staging: string, production: string, o: PromoteOptions, onGates: (g: GateCheck[]) => void): Promise<PromoteResult> {
@@ -111,10 +129,11 @@ async function promoteGated(ls: LayerSet, staging: string, production: string, o
   if (!existsSync(staging)) throw new UsageError(`--from: the staging repository ${staging} does not exist`);
   // A signing key missing from the keyring is bad input: refused before anything else.
   await checkPublishable(production, o);
+  if (o.mirrors && o.mirrors.length > 0) await checkMirrorTool();
   const gates = checkGates(ls, staging, o.run);
   onGates(gates);
   const bad = gates.filter((g) => g.state !== 'passed');
-  const result: PromoteResult = { set, run: o.run, gates, passed: [], promoted: [], published: null, trimmed: null };
+  const result: PromoteResult = { set, run: o.run, gates, passed: [], promoted: [], published: null, trimmed: null, mirrors: [] };
   if (bad.length > 0) {
     for (const g of gates) log.info(`  ${set} ${g.layer}: ${g.state === 'passed' ? `passed (${g.record!.nvrs.join(' ')})` : g.reason}`);
     throw new StepError(`promotion of set ${set}, run ${o.run}, refused; nothing was promoted, production is unchanged:\n${bad.map((g) => `  ${set} ${g.layer}: ${g.reason}`).join('\n')}`);
@@ -152,7 +171,7 @@ async function promoteGated(ls: LayerSet, staging: string, production: string, o
     log.info(`${set}: nothing new to promote: the ${result.passed.length} build(s) run ${o.run} passed are all in production already${productionServed ? ` (snapshot ${productionServed.stamp})` : ''}`);
   } else {
     log.info(`${set}: promoting ${files.length} build(s) run ${o.run} passed into ${production}: ${result.promoted.join(' ')}`);
-    result.published = await publish(production, files, o);
+    result.published = await publish(production, files, { ...o, pin: usedPin(production, o) });
   }
 
   // Trimming staging: housekeeping after the promotion; a failure here is a warning, not a failed job.
@@ -162,6 +181,18 @@ async function promoteGated(ls: LayerSet, staging: string, production: string, o
     log.warn(`${set}: promoted, but trimming staging ${staging} failed: ${(err as Error).message}`);
   }
   return result;
+}
+
+/**
+ * The "used" rule of production's retention (`--keep-used-within`), as nightly and prune apply it:
+ * usage.json is read when retention runs, under production's lock. Warns when the record is stale,
+ * as prune does: retention by use is only as good as the logs read into it.
+ */
+function usedPin(production: string, o: PromoteOptions): ((p: PackageEntry) => boolean) | undefined {
+  if (o.keepUsedWithin === undefined) return undefined;
+  const stale = staleness(readUsageRecord(production), o.keepUsedWithin, new Date());
+  if (stale) log.warn(stale);
+  return usedWithinPin(production, o.keepUsedWithin).pin;
 }
 
 /**
