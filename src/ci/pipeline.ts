@@ -145,3 +145,6 @@ export const VARIABLES = [
   'OST_IMAGES_UPLOAD',
   'OST_IMAGES_RUN',
 ] as const;
+
+/** Written only when the site sets them (variables.ts), right after OST_IMAGES_KEEP, in this order. */
+export const OPTIONAL_VARIABLES = ['OST_IMAGES_KEEP_USED_WITHIN', 'OST_IMAGES_MIRROR'] as const;

@@ -1,6 +1,6 @@
 // Site settings of the generated pipelines: which runners, where staging and the production
-// repository are, the signing key's name, retention, an upload command, the setup command and
-// (GitHub) the schedule. They come from a small YAML file (ci.yaml at the repository root, or
+// repository are, the signing key's name, retention (by count, and optionally by use), the mirrors
+// a promotion pushes production to, an upload command, the setup command and (GitHub) the schedule. They come from a small YAML file (ci.yaml at the repository root, or
 // --config FILE) and from options, which override the file, and never from editing the generated
 // file: a regenerated file would silently drop such an edit.
 //
@@ -13,6 +13,7 @@ import { existsSync } from 'node:fs';
 import { ConfigError, UsageError, describeValue, quote, type ConfigIssue } from '../errors.js';
 import { INSTALL_DIR, urlProblem } from '../definitions/names.js';
 import { formatPath, parseYamlFile, type Parsed, type Seg } from '../definitions/yaml-file.js';
+import { destinationArg, readDestination } from '../tools/rsync.js';
 
 export interface CiSettings {
   /** How a job runs the CLI (OST_IMAGES): a command, word-split by the job's shell. */
@@ -27,6 +28,10 @@ export interface CiSettings {
   signKey: string;
   /** Builds of every top layer kept by retention. */
   keep: number;
+  /** Retention also keeps every build downloaded within this many days (absent: by count only). */
+  keepUsedWithin?: number;
+  /** Where a promotion pushes production afterwards (`promote --mirror`); empty for none. */
+  mirrors: string[];
   /** A command that uploads into staging, for sites whose runners do not share its file system; '' for none. */
   upload: string;
   gitlab: { tags: string[] };
@@ -43,6 +48,8 @@ export interface CiOverrides {
   repoUrl?: string;
   signKey?: string;
   keep?: string;
+  keepUsedWithin?: string;
+  mirrors?: string[];
   upload?: string;
   /** GitLab tags or GitHub runs-on labels, for the engine being generated. */
   runnerTags?: string[];
@@ -66,6 +73,7 @@ export const DEFAULT_CI_SETTINGS: Readonly<CiSettings> = Object.freeze({
   repo: { dir: DEFAULT_REPO_DIR, url: fileUrl(DEFAULT_REPO_DIR) },
   signKey: '',
   keep: 3,
+  mirrors: [],
   upload: '',
   // No tags: any runner of the project takes the jobs.
   gitlab: { tags: [] },
@@ -112,6 +120,33 @@ function keepProblem(v: unknown): string | undefined {
   return typeof v === 'number' && Number.isInteger(v) && v >= 1 ? undefined : `must be a whole number from 1 up, got ${describeValue(v)}`;
 }
 
+/** A positive number of days, as `--keep-used-within` reads it (fractions allowed: 0.5 is twelve hours). */
+function daysProblem(v: unknown): string | undefined {
+  const ok = (typeof v === 'number' || typeof v === 'string') && /^[0-9]+(\.[0-9]+)?$/.test(String(v)) && Number(v) > 0;
+  return ok ? undefined : `must be a positive number of days, got ${typeof v === 'string' ? quote(v) : describeValue(v)}`;
+}
+
+/**
+ * A mirror destination as `promote --mirror` takes it, with two more rules: no white space (the
+ * mirrors travel in one variable, separated by spaces) and a local one absolute (it is written on
+ * whichever runner takes the promotion job, not in its checkout).
+ */
+function mirrorProblem(v: string): string | undefined {
+  const text = textProblem(v);
+  if (text) return text;
+  if (/\s/.test(v)) return `${quote(v)} holds white space (the mirrors are passed on in one variable, separated by spaces)`;
+  const d = readDestination(v);
+  if (typeof d === 'string') return `${quote(v)} ${d}`;
+  if (d.kind === 'local' && !v.startsWith('/')) return `${quote(v)} is a relative directory: a local mirror must be an absolute path (the promotion job writes it on its runner)`;
+  return undefined;
+}
+
+/** What makes two mirror settings the same destination (as promote's own check compares them). */
+function mirrorKey(v: string): string {
+  const d = readDestination(v);
+  return typeof d === 'string' ? v : destinationArg(d);
+}
+
 function tagProblem(v: string): string | undefined {
   if (v === '') return 'must not be empty';
   if (/\s/.test(v) || CONTROL.test(v)) return `${quote(v)} holds a space or a control character`;
@@ -152,7 +187,7 @@ const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !
 
 
 /** The file's keys and how each is checked; a nested object is a section. */
-type Rule = 'text' | 'command' | 'dir' | 'url' | 'keep' | 'tags' | 'cron' | { [key: string]: Rule };
+type Rule = 'text' | 'command' | 'dir' | 'url' | 'keep' | 'days' | 'tags' | 'mirrors' | 'cron' | { [key: string]: Rule };
 const FILE_RULES: { [key: string]: Rule } = {
   cli: 'command',
   setup: 'text',
@@ -160,6 +195,8 @@ const FILE_RULES: { [key: string]: Rule } = {
   repo: { dir: 'dir', url: 'url' },
   sign_key: 'text',
   keep: 'keep',
+  keep_used_within: 'days',
+  mirrors: 'mirrors',
   upload: 'text',
   gitlab: { tags: 'tags' },
   github: { runs_on: 'tags', schedule: 'cron' },
@@ -183,7 +220,11 @@ function checkFile(p: Parsed, issues: ConfigIssue[]): void {
       } else if (rule === 'keep') {
         const problem = keepProblem(v);
         if (problem) add(at, problem);
-      } else if (rule === 'tags') {
+      } else if (rule === 'days') {
+        // A number in YAML; a quoted one is a string, refused like keep's.
+        const problem = typeof v === 'number' ? daysProblem(v) : `must be a positive number of days, got ${describeValue(v)}`;
+        if (problem) add(at, problem);
+      } else if (rule === 'tags' || rule === 'mirrors') {
         if (!Array.isArray(v)) {
           add(at, `must be a list, got ${describeValue(v)}`);
           continue;
@@ -192,10 +233,12 @@ function checkFile(p: Parsed, issues: ConfigIssue[]): void {
         const seen = new Map<string, number>();
         v.forEach((t, i) => {
           if (typeof t !== 'string') return add([...at, i], `must be a string, got ${describeValue(t)}`);
-          const problem = tagProblem(t);
+          const problem = rule === 'mirrors' ? mirrorProblem(t) : tagProblem(t);
           if (problem) return add([...at, i], problem);
-          if (seen.has(t)) return add([...at, i], `lists ${quote(t)} twice (items ${seen.get(t)} and ${i})`);
-          seen.set(t, i);
+          // A mirror by the destination it names: /srv/m and /srv/m/ are one.
+          const same = rule === 'mirrors' ? mirrorKey(t) : t;
+          if (seen.has(same)) return add([...at, i], `lists ${quote(t)} twice (items ${seen.get(same)} and ${i})`);
+          seen.set(same, i);
         });
       } else if (typeof v !== 'string') {
         add(at, `must be a string, got ${describeValue(v)}`);
@@ -236,6 +279,8 @@ function fromFile(data: Obj, engine: Engine): CiOverrides {
     repoUrl: s(sec('repo').url),
     signKey: s(data.sign_key),
     keep: typeof data.keep === 'number' ? String(data.keep) : undefined,
+    keepUsedWithin: typeof data.keep_used_within === 'number' ? String(data.keep_used_within) : undefined,
+    mirrors: Array.isArray(data.mirrors) ? (data.mirrors as string[]) : undefined,
     upload: s(data.upload),
     runnerTags: (engine === 'gitlab' ? sec('gitlab').tags : sec('github').runs_on) as string[] | undefined,
     schedule: s(sec('github').schedule),
@@ -267,6 +312,8 @@ const OPTION: Record<keyof CiOverrides, string> = {
   repoUrl: '--repo-url',
   signKey: '--sign-key',
   keep: '--keep',
+  keepUsedWithin: '--keep-used-within',
+  mirrors: '--mirror',
   upload: '--upload',
   runnerTags: '--runner-tag',
   schedule: '--schedule',
@@ -281,8 +328,14 @@ function checkOptions(o: CiOverrides): void {
   for (const k of ['stagingDir', 'repoDir'] as const) if (o[k] !== undefined) check(k, dirProblem(o[k]!));
   for (const k of ['stagingUrl', 'repoUrl'] as const) if (o[k] !== undefined) check(k, urlSettingProblem(o[k]!));
   if (o.keep !== undefined) check('keep', /^[0-9]+$/.test(o.keep) ? keepProblem(Number(o.keep)) : `must be a whole number from 1 up, got ${quote(o.keep)}`);
+  if (o.keepUsedWithin !== undefined) check('keepUsedWithin', daysProblem(o.keepUsedWithin));
   if (o.schedule !== undefined) check('schedule', cronProblem(o.schedule));
   for (const t of o.runnerTags ?? []) check('runnerTags', tagProblem(t));
+  const seen = new Set<string>();
+  for (const m of o.mirrors ?? []) {
+    check('mirrors', mirrorProblem(m) ?? (seen.has(mirrorKey(m)) ? `${quote(m)} is given twice` : undefined));
+    seen.add(mirrorKey(m));
+  }
   if (problems.length > 0) throw new UsageError(`invalid CI settings:\n${problems.map((p) => `  ${p}`).join('\n')}`);
 }
 
@@ -297,6 +350,7 @@ export function resolveCiSettings(engine: Engine, file: CiOverrides | undefined,
   const repoDir = pick('repoDir') ?? DEFAULT_CI_SETTINGS.repo.dir;
   const tags = pick('runnerTags');
   const keep = pick('keep');
+  const keepUsedWithin = pick('keepUsedWithin');
   const d = DEFAULT_CI_SETTINGS;
   return {
     cli: pick('cli') ?? d.cli,
@@ -305,6 +359,9 @@ export function resolveCiSettings(engine: Engine, file: CiOverrides | undefined,
     repo: { dir: repoDir, url: pick('repoUrl') ?? fileUrl(repoDir) },
     signKey: pick('signKey') ?? d.signKey,
     keep: keep !== undefined ? Number(keep) : d.keep,
+    // Absent unless set: a site that sets neither gets the very file it had before they existed.
+    ...(keepUsedWithin !== undefined ? { keepUsedWithin: Number(keepUsedWithin) } : {}),
+    mirrors: [...(pick('mirrors') ?? d.mirrors)],
     upload: pick('upload') ?? d.upload,
     gitlab: { tags: engine === 'gitlab' && tags ? [...new Set(tags)] : [...d.gitlab.tags] },
     github: { runsOn: engine === 'github' && tags ? [...new Set(tags)] : [...d.github.runsOn], schedule: pick('schedule') ?? d.github.schedule },

@@ -1,6 +1,9 @@
 // The pipeline-level variables both engines set: the site settings the jobs' commands read.
 // Every variable is always written (an empty value means "none"), so a job never depends on
-// whether a runner happens to export one.
+// whether a runner happens to export one. Two came later and are written only when the site sets
+// them, OST_IMAGES_KEEP_USED_WITHIN and OST_IMAGES_MIRROR (OPTIONAL_VARIABLES): the committed
+// files of every site that sets neither stay byte for byte what they were. The price: without
+// them, a runner that exports either one gives its promotion jobs that value.
 import type { CiSettings } from './settings.js';
 import type { Entry } from './yaml-out.js';
 
@@ -24,6 +27,12 @@ export function variableEntries(run: string, s: CiSettings, spell: (name: string
         "variable; GitHub: an encrypted secret) into the runner's GNUPGHOME.",
     },
     { key: 'OST_IMAGES_KEEP', value: String(s.keep), comment: 'Builds of every top layer that retention keeps.' },
+    ...(s.keepUsedWithin !== undefined
+      ? [{ key: 'OST_IMAGES_KEEP_USED_WITHIN', value: String(s.keepUsedWithin), comment: 'Retention also keeps every build downloaded within this many days (ost-images usage).' }]
+      : []),
+    ...(s.mirrors.length > 0
+      ? [{ key: 'OST_IMAGES_MIRROR', value: s.mirrors.join(' '), comment: 'Mirrors a promotion pushes production to afterwards, separated by spaces; one that fails\nfails the job, but production stays promoted.' }]
+      : []),
     { key: 'OST_IMAGES_UPLOAD', value: s.upload, comment: "A command that uploads into staging, for runners without its file system ('' for none)." },
     { key: 'OST_IMAGES_RUN', value: run, comment: "The pipeline run's id: which staged builds belong to this run." },
   ];

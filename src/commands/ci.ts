@@ -11,13 +11,14 @@ import { CONFIG_FILE, DEFAULT_CI_SETTINGS, type CiOverrides, type Engine } from 
 import { registerCiJobs } from './ci-jobs.js';
 
 /** The site overrides as commander names them (`--runner-tag` repeated), plus what picks the output. */
-interface GenerateCli extends Omit<CiOverrides, 'runnerTags'> {
+interface GenerateCli extends Omit<CiOverrides, 'runnerTags' | 'mirrors'> {
   set?: string[];
   layersDir: string;
   out?: string;
   check?: string;
   config?: string;
   runnerTag?: string[];
+  mirror?: string[];
 }
 
 /**
@@ -38,9 +39,12 @@ function shapingArgs(o: GenerateCli): string[] {
     ['repoUrl', '--repo-url'],
     ['signKey', '--sign-key'],
     ['keep', '--keep'],
+    ['keepUsedWithin', '--keep-used-within'],
     ['upload', '--upload'],
   ];
   for (const [k, flag] of single) if (o[k] !== undefined) args.push(flag, o[k] as string);
+  // In the order given: it is the order the promotion pushes them in.
+  for (const m of o.mirror ?? []) args.push('--mirror', m);
   for (const t of o.runnerTag ?? []) args.push('--runner-tag', t);
   if (o.schedule !== undefined) args.push('--schedule', o.schedule);
   return args;
@@ -56,6 +60,8 @@ function overrides(o: GenerateCli): CiOverrides {
     repoUrl: o.repoUrl,
     signKey: o.signKey,
     keep: o.keep,
+    keepUsedWithin: o.keepUsedWithin,
+    mirrors: o.mirror,
     upload: o.upload,
     runnerTags: o.runnerTag,
     schedule: o.schedule,
@@ -81,6 +87,8 @@ function generator(ci: Command, engine: Engine): void {
     .option('--repo-url <url>', 'where test machines read it: http(s):// or file:// [OST_IMAGES_REPO_URL; default file://<repo dir>]')
     .option('--sign-key <name>', "name of the gpg key promotion signs with; the key itself comes from the CI's secret store [OST_IMAGES_SIGN_KEY; default none]")
     .option('--keep <n>', `builds of every top layer retention keeps [OST_IMAGES_KEEP; default ${d.keep}]`)
+    .option('--keep-used-within <days>', 'retention in production also keeps every build downloaded within DAYS days [OST_IMAGES_KEEP_USED_WITHIN; default: by count only, variable not written]')
+    .option('--mirror <dest...>', 'a mirror the promotion pushes production to afterwards (repeatable, in order: an absolute directory, rsync://host[:port]/module/path or [user@]host:path) [OST_IMAGES_MIRROR; default none, variable not written]')
     .option('--upload <command>', 'command that uploads into staging, for runners without the shared file system [OST_IMAGES_UPLOAD; default none]')
     .option(
       '--runner-tag <tag...>',

@@ -1,6 +1,7 @@
 // `ost-images ci gitlab` / `ci github` as users meet them: --check on the committed files, on a
 // stale file (exit 1 and a diff naming the changed lines) and on a missing one (exit 2); --out
-// writes atomically; bad settings are exit 2 with every message.
+// writes atomically; bad settings are exit 2 with every message; the optional settings (mirrors,
+// keep_used_within) reach the promotion's variables from the file and from options.
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -10,6 +11,7 @@ import { VALID_SET, writeLayerSet } from '../helpers/layerset.js';
 import { removeTree, testTmp } from '../helpers/tmp.js';
 
 const tmp = testTmp('ci-generate');
+const GITHUB = '.github/workflows/ost-images-nightly.yml';
 afterAll(() => removeTree(tmp));
 
 describe('--check', () => {
@@ -62,6 +64,36 @@ it('--out writes the file whole (through a temporary file), creating its folder;
   expect(parse(text).jobs['promote__debian12'].name).toBe('debian12 promote');
   const stdout = await cli(['ci', 'github', '--set', 'debian12']);
   expect(stdout.stdout).toBe(text);
+});
+
+describe('mirrors and retention by use', () => {
+  it('from the settings file, or options over it, into the variables the promotion reads; the header names the options', async () => {
+    const config = path.join(tmp, 'mirrors-ci.yaml');
+    writeFileSync(config, 'keep_used_within: 7\nmirrors:\n  - /srv/www/ost-images\n  - rsync://mirror2.example.org/ost-images/\n');
+    const r = await cli(['ci', 'gitlab', '--set', 'debian12', '--config', config]);
+    expect(r.code, r.stderr).toBe(0);
+    const doc = parse(r.stdout);
+    expect(doc.variables.OST_IMAGES_KEEP_USED_WITHIN).toBe('7');
+    expect(doc.variables.OST_IMAGES_MIRROR).toBe('/srv/www/ost-images rsync://mirror2.example.org/ost-images/');
+    const o = await cli(['ci', 'github', '--set', 'debian12', '--config', config, '--mirror', '/srv/a', 'deploy@web1:/srv/ost', '--keep-used-within', '0.5']);
+    expect(o.code, o.stderr).toBe(0);
+    expect(parse(o.stdout).env).toMatchObject({ OST_IMAGES_KEEP_USED_WITHIN: '0.5', OST_IMAGES_MIRROR: '/srv/a deploy@web1:/srv/ost' });
+    expect(o.stdout).toContain(`#   ost-images ci github --set debian12 --config ${config} --keep-used-within 0.5 --mirror /srv/a --mirror deploy@web1:/srv/ost --check ${GITHUB}\n`);
+    // The same inputs, the same bytes.
+    expect((await cli(['ci', 'github', '--set', 'debian12', '--config', config, '--mirror', '/srv/a', 'deploy@web1:/srv/ost', '--keep-used-within', '0.5'])).stdout).toBe(o.stdout);
+  });
+
+  it('bad ones: exit 2 naming the key or option and the value', async () => {
+    const config = path.join(tmp, 'bad-mirrors-ci.yaml');
+    writeFileSync(config, 'mirrors: [relative/dir]\nkeep_used_within: soon\n');
+    const r = await cli(['ci', 'gitlab', '--config', config]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`  ${config}:1: .mirrors[0]: 'relative/dir' is a relative directory`);
+    expect(r.stderr).toContain(`  ${config}:2: .keep_used_within: must be a positive number of days, got string "soon"`);
+    const o = await cli(['ci', 'gitlab', '--mirror', 'rsync://host']);
+    expect(o.code).toBe(2);
+    expect(o.stderr).toContain("--mirror: 'rsync://host' is not rsync://host[:port]/module[/path]");
+  });
 });
 
 describe('bad input: exit 2, nothing written', () => {
