@@ -69,7 +69,7 @@ export const collect = (v: string, prev: string[] = []): string[] => [...prev, v
 
 /** The help text of `--mirror` (nightly, promote): what it does and what a failure means. */
 export const MIRROR_HELP =
-  'after a successful publish (also one with nothing new, so a mirror that missed one catches up), push the repository to this mirror as `ost-images mirror --to` does: a local directory, rsync://host[:port]/module/path or [user@]host:path; repeat for several. A mirror that fails does not undo the publish; the run then exits 1 naming it [env OST_IMAGES_MIRROR, several separated by spaces]';
+  'after a successful publish (also one with nothing new, so a mirror that missed one catches up), push the repository to this mirror as `ost-images mirror --to` does: a local directory, rsync://host[:port]/module/path or [user@]host:path (its remote shell from RSYNC_RSH, else ssh); repeat for several. A mirror that fails does not undo the publish; the run then exits 1 naming it [env OST_IMAGES_MIRROR, several separated by spaces]';
 
 /**
  * The mirrors of nightly and promote: `--mirror` as given (all of them; the variable is then not
