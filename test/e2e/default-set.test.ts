@@ -69,7 +69,7 @@ describe('the default set, debian12', () => {
     for (const name of Object.values(VM)) await cli(['vm', 'rm', name, '--vm-dir', vmDir]);
     await stopLibvirt?.();
     server?.stop();
-    // Gigabytes of images and an install root; OST_IMAGES_KEEP=1 keeps them for a post-mortem.
+    // Gigabytes of images and an install root; OST_TEST_KEEP=1 keeps them for a post-mortem.
     removeTree(tmp);
   });
 

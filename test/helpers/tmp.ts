@@ -1,5 +1,6 @@
 // Temporary directories of the test run: all under one directory made by test/global-setup.ts and
-// removed when the run ends (OST_IMAGES_KEEP=1 keeps it for a post-mortem).
+// removed when the run ends. OST_TEST_KEEP=1 keeps it for a post-mortem (a name of the tests'
+// own: OST_IMAGES_KEEP is promote's --keep).
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,7 +11,7 @@ export function testTmp(label: string): string {
 
 /** Removes a tree, unless something is still mounted in it: never delete through a leaked mount. */
 export function removeTree(dir: string): void {
-  if (process.env.OST_IMAGES_KEEP === '1') return;
+  if (process.env.OST_TEST_KEEP === '1') return;
   const mounted = readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
     .map((l) => l.split(' ')[4])

@@ -44,8 +44,7 @@ let ls: LayerSet;
 let layersDir: string;
 const recs: Record<string, BuildRecord> = {};
 
-// Every variable promote reads is set here, so a runner's (or a post-mortem's OST_IMAGES_KEEP=1)
-// cannot change what is tested.
+// Every variable promote reads is set here, so a runner's environment cannot change what is tested.
 const env = (extra: Record<string, string> = {}) => ({
   OST_IMAGES_STAGING: '', OST_IMAGES_REPO: '', OST_IMAGES_REPO_URL: '', OST_IMAGES_RUN: '', OST_IMAGES_SIGN_KEY: '',
   OST_IMAGES_KEEP: '', OST_IMAGES_KEEP_USED_WITHIN: '', OST_IMAGES_MIRROR: '', OST_IMAGES_STAGING_KEEP: '', ...extra,
