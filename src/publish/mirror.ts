@@ -362,6 +362,9 @@ function stopOrphans(srcArg: string): void {
   }
 }
 
+/** KiB/s of a faulted transfer to a local mirror (test hook). */
+const FAULT_BWLIMIT = 4096;
+
 async function transfer(src: string, t: Target, phase: Phase, filters: string[], opts: MirrorOptions): Promise<PhaseReport> {
   const t0 = Date.now();
   const fault = process.env.OST_IMAGES_FAULT === `mirror:during-${phase}`;
@@ -369,7 +372,10 @@ async function transfer(src: string, t: Target, phase: Phase, filters: string[],
     filters: [...SOURCE_INTERNALS, ...filters],
     delete: phase === 'delete',
     checksum: opts.checksum,
-    bwlimit: opts.bwlimit,
+    // The hook below must see rsync's temporary file of a package while it is still being written:
+    // unthrottled, a loaded machine's event loop can miss the whole file (48 MiB at a local
+    // destination). 4 MiB/s leaves the hook seconds, not milliseconds; it kills rsync at once.
+    bwlimit: fault && t.dest.kind === 'local' ? Math.min(opts.bwlimit ?? FAULT_BWLIMIT, FAULT_BWLIMIT) : opts.bwlimit,
     progress: fault,
     rsh: t.rsh,
   });
