@@ -15,16 +15,17 @@ import { consoleTail, freePort, waitForSsh } from './guest-ssh.js';
 /**
  * A getty's login prompt (`debian13 login: `), or systemd announcing the multi-user target.
  *
- * The prompt need not end its line. The kernel writes its messages to the same serial console
- * with no newline of its own before them, so a module loaded just after the getty starts lands on
- * the prompt's line: debian13 under TCG prints `debian13 login: [   93.501615] powernow_k8: Power
- * state transitions not supported` (udev loads powernow_k8 and kvm_amd for QEMU's default AMD
- * CPU model at about the time the serial getty starts). And systemd prints no more status lines
- * once that getty holds the console, so "Reached target ... Multi-User System" never comes. The
- * old pattern, `login:\s*$`, therefore matched only when the prompt happened to be the last byte
- * of a chunk read from QEMU's stdout; when the prompt and the kernel line arrived in one read
- * (more likely on a loaded host), nothing ever matched and a guest that had booted was reported
- * as "did not reach userspace" after the whole timeout.
+ * The prompt need not end its line. The kernel writes its messages to the same serial console with
+ * no newline of its own before them, so a module loaded just after the getty starts lands on the
+ * prompt's line: debian13 under TCG prints `debian13 login: [   93.501615] powernow_k8: Power state
+ * transitions not supported` (powernow_k8 and kvm_amd, loaded for QEMU's default AMD CPU model
+ * under TCG, announce themselves at about the time the serial getty starts). And systemd prints no
+ * more status lines once that getty holds the console, so "Reached target ... Multi-User System"
+ * never comes when the target is reached after the getty started (engine-installed: PostgreSQL
+ * starts later; 17 of 17 such debian13 boots here). The old pattern, `login:\s*$`, therefore
+ * matched only when the prompt happened to be the last byte of a chunk read from QEMU's stdout;
+ * when the prompt and the kernel line arrived in one read, nothing ever matched and a guest that
+ * had booted was reported as "did not reach userspace" after the whole timeout.
  */
 export const USERSPACE = /((^|\S )login:(\s|$))|(Reached target .*Multi-User System)/m;
 
