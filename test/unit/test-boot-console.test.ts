@@ -1,11 +1,9 @@
 // What test-boot takes for "the guest reached userspace" on a serial console, checked against
-// console text as real guests print it; and the read that made a booted debian13 guest look hung:
-// the login prompt and a kernel message arriving in one chunk from QEMU's stdout.
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { USERSPACE, testBoot } from '../../src/consume/test-boot.js';
-import { removeTree } from '../helpers/tmp.js';
+// console text as real guests print it. The case that made a booted debian13 guest look hung:
+// the login prompt and a kernel message arriving in one chunk from QEMU's stdout, so the prompt
+// never ends the text read so far (the whole tail below is such a chunk).
+import { describe, expect, it } from 'vitest';
+import { USERSPACE } from '../../src/consume/test-boot.js';
 
 const reached = (console: string): boolean => USERSPACE.test(console.replace(/\r/g, ''));
 
@@ -49,35 +47,5 @@ describe('USERSPACE', () => {
       '',
     ].join('\n');
     expect(reached(early)).toBe(false);
-  });
-});
-
-describe('testBoot on a console whose prompt and kernel line come in one read', () => {
-  let dir: string;
-  const saved = { PATH: process.env.PATH, KVM: process.env.OST_IMAGES_KVM };
-
-  beforeAll(() => {
-    dir = mkdtempSync(path.join(process.env.OST_TEST_TMP ?? '/tmp', 'test-boot-'));
-    // A stand-in for qemu-system-x86_64: one write() of the recorded tail (below PIPE_BUF, so it
-    // reaches the reader whole), then a guest that stays up.
-    writeFileSync(path.join(dir, 'tail'), DEBIAN13_TAIL);
-    const fake = path.join(dir, 'qemu-system-x86_64');
-    writeFileSync(fake, `#!/bin/sh\ncat '${path.join(dir, 'tail')}'\nexec sleep 60\n`);
-    chmodSync(fake, 0o755);
-    process.env.PATH = `${dir}:${saved.PATH ?? '/usr/bin:/bin'}`;
-    process.env.OST_IMAGES_KVM = '0';
-  });
-
-  afterAll(() => {
-    process.env.PATH = saved.PATH;
-    if (saved.KVM === undefined) delete process.env.OST_IMAGES_KVM;
-    else process.env.OST_IMAGES_KVM = saved.KVM;
-    removeTree(dir);
-  });
-
-  it('reports the guest booted, not "did not reach userspace" after the timeout', async () => {
-    const r = await testBoot(path.join(dir, 'image.qcow2'), { timeoutSec: 10, consoleLog: path.join(dir, 'console.log'), ssh: false });
-    expect(r.booted).toBe(true);
-    expect(r.seconds).toBeLessThan(10);
   });
 });
