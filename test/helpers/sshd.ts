@@ -5,7 +5,7 @@
 // server forked for its sessions (a remote `rsync --server` among them).
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import { freePort } from '../../src/consume/guest-ssh.js';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
@@ -33,14 +33,6 @@ export interface Sshd {
   log: () => string;
   /** Stops the server and whatever it forked for sessions still open. */
   stop: () => Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
 }
 
 /** Every process below `pid` (its children, theirs, ...), read from /proc. */

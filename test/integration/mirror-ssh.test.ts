@@ -6,9 +6,7 @@
 // previous snapshot; a mirror SIGKILLed mid-transfer leaves nothing running once run again;
 // unusable destinations and an unreachable port are clear errors with the right exit code.
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, readlinkSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
-import net from 'node:net';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,9 +14,8 @@ import { loadLayerSet } from '../../src/definitions/load.js';
 import type { LayerSet } from '../../src/definitions/types.js';
 import { pidsWhere } from '../../src/proc.js';
 import { packageLayers } from '../../src/package/package.js';
-import type { MirrorReport } from '../../src/publish/mirror.js';
 import { publish } from '../../src/publish/publish.js';
-import { listSnapshots, readSnapshot, servedStamp } from '../../src/publish/snapshot.js';
+import { listSnapshots, servedStamp } from '../../src/publish/snapshot.js';
 import { Store } from '../../src/store.js';
 import { dnfArgs } from '../../src/tools/dnf.js';
 import { cli, startCli, stopStartedClis, waitFor } from '../helpers/cli.js';
@@ -28,6 +25,8 @@ import { demoSet } from '../helpers/sets.js';
 import { startSshAgent, startSshd, type SshAgent, type Sshd } from '../helpers/sshd.js';
 import { fakeBuild, publishedDemoChain } from '../helpers/tiny.js';
 import { removeTree, testTmp } from '../helpers/tmp.js';
+import { mirrorJson as mirrorJsonOf, packagesOf as packagesOfRepo, sha, topLinks, visibleFiles } from '../helpers/mirror.js';
+import { freePort } from '../../src/consume/guest-ssh.js';
 
 const execFileP = promisify(execFile);
 const tmp = testTmp('mirror-ssh');
@@ -62,38 +61,8 @@ async function publishNew(): Promise<void> {
 
 const mirrorArgs = (...rest: string[]) => ['mirror', '--repo', repo, ...rest];
 
-async function mirrorJson(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; report: MirrorReport; stderr: string }> {
-  const r = await cli(mirrorArgs(...args, '--json'), env);
-  let report: MirrorReport;
-  try {
-    report = JSON.parse(r.stdout) as MirrorReport;
-  } catch {
-    throw new Error(`no JSON report (exit ${r.code}):\n${r.stderr}`);
-  }
-  return { code: r.code, report, stderr: r.stderr };
-}
-
-const packagesOf = (s: string) => readSnapshot(repo, s).packages.map((p) => p.file).sort();
-const sha = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
-
-/** Every file under `dir` not hidden anywhere on its path (but .snapshots), relative. */
-function visibleFiles(dir: string, rel = ''): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(path.join(dir, rel))) {
-    if (name.startsWith('.') && !(rel === '' && name === '.snapshots')) continue;
-    const p = path.join(rel, name);
-    const st = lstatSync(path.join(dir, p));
-    if (st.isDirectory()) out.push(...visibleFiles(dir, p));
-    else if (st.isFile()) out.push(p);
-  }
-  return out;
-}
-
-function topLinks(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const name of readdirSync(dir).sort()) if (lstatSync(path.join(dir, name)).isSymbolicLink()) out[name] = readlinkSync(path.join(dir, name));
-  return out;
-}
+const packagesOf = (s: string) => packagesOfRepo(repo, s);
+const mirrorJson = (args: string[], env: Record<string, string> = {}) => mirrorJsonOf(repo, args, env);
 
 /** The mirror holds exactly the source's visible files, byte for byte, the same links, and one copy of each package. */
 function expectIdentical(): void {
@@ -126,14 +95,6 @@ function transferProcesses(): { rsync: number[]; ssh: number[]; server: number[]
   };
 }
 const nothingRunning = () => Object.values(transferProcesses()).every((l) => l.length === 0);
-
-async function closedPort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 beforeAll(async () => {
   const layersDir = writeLayerSet(demoSet({ isDefault: true })).layersDir;
@@ -274,7 +235,7 @@ describe('ost-images mirror over ssh', () => {
   it('bad input: a destination that cannot be a directory, a missing parent, a directory that is no mirror (exit 2), an unreachable port (exit 1); nothing written, the mirror unchanged', async () => {
     writeFileSync(path.join(hostDir, 'plain-file'), 'x');
     const linksBefore = topLinks(remote);
-    const dead = await closedPort();
+    const dead = await freePort();
     const deadRsh = sshd.rsh.replace(`-p ${sshd.port}`, `-p ${dead}`);
     // The destination as messages quote it: cut after 60 characters, its length said.
     const cut = `--to: 'root@127\\.0\\.0\\.1:[^']*(?:' \\([0-9]+ characters\\)|')`;

@@ -4,8 +4,7 @@
 // and run again completes; --verify catches a damaged, a missing and an extra file; a .repo file
 // with a dead first baseurl and a live mirror second installs through the mirror.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, utimesSync, writeFileSync, writeSync, readSync, copyFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync, writeSync, readSync, copyFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -14,7 +13,6 @@ import { pidsWhere } from '../../src/proc.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadLayerSet } from '../../src/definitions/load.js';
 import type { LayerSet } from '../../src/definitions/types.js';
-import type { MirrorReport } from '../../src/publish/mirror.js';
 import { packageLayers } from '../../src/package/package.js';
 import { publish } from '../../src/publish/publish.js';
 import { listSnapshots, readSnapshot, servedStamp } from '../../src/publish/snapshot.js';
@@ -26,6 +24,10 @@ import { writeLayerSet } from '../helpers/layerset.js';
 import { demoSet } from '../helpers/sets.js';
 import { fakeBuild, publishedDemoChain } from '../helpers/tiny.js';
 import { removeTree, testTmp } from '../helpers/tmp.js';
+import { mirrorJson as mirrorJsonOf, packagesOf as packagesOfRepo, sha, topLinks, visibleFiles } from '../helpers/mirror.js';
+import { freePort } from '../../src/consume/guest-ssh.js';
+
+const packagesOf = (stampName: string) => packagesOfRepo(repo, stampName);
 
 const execFileP = promisify(execFile);
 const tmp = testTmp('mirror');
@@ -40,14 +42,6 @@ let layersDir: string;
 let ls: LayerSet;
 let stamp = 20260301000000;
 const servers: Server[] = [];
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 async function newEngine(): Promise<string> {
   await fakeBuild(store, 'demo', 'engine-installed', String(stamp++), store.current('demo', 'upgrade')!, 0x70 + (stamp % 16));
@@ -68,34 +62,7 @@ async function publishNew(): Promise<void> {
 
 const mirrorArgs = (...rest: string[]) => ['mirror', '--repo', repo, ...rest];
 
-async function mirrorJson(...rest: string[]): Promise<{ code: number | null; report: MirrorReport; stderr: string }> {
-  const r = await cli(mirrorArgs(...rest, '--json'));
-  let report: MirrorReport;
-  try {
-    report = JSON.parse(r.stdout) as MirrorReport;
-  } catch {
-    throw new Error(`no JSON report (exit ${r.code}):\n${r.stderr}`);
-  }
-  return { code: r.code, report, stderr: r.stderr };
-}
-
-/** The packages a snapshot lists, as `name-version-release.arch.rpm`, sorted. */
-const packagesOf = (stampName: string) => readSnapshot(repo, stampName).packages.map((p) => p.file).sort();
-
-const sha = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
-
-/** Every file under `dir` not hidden anywhere on its path, relative. */
-function visibleFiles(dir: string, rel = ''): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(path.join(dir, rel))) {
-    if (name.startsWith('.') && !(rel === '' && name === '.snapshots')) continue;
-    const p = path.join(rel, name);
-    const st = lstatSync(path.join(dir, p));
-    if (st.isDirectory()) out.push(...visibleFiles(dir, p));
-    else if (st.isFile()) out.push(p);
-  }
-  return out;
-}
+const mirrorJson = (...rest: string[]) => mirrorJsonOf(repo, rest);
 
 /**
  * A 48 MiB file first in the pool's order, listed by no snapshot: what a mirror sends first. Made
@@ -112,13 +79,6 @@ function writeBigPackage(): string {
   }
   closeSync(fd);
   return big;
-}
-
-/** Every top-level symlink of a repository with its target: what the switch changes, in either layout. */
-function topLinks(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const name of readdirSync(dir).sort()) if (lstatSync(path.join(dir, name)).isSymbolicLink()) out[name] = readlinkSync(path.join(dir, name));
-  return out;
 }
 
 function rsyncPidsOf(src: string): number[] {

@@ -13,7 +13,7 @@
 //   is still pushed (the mirrors from OST_IMAGES_MIRROR here);
 // - a refused promotion touches no mirror; bad input is exit 2 with nothing written.
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import { freePort } from '../../src/consume/guest-ssh.js';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -68,15 +68,6 @@ function passed(run: string, engine: BuildRecord, host: BuildRecord): void {
       ok: true, seconds: 1, sshSeconds: 1, finished: new Date().toISOString(), host: os.hostname(),
     });
   }
-}
-
-async function closedPort(): Promise<number> {
-  // A port that was free a moment ago and that nothing listens on: connecting is refused at once.
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
 }
 
 /** An access-log line (nginx's combined format) of a full download of `file` from production, now. */
@@ -164,7 +155,8 @@ describe('a mirror that fails after the promotion', () => {
     recs.engine3 = await fakeBuild(builder, 'demo', 'engine-installed', '20260103000200', recs.upgrade, 0x36, computeKeys(ls).get('engine-installed'));
     await stage(['engine-installed']);
     passed('r3', recs.engine3, recs.host2!);
-    const dead = `rsync://127.0.0.1:${await closedPort()}/mirror/ost`;
+    // A port that was free a moment ago and that nothing listens on: connecting is refused at once.
+    const dead = `rsync://127.0.0.1:${await freePort()}/mirror/ost`;
     const before = servedStamp(production);
     const r = await promote('r3', ['--keep', '2'], { OST_IMAGES_MIRROR: `${dead} ${m1}` });
     expect(r.code, r.stderr).toBe(1);
