@@ -65,14 +65,14 @@ export async function all(ls: LayerSet, o: AllOptions): Promise<AllResult> {
       stages[name] = (Date.now() - t0) / 1000;
     }
   };
-  const digests = await resolveUpstream(ls, o.store, { offline: o.offline });
+  const upstream = await resolveUpstream(ls, o.store, { offline: o.offline });
   const unlock = await store.lock(ls.set.name);
   let built;
   let packaged;
   let backend: BackendName;
   try {
     await recoverOrphans(store);
-    const { plan, rootKey } = await planWithRootKey(ls, store, undefined, (k) => planBuild(ls, [], new Map(ls.order.map((l) => [l, store.current(ls.set.name, l)])), { digests, rootKey: k }), { create: true });
+    const { plan, rootKey } = await planWithRootKey(ls, store, undefined, (k) => planBuild(ls, [], new Map(ls.order.map((l) => [l, store.current(ls.set.name, l)])), { upstream, rootKey: k }), { create: true });
     // Nothing to build needs no backend, so no KVM probe either.
     backend = plan.entries.some((e) => e.action === 'build') ? await chooseBackend(o.backend) : 'chroot';
     built = await time('build', async () => {

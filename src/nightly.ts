@@ -84,6 +84,8 @@ export interface NightlyReport {
   failed?: { stage: Stage; error: string; exitCode: number };
   backend?: BackendName;
   upstream: Record<string, string>;
+  /** When each upstream's metadata says it was published (seconds): the layers' SOURCE_DATE_EPOCH comes from these. */
+  upstreamDates?: Record<string, number>;
   layers: LayerReport[];
   boots: BootReport[];
   /** What was published; null when the gate kept the repository as it was. */
@@ -163,7 +165,9 @@ export async function nightly(ls: LayerSet, store: Store, o: NightlyOptions): Pr
       await checkPublishable(o.repo, o);
       if (o.mirrors.length > 0) await checkMirrorTool();
     });
-    report.upstream = await stage('upstream', () => resolveUpstream(ls, store.root, { offline: o.offline }));
+    const upstream = await stage('upstream', () => resolveUpstream(ls, store.root, { offline: o.offline }));
+    report.upstream = upstream.digests;
+    report.upstreamDates = upstream.dates;
     // The lock is held to the end: what is booted and published is what this run built and packaged.
     const unlock = await store.lock(ls.set.name);
     let entries: PlanEntry[];
@@ -171,7 +175,7 @@ export async function nightly(ls: LayerSet, store: Store, o: NightlyOptions): Pr
     try {
       await recoverOrphans(store);
       const planned = await stage('plan', () =>
-        planWithRootKey(ls, store, undefined, (k) => planBuild(ls, [], new Map(ls.order.map((l) => [l, store.current(ls.set.name, l)])), { digests: report.upstream, rootKey: k }), { create: true }),
+        planWithRootKey(ls, store, undefined, (k) => planBuild(ls, [], new Map(ls.order.map((l) => [l, store.current(ls.set.name, l)])), { upstream, rootKey: k }), { create: true }),
       );
       entries = planned.plan.entries;
       const needsBackend = entries.some((e) => e.action === 'build');

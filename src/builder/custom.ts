@@ -43,6 +43,7 @@ export function withCustomLayer(ls: LayerSet, req: CustomLayerRequest): LayerSet
     parent: req.on,
     steps: [{ kind: 'install-local', files, index: 0 }],
     upstream: [],
+    knownDifferences: [],
   };
   const layers = new Map(ls.layers);
   layers.set(req.name, layer);

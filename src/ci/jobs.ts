@@ -185,10 +185,10 @@ export async function layerJob(ls: LayerSet, layer: string, store: Store, o: Lay
   }
   requireLayer(ls, layer);
   if (!o.upload && !o.staging.dir) throw new UsageError('the layer job publishes into the staging directory (--staging or OST_IMAGES_STAGING), or hands its packages to an upload command (--upload or OST_IMAGES_UPLOAD): give one');
-  const digests = await runDigests(ls, store.root, { staging: o.staging.dir, run: o.run, offline: o.offline });
+  const upstream = await runDigests(ls, store.root, { staging: o.staging.dir, run: o.run, offline: o.offline });
   const repos = await readRepos(o);
   const remote = mergedKeys(...repos);
-  const makePlan = (rootKey: string | undefined) => planBuild(ls, [layer], jobCurrent(ls, layer, store, remote), { digests, remote, rootKey });
+  const makePlan = (rootKey: string | undefined) => planBuild(ls, [layer], jobCurrent(ls, layer, store, remote), { upstream, remote, rootKey });
 
   // The key first, from the definitions alone: when it is published, no image is fetched at all.
   const { plan: probe } = await planWithRootKey(ls, store, remote, makePlan, { create: false });
@@ -294,11 +294,11 @@ export async function bootJob(ls: LayerSet, target: string, store: Store, o: Boo
   if (!topLayers(ls).includes(layer) && !flat) log.warn(`${set} ${layer} is not a top layer: promotion does not ask for its gate record`);
   const staging = o.staging.dir;
   if (!staging) throw new UsageError('the boot job writes its gate record into the staging directory: give --staging or OST_IMAGES_STAGING');
-  const digests = await runDigests(ls, store.root, { staging, run: o.run, offline: o.offline });
+  const upstream = await runDigests(ls, store.root, { staging, run: o.run, offline: o.offline });
   const repos = await readRepos(o);
   // The key as the layer job computed it: the set's key (this store's, else the newest base's).
   const rootKey = (await readRootKey(ls, store))?.id ?? remoteRootKey(mergedKeys(...repos), set);
-  const key = computeKeys(ls, digests, rootKey).get(layer)!.key;
+  const key = computeKeys(ls, upstream, rootKey).get(layer)!.key;
   const found = findPublished(ls, layer, key, repos);
   if (!found) {
     throw new StepError(`${set} ${target}: key ${short(key)} is in neither staging nor production: the job of layer '${layer}' ('ost-images ci layer --set ${set} --layer ${layer}') must pass before this boot job`);

@@ -20,7 +20,7 @@ import type { LayerSet } from '../definitions/types.js';
 import { StepError } from '../errors.js';
 import { writeJsonAtomic } from '../fsutil.js';
 import { log } from '../log.js';
-import { resolveUpstream, upstreamUrls, type Digests } from '../plan/upstream.js';
+import { resolveUpstream, upstreamUrls, type Digests, type UpstreamView } from '../plan/upstream.js';
 import { gateRunDir } from './gate.js';
 
 export const RUN_UPSTREAM_FILE = '@upstream.json';
@@ -31,6 +31,8 @@ interface RunUpstream {
   run: string;
   /** url -> sha256 */
   digests: Digests;
+  /** url -> the date the metadata names (seconds); records of older versions have none. */
+  dates?: Record<string, number>;
   fetched: string;
   host: string;
 }
@@ -59,23 +61,23 @@ export interface RunDigestsOptions {
  * The digests every job of `run` plans `ls` with: the run's record when one exists, else fetched
  * now (or, offline, the store's last known) and recorded for the jobs after this one.
  */
-export async function runDigests(ls: LayerSet, storeRoot: string, o: RunDigestsOptions): Promise<Digests> {
+export async function runDigests(ls: LayerSet, storeRoot: string, o: RunDigestsOptions): Promise<UpstreamView> {
   const urls = upstreamUrls(ls);
-  if (urls.length === 0) return {};
+  if (urls.length === 0) return { digests: {}, dates: {} };
   if (!o.staging || !o.run) {
     if (!o.offline) log.info(`${ls.set.name}: no run or staging directory, so this job's upstream view is its own (a mirror that moves during the run can make a child job refuse)`);
     return resolveUpstream(ls, storeRoot, { offline: o.offline });
   }
   const file = runUpstreamFile(o.staging, ls.set.name, o.run);
   if (existsSync(file)) return recorded(ls, file, urls);
-  const digests = await resolveUpstream(ls, storeRoot, { offline: o.offline });
+  const view = await resolveUpstream(ls, storeRoot, { offline: o.offline });
   mkdirSync(path.dirname(file), { recursive: true });
   const mine = `${file}.${os.hostname()}-${process.pid}`;
-  writeJsonAtomic(mine, { schema: 1, set: ls.set.name, run: o.run, digests, fetched: new Date().toISOString(), host: os.hostname() } satisfies RunUpstream);
+  writeJsonAtomic(mine, { schema: 1, set: ls.set.name, run: o.run, digests: view.digests, dates: view.dates, fetched: new Date().toISOString(), host: os.hostname() } satisfies RunUpstream);
   try {
     linkSync(mine, file);
     log.info(`${ls.set.name}: upstream as of now recorded for run ${o.run}: every job of the run plans with it`);
-    return digests;
+    return view;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     return recorded(ls, file, urls); // Another job of the run recorded first: its view wins.
@@ -84,7 +86,7 @@ export async function runDigests(ls: LayerSet, storeRoot: string, o: RunDigestsO
   }
 }
 
-function recorded(ls: LayerSet, file: string, urls: string[]): Digests {
+function recorded(ls: LayerSet, file: string, urls: string[]): UpstreamView {
   const r = readRecord(file);
   const missing = urls.filter((u) => !(u in r.digests));
   if (missing.length > 0) {
@@ -92,5 +94,6 @@ function recorded(ls: LayerSet, file: string, urls: string[]): Digests {
     throw new StepError(`the run's upstream record ${file} has no digest for ${missing.join(', ')}: the set's upstream sources changed during the run; start a new pipeline`);
   }
   log.info(`${ls.set.name}: planning with run ${r.run}'s upstream, recorded ${r.fetched} by ${r.host}`);
-  return Object.fromEntries(urls.map((u) => [u, r.digests[u]!]));
+  const dates = r.dates ?? {};
+  return { digests: Object.fromEntries(urls.map((u) => [u, r.digests[u]!])), dates: Object.fromEntries(urls.filter((u) => dates[u] !== undefined).map((u) => [u, dates[u]!])) };
 }

@@ -44,11 +44,11 @@ export function registerBuild(program: Command): void {
         throw new UsageError('--package and --out go with --with-packages; use `ost-images package` for the set\'s layers');
       }
       const store = new Store(o.store);
-      const digests = await resolveUpstream(ls, o.store, { offline: o.offline });
+      const upstream = await resolveUpstream(ls, o.store, { offline: o.offline });
       const remote = o.cacheRepo ? await publishedKeys(o.cacheRepo) : undefined;
       // One planning path for --dry-run and the build itself, which plans under the set's lock.
       const makePlan = (rootKey: string | undefined) =>
-        planBuild(ls, o.layer ?? [], currentBuilds(store, ls.set.name, ls.order), { force: o.force, digests, remote, rootKey });
+        planBuild(ls, o.layer ?? [], currentBuilds(store, ls.set.name, ls.order), { force: o.force, upstream, remote, rootKey });
       if (o.dryRun) {
         printPlan(o, (await planWithRootKey(ls, store, remote, makePlan, { create: false })).plan);
         return;

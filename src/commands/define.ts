@@ -32,10 +32,10 @@ export function registerDefine(program: Command): void {
     .option('--cache-repo <repo...>', 'repositories (directories or URLs) whose published layers are used instead of building them')
     .action(async (o: Common & { layer?: string[]; force?: boolean; offline?: boolean; cacheRepo?: string[] }) => {
       const ls = loadLayerSet(o.layersDir, o.set);
-      const digests = await resolveUpstream(ls, o.store, { offline: o.offline, allowUnknown: true });
+      const upstream = await resolveUpstream(ls, o.store, { offline: o.offline, allowUnknown: true });
       const remote = o.cacheRepo ? await publishedKeys(o.cacheRepo) : undefined;
       const store = new Store(o.store);
-      const makePlan = (rootKey: string | undefined) => planBuild(ls, o.layer ?? [], currentBuilds(store, ls.set.name, ls.order), { force: o.force, digests, remote, rootKey });
+      const makePlan = (rootKey: string | undefined) => planBuild(ls, o.layer ?? [], currentBuilds(store, ls.set.name, ls.order), { force: o.force, upstream, remote, rootKey });
       printPlan(o, (await planWithRootKey(ls, store, remote, makePlan, { create: false })).plan);
     });
 

@@ -32,8 +32,10 @@ import {
   RPM_NAME,
   RPM_VERSION,
   TEXT_CONTROL,
+  KNOWN_DIFFERENCE_PATH,
   guestPackageNameRule,
   parseSize,
+  parseSourceDate,
   urlProblem,
 } from './names.js';
 import { NAME_MAX, derivedNames, maxLayerNameLength, tooLong, type NamePart, type NameParts } from './limits.js';
@@ -282,6 +284,12 @@ function checkSet(name: string, dir: string, p: Parsed, issues: ConfigIssue[]): 
     }
   }
   facts.flatten = strings(raw.flatten).map(([l]) => l);
+  const sourceDateText = str(raw.source_date);
+  let sourceDate: number | undefined;
+  if (sourceDateText !== undefined) {
+    sourceDate = parseSourceDate(sourceDateText);
+    if (sourceDate === undefined) fi.add(['source_date'], `${quote(sourceDateText)} must be a UTC date from 2020-01-01 to 2099-12-31, like 2026-12-01 or 2026-12-01T06:00:00Z`);
+  }
   let sshKey: SetDef['sshKey'];
   if (isObj(raw.ssh_key)) {
     const file = str(raw.ssh_key.file);
@@ -319,6 +327,7 @@ function checkSet(name: string, dir: string, p: Parsed, issues: ConfigIssue[]): 
       },
       flatten: facts.flatten,
       ...(sshKey ? { sshKey } : {}),
+      ...(sourceDate !== undefined ? { sourceDate } : {}),
     },
   };
 }
@@ -504,6 +513,17 @@ function checkLayer(
     }
   });
   for (const [u, i] of strings(raw.upstream)) fi.url(['upstream', i], u);
+  const knownDifferences: { path: string; why: string }[] = [];
+  (Array.isArray(raw.known_differences) ? raw.known_differences : []).forEach((k: unknown, i: number) => {
+    if (!isObj(k)) return;
+    const at: Seg[] = ['known_differences', i];
+    const kp = str(k.path);
+    const why = str(k.why);
+    if (kp !== undefined && !KNOWN_DIFFERENCE_PATH.test(kp)) fi.add([...at, 'path'], `${quote(kp)} must be an absolute path in the guest; '*' matches within a name, '**' any number of folders`);
+    fi.text([...at, 'why'], k.why);
+    if (why !== undefined && why.trim() === '') fi.add([...at, 'why'], 'say why it differs (the layer step that makes it)');
+    if (kp !== undefined && why !== undefined) knownDifferences.push({ path: kp, why });
+  });
 
   if (issues.length > before) return { baseKind };
   return {
@@ -518,6 +538,7 @@ function checkLayer(
       parentLine: p.lineOf(['parent']),
       base,
       steps,
+      knownDifferences,
     },
   };
 }

@@ -72,3 +72,30 @@ export function urlProblem(text: string): string | undefined {
   }
   return undefined;
 }
+
+/** A known difference's path: absolute, plain names, with `*` and `**` as wildcards. */
+export const KNOWN_DIFFERENCE_PATH = /^(\/(\*\*|[A-Za-z0-9._+@:~*-]+))+$/;
+
+/**
+ * Bounds of a set's `source_date`. Not before 2020-01-01, the time the shipped root key files carry
+ * (builder/root-key.ts): clamped to an earlier epoch, the copies of two builds would differ. After
+ * 2099 is a typo.
+ */
+export const SOURCE_DATE_MIN = Date.UTC(2020, 0, 1) / 1000;
+export const SOURCE_DATE_MAX = Date.UTC(2099, 11, 31, 23, 59, 59) / 1000;
+
+/**
+ * A set's `source_date`, "2026-12-01" or "2026-12-01T06:00:00Z" (UTC only: a time zone would make
+ * the same text mean another instant on another builder), as seconds since the epoch.
+ */
+export function parseSourceDate(text: string): number | undefined {
+  const m = /^([0-9]{4})-([0-9]{2})-([0-9]{2})(?:T([0-9]{2}):([0-9]{2}):([0-9]{2})Z)?$/.exec(text);
+  if (!m) return undefined;
+  const [y, mo, d, h, mi, s] = m.slice(1).map((x) => (x === undefined ? 0 : Number(x))) as number[];
+  const ms = Date.UTC(y!, mo! - 1, d!, h!, mi!, s!);
+  const back = new Date(ms);
+  // Date.UTC rolls 2026-02-31 over into March: such a date is refused, not moved.
+  if (back.getUTCFullYear() !== y || back.getUTCMonth() !== mo! - 1 || back.getUTCDate() !== d || h! > 23 || mi! > 59 || s! > 59) return undefined;
+  const sec = ms / 1000;
+  return sec >= SOURCE_DATE_MIN && sec <= SOURCE_DATE_MAX ? sec : undefined;
+}

@@ -50,6 +50,7 @@ export const setSchema = {
       },
     },
     flatten: { ...stringList, uniqueItems: true },
+    source_date: { type: 'string' },
     ssh_key: {
       type: 'object',
       additionalProperties: false,
@@ -68,6 +69,15 @@ export const layerSchema = {
     description: { type: 'string' },
     parent: { type: 'string' },
     upstream: stringList,
+    known_differences: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['path', 'why'],
+        properties: { path: { type: 'string' }, why: { type: 'string' } },
+      },
+    },
     base: {
       type: 'object',
       additionalProperties: false,

@@ -41,6 +41,11 @@ export interface SetDef {
    * generated with the first base build and kept in the store.
    */
   sshKey?: { file: string; env?: undefined } | { env: string; file?: undefined };
+  /**
+   * `source_date` in set.yaml, as seconds since the epoch: the earliest time the set's layers
+   * carry (plan/epoch.ts); absent, the builder's fixed epoch. Upstream metadata dates move it on.
+   */
+  sourceDate?: number;
 }
 
 export type Step =
@@ -103,6 +108,12 @@ export interface LayerDef {
   steps: Step[];
   /** URLs of upstream metadata whose digests join the layer's key. */
   upstream: string[];
+  /**
+   * Paths a rebuild of this layer is known to make differently, and why (`known_differences`):
+   * `verify --rebuild` lists them apart and they do not make a build "different". Not an input:
+   * they shape nothing in the image.
+   */
+  knownDifferences: { path: string; why: string }[];
 }
 
 export interface LayerSet {

@@ -4,12 +4,14 @@
 // computing them reads only definitions, never image bytes. Pure.
 import { createHash } from 'node:crypto';
 import type { LayerDef, LayerSet } from '../definitions/types.js';
+import { layerEpoch } from './epoch.js';
+import { NO_UPSTREAM, type UpstreamView } from './upstream.js';
 
 /**
  * Bump when the toolchain changes what it writes into images (base assembly, chroot clean-up,
  * compaction): every key changes and every layer is rebuilt once.
  */
-export const BUILDER_VERSION = 2; // 2: set-qualified file names (a child's backing name changed)
+export const BUILDER_VERSION = 3; // 2: set-qualified file names (a child's backing name changed); 3: reproducible layers
 
 export interface LayerManifest {
   schema: 1;
@@ -25,6 +27,11 @@ export interface LayerManifest {
   upstream?: Record<string, string>;
   /** Base layers: the identity of the set's root public key (builder/root-key.ts), or 'unknown'. */
   rootKey?: string;
+  /**
+   * SOURCE_DATE_EPOCH the layer is built with (plan/epoch.ts): derived from the other inputs, and
+   * recorded so a rebuild elsewhere uses the same time without the store that derived it.
+   */
+  sourceDateEpoch: number;
 }
 
 /** JSON with object keys sorted at every level: the same data always gives the same bytes. */
@@ -63,8 +70,9 @@ function stepManifest(step: LayerDef['steps'][number]): unknown {
  * `rootKey` is the identity of the set's root public key; undefined while the set has none yet (a
  * plan before the first base build), which plans the base as changed.
  */
-export function layerManifest(ls: LayerSet, layer: LayerDef, parentKey: string | undefined, digests: Record<string, string> = {}, rootKey?: string): LayerManifest {
+export function layerManifest(ls: LayerSet, layer: LayerDef, parentKey: string | undefined, upstream: UpstreamView = NO_UPSTREAM, rootKey?: string): LayerManifest {
   const d = ls.set.distro;
+  const digests = upstream.digests;
   return {
     schema: 1,
     builder: BUILDER_VERSION,
@@ -79,16 +87,17 @@ export function layerManifest(ls: LayerSet, layer: LayerDef, parentKey: string |
     upstream: layer.upstream.length > 0 ? Object.fromEntries(layer.upstream.map((u) => [u, digests[u] ?? 'unknown'])) : undefined,
     // The key is written into the base image (authorized_keys) and shipped with it.
     rootKey: layer.base ? (rootKey ?? 'unknown') : undefined,
+    sourceDateEpoch: layerEpoch(ls, layer.name, upstream.dates),
   };
 }
 
 /** Every layer's manifest and key, parents first. */
-export function computeKeys(ls: LayerSet, digests: Record<string, string> = {}, rootKey?: string): Map<string, { key: string; manifest: LayerManifest }> {
+export function computeKeys(ls: LayerSet, upstream: UpstreamView = NO_UPSTREAM, rootKey?: string): Map<string, { key: string; manifest: LayerManifest }> {
   const out = new Map<string, { key: string; manifest: LayerManifest }>();
   for (const name of ls.order) {
     const layer = ls.layers.get(name)!;
     const parentKey = layer.parent !== undefined ? out.get(layer.parent)!.key : undefined;
-    const manifest = layerManifest(ls, layer, parentKey, digests, rootKey);
+    const manifest = layerManifest(ls, layer, parentKey, upstream, rootKey);
     out.set(name, { key: keyOf(manifest), manifest });
   }
   return out;

@@ -5,6 +5,7 @@ import type { LayerSet } from '../definitions/types.js';
 import type { BuildRecord } from '../store.js';
 import type { RemoteRef } from '../consume/remote-cache.js';
 import { computeKeys, manifestDiff, type LayerManifest } from './keys.js';
+import type { UpstreamView } from './upstream.js';
 
 export type Action = 'build' | 'reuse' | 'fetch';
 
@@ -56,8 +57,8 @@ export function requireLayer(ls: LayerSet, layer: string): void {
 export interface PlanOptions {
   /** Rebuild the requested layers even when their inputs did not change. */
   force?: boolean;
-  /** Upstream digests by URL (see upstream.ts). */
-  digests?: Record<string, string>;
+  /** Upstream digests and dates by URL (see upstream.ts). */
+  upstream?: UpstreamView;
   /** Layer keys published in cache repositories. */
   remote?: Map<string, RemoteRef>;
   /** Identity of the set's root public key (builder/root-key.ts); undefined: none yet. */
@@ -78,7 +79,7 @@ export function planBuild(ls: LayerSet, requested: string[], current: Map<string
   requested.forEach((l) => requireLayer(ls, l));
   const targets = requested.length > 0 ? requested : ls.order;
   const needed = new Set(targets.flatMap((t) => chainOf(ls, t)));
-  const keys = computeKeys(ls, opts.digests, opts.rootKey);
+  const keys = computeKeys(ls, opts.upstream, opts.rootKey);
   const entries: PlanEntry[] = [];
   const byLayer = new Map<string, PlanEntry>();
   for (const layer of ls.order) {

@@ -13,9 +13,15 @@ export interface FetchOptions {
   retries?: number;
 }
 
-/** sha256 of a URL's content, streamed (upstream metadata can be megabytes). */
-export async function digestOf(url: string, o: FetchOptions = {}): Promise<string> {
+/**
+ * sha256 of a URL's content, streamed (upstream metadata can be megabytes), and its first
+ * `headBytes` bytes, where metadata says when it was published (a Release file's Date field).
+ */
+export async function digestOf(url: string, o: FetchOptions & { headBytes?: number } = {}): Promise<{ sha256: string; head: Buffer }> {
   const hash = createHash('sha256');
+  const keep = o.headBytes ?? 0;
+  const head: Buffer[] = [];
+  let kept = 0;
   try {
     const stream = url.startsWith('file:')
       ? createReadStream(fileURLToPath(url))
@@ -24,11 +30,18 @@ export async function digestOf(url: string, o: FetchOptions = {}): Promise<strin
           retry: { limit: o.retries ?? 3, methods: ['GET'] },
           headers: { 'user-agent': 'ost-images' },
         });
-    for await (const chunk of stream) hash.update(chunk as Buffer);
+    for await (const chunk of stream) {
+      const b = chunk as Buffer;
+      hash.update(b);
+      if (kept < keep) {
+        head.push(b.subarray(0, keep - kept));
+        kept += Math.min(b.length, keep - kept);
+      }
+    }
   } catch (err) {
     throw new StepError(`cannot fetch ${url}: ${(err as Error).message}; use --offline to plan with the last known digests`);
   }
-  return hash.digest('hex');
+  return { sha256: hash.digest('hex'), head: Buffer.concat(head) };
 }
 
 /** A whole (small) document: repomd.xml, primary.xml.gz. */

@@ -244,7 +244,7 @@ describe('a base job on a runner that has no key of the set', () => {
     // A base made with the set's key (fakeBuild ships 'private' / 'public' as the pair).
     const id = publicKeyId('public\n');
     const made = new Store(path.join(tmp, 'key-builder'));
-    await fakeBuild(made, 'demo', 'base', '20260101000000', undefined, 0x11, computeKeys(kls, {}, id).get('base'));
+    await fakeBuild(made, 'demo', 'base', '20260101000000', undefined, 0x11, computeKeys(kls, undefined, id).get('base'));
     const repo = path.join(tmp, 'key-staging');
     await publish(repo, (await packageLayers(kls, ['base'], made)).map((p) => p.rpm));
     const remote = (await readRepoIndex(repo)).keys;

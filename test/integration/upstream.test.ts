@@ -27,7 +27,7 @@ function set(upstreamUrl: string) {
 
 beforeAll(async () => {
   (await import('node:fs')).mkdirSync(www, { recursive: true });
-  writeFileSync(path.join(www, 'InRelease'), 'Date: Sat, 21 Nov 2026\n');
+  writeFileSync(path.join(www, 'InRelease'), 'Origin: Test\nDate: Sat, 21 Nov 2026 06:00:00 UTC\n');
   server = await serveDirectory(www);
   url = `${server.url}InRelease`;
 });
@@ -42,9 +42,12 @@ describe('upstream digests', () => {
     const k1 = computeKeys(ls, await resolveUpstream(ls, store, {}));
     const k2 = computeKeys(ls, await resolveUpstream(ls, store, {}));
     expect(k2.get('upgrade')!.key).toBe(k1.get('upgrade')!.key);
-    writeFileSync(path.join(www, 'InRelease'), 'Date: Sun, 22 Nov 2026\n');
+    writeFileSync(path.join(www, 'InRelease'), 'Origin: Test\nDate: Sun, 22 Nov 2026 06:00:00 UTC\n');
     const k3 = computeKeys(ls, await resolveUpstream(ls, store, {}));
     expect(['base', 'upgrade', 'engine-installed', 'host-installed'].filter((l) => k3.get(l)!.key !== k1.get(l)!.key)).toEqual(['upgrade', 'engine-installed', 'host-installed']);
+    // The metadata's own date is the time of the layers that see it: SOURCE_DATE_EPOCH.
+    expect(k1.get('upgrade')!.manifest.sourceDateEpoch).toBe(Date.UTC(2026, 10, 21, 6) / 1000);
+    expect(k3.get('engine-installed')!.manifest.sourceDateEpoch).toBe(Date.UTC(2026, 10, 22, 6) / 1000);
   });
 
   it('--offline uses the last digests fetched, without a request', async () => {
@@ -52,6 +55,7 @@ describe('upstream digests', () => {
     const online = await resolveUpstream(ls, store, {});
     server.stop();
     expect(await resolveUpstream(ls, store, { offline: true })).toEqual(online);
+    expect(online.dates[url]).toBe(Date.UTC(2026, 10, 22, 6) / 1000);
     server = await serveDirectory(www);
   });
 

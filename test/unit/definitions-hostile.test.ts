@@ -134,7 +134,7 @@ const table: [string, string, Files, string[], string?][] = [
     'set.yaml problems',
     'an unknown key in an el set: no family guessed for its kickstart base',
     { ...elFiles(), 'set.yaml': `${elSet}extra: 1\n` },
-    [`set.yaml:3: .extra: unknown key 'extra' (allowed: description, distro, image, package, flatten, ssh_key)`],
+    [`set.yaml:3: .extra: unknown key 'extra' (allowed: description, distro, image, package, flatten, source_date, ssh_key)`],
   ],
   [
     'set.yaml problems',
@@ -331,7 +331,7 @@ const table: [string, string, Files, string[], string?][] = [
     'long and unprintable values',
     'a long unknown key',
     { 'app/layer.yaml': `parent: base\n${L(500, 'k')}: 1\n` },
-    [`app/layer.yaml:2: .${L(60, 'k')}…: unknown key '${L(60, 'k')}…' (500 characters) (allowed: description, parent, upstream, base, steps)`],
+    [`app/layer.yaml:2: .${L(60, 'k')}…: unknown key '${L(60, 'k')}…' (500 characters) (allowed: description, parent, upstream, known_differences, base, steps)`],
   ],
   [
     'long and unprintable values',
@@ -350,26 +350,26 @@ const table: [string, string, Files, string[], string?][] = [
     'a flood of problems in one file',
     { 'app/layer.yaml': `parent: base\n${Array.from({ length: 50 }, (_, i) => `k${i}: 1`).join('\n')}\n` },
     [
-      `app/layer.yaml:2: .k0: unknown key 'k0' (allowed: description, parent, upstream, base, steps)`,
-      `app/layer.yaml:3: .k1: unknown key 'k1' (allowed: description, parent, upstream, base, steps)`,
-      `app/layer.yaml:4: .k2: unknown key 'k2' (allowed: description, parent, upstream, base, steps)`,
-      `app/layer.yaml:5: .k3: unknown key 'k3' (allowed: description, parent, upstream, base, steps)`,
-      `app/layer.yaml:6: .k4: unknown key 'k4' (allowed: description, parent, upstream, base, steps)`,
-      `app/layer.yaml:7: .k5: unknown key 'k5' (allowed: description, parent, upstream, base, steps)`,
-      `app/layer.yaml:8: .k6: unknown key 'k6' (allowed: description, parent, upstream, base, steps)`,
-      `app/layer.yaml:9: .k7: unknown key 'k7' (allowed: description, parent, upstream, base, steps)`,
-      `app/layer.yaml:10: .k8: unknown key 'k8' (allowed: description, parent, upstream, base, steps)`,
-      `app/layer.yaml:11: .k9: unknown key 'k9' (allowed: description, parent, upstream, base, steps)`,
-      `app/layer.yaml:12: .k10: unknown key 'k10' (allowed: description, parent, upstream, base, steps)`,
-      `app/layer.yaml:13: .k11: unknown key 'k11' (allowed: description, parent, upstream, base, steps)`,
-      `app/layer.yaml:14: .k12: unknown key 'k12' (allowed: description, parent, upstream, base, steps)`,
-      `app/layer.yaml:15: .k13: unknown key 'k13' (allowed: description, parent, upstream, base, steps)`,
-      `app/layer.yaml:16: .k14: unknown key 'k14' (allowed: description, parent, upstream, base, steps)`,
-      `app/layer.yaml:17: .k15: unknown key 'k15' (allowed: description, parent, upstream, base, steps)`,
-      `app/layer.yaml:18: .k16: unknown key 'k16' (allowed: description, parent, upstream, base, steps)`,
-      `app/layer.yaml:19: .k17: unknown key 'k17' (allowed: description, parent, upstream, base, steps)`,
-      `app/layer.yaml:20: .k18: unknown key 'k18' (allowed: description, parent, upstream, base, steps)`,
-      `app/layer.yaml:21: .k19: unknown key 'k19' (allowed: description, parent, upstream, base, steps)`,
+      `app/layer.yaml:2: .k0: unknown key 'k0' (allowed: description, parent, upstream, known_differences, base, steps)`,
+      `app/layer.yaml:3: .k1: unknown key 'k1' (allowed: description, parent, upstream, known_differences, base, steps)`,
+      `app/layer.yaml:4: .k2: unknown key 'k2' (allowed: description, parent, upstream, known_differences, base, steps)`,
+      `app/layer.yaml:5: .k3: unknown key 'k3' (allowed: description, parent, upstream, known_differences, base, steps)`,
+      `app/layer.yaml:6: .k4: unknown key 'k4' (allowed: description, parent, upstream, known_differences, base, steps)`,
+      `app/layer.yaml:7: .k5: unknown key 'k5' (allowed: description, parent, upstream, known_differences, base, steps)`,
+      `app/layer.yaml:8: .k6: unknown key 'k6' (allowed: description, parent, upstream, known_differences, base, steps)`,
+      `app/layer.yaml:9: .k7: unknown key 'k7' (allowed: description, parent, upstream, known_differences, base, steps)`,
+      `app/layer.yaml:10: .k8: unknown key 'k8' (allowed: description, parent, upstream, known_differences, base, steps)`,
+      `app/layer.yaml:11: .k9: unknown key 'k9' (allowed: description, parent, upstream, known_differences, base, steps)`,
+      `app/layer.yaml:12: .k10: unknown key 'k10' (allowed: description, parent, upstream, known_differences, base, steps)`,
+      `app/layer.yaml:13: .k11: unknown key 'k11' (allowed: description, parent, upstream, known_differences, base, steps)`,
+      `app/layer.yaml:14: .k12: unknown key 'k12' (allowed: description, parent, upstream, known_differences, base, steps)`,
+      `app/layer.yaml:15: .k13: unknown key 'k13' (allowed: description, parent, upstream, known_differences, base, steps)`,
+      `app/layer.yaml:16: .k14: unknown key 'k14' (allowed: description, parent, upstream, known_differences, base, steps)`,
+      `app/layer.yaml:17: .k15: unknown key 'k15' (allowed: description, parent, upstream, known_differences, base, steps)`,
+      `app/layer.yaml:18: .k16: unknown key 'k16' (allowed: description, parent, upstream, known_differences, base, steps)`,
+      `app/layer.yaml:19: .k17: unknown key 'k17' (allowed: description, parent, upstream, known_differences, base, steps)`,
+      `app/layer.yaml:20: .k18: unknown key 'k18' (allowed: description, parent, upstream, known_differences, base, steps)`,
+      `app/layer.yaml:21: .k19: unknown key 'k19' (allowed: description, parent, upstream, known_differences, base, steps)`,
       'app/layer.yaml: (top level): and 30 more problems in this file (the first 20 are shown)',
     ],
   ],
@@ -456,7 +456,7 @@ describe('every problem of a file at once', () => {
     expect(got).toEqual([
       "set.yaml:6: .distro.mirror: 'ftp://deb.debian.org/debian' is not a usable URL: only http://, https:// and file:// URLs are supported",
       `set.yaml:8: .package.prefix: '${L(60, 'p')}…' (230 characters) makes the RPM file name '.${L(19, 'p')}…app-12-YYYYMMDDHHMMSS.noarch.rpm.partial' 277 bytes long; at most 255`,
-      "set.yaml:10: .extras: unknown key 'extras' (allowed: description, distro, image, package, flatten, ssh_key)",
+      "set.yaml:10: .extras: unknown key 'extras' (allowed: description, distro, image, package, flatten, source_date, ssh_key)",
     ]);
   });
 
@@ -465,7 +465,7 @@ describe('every problem of a file at once', () => {
       'app/layer.yaml': 'parent: base\ndescripton: x\nsteps:\n  - install: curl\n  - install: [Bad_Name]\n  - run: missing.sh\nupstream: ["file://host/x"]\n',
     });
     expect(got).toEqual([
-      "app/layer.yaml:2: .descripton: unknown key 'descripton' (did you mean 'description'? allowed: description, parent, upstream, base, steps)",
+      "app/layer.yaml:2: .descripton: unknown key 'descripton' (did you mean 'description'? allowed: description, parent, upstream, known_differences, base, steps)",
       'app/layer.yaml:4: .steps[0].install: must be a list, got string "curl"',
       "app/layer.yaml:5: .steps[1].install[0]: 'Bad_Name' is not a valid Debian package name (lower-case letters, digits, + - .)",
       "app/layer.yaml:6: .steps[2].run: script 'missing.sh' does not exist in the layer folder",
@@ -476,7 +476,7 @@ describe('every problem of a file at once', () => {
   it('a layer with a schema error still takes part in the layer graph', () => {
     expect(messages({ 'a/layer.yaml': 'parent: b\nextra: 1\n', 'b/layer.yaml': 'parent: a\n' })).toEqual([
       'a/layer.yaml:1: .parent: layers form a cycle: a -> b -> a',
-      "a/layer.yaml:2: .extra: unknown key 'extra' (allowed: description, parent, upstream, base, steps)",
+      "a/layer.yaml:2: .extra: unknown key 'extra' (allowed: description, parent, upstream, known_differences, base, steps)",
     ]);
   });
 });

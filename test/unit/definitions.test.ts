@@ -59,7 +59,7 @@ const table: [string, Record<string, string | undefined>, string[]][] = [
     'an unknown key',
     { 'app/layer.yaml': 'paren: base\n' },
     [
-      "app/layer.yaml:1: .paren: unknown key 'paren' (did you mean 'parent'? allowed: description, parent, upstream, base, steps)",
+      "app/layer.yaml:1: .paren: unknown key 'paren' (did you mean 'parent'? allowed: description, parent, upstream, known_differences, base, steps)",
       "app/layer.yaml:1: (top level): a layer needs either 'parent' (the layer it is built on) or 'base' (how to make a fresh install)",
     ],
   ],

@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadLayerSet } from '../../src/definitions/load.js';
 import { canonicalJson, computeKeys, manifestDiff } from '../../src/plan/keys.js';
+import { NO_UPSTREAM as NONE } from '../../src/plan/upstream.js';
 import { writeLayerSet } from '../helpers/layerset.js';
 import { demoSet } from '../helpers/sets.js';
 
@@ -18,7 +19,7 @@ const UP = 'http://mirror.example/dists/updates/InRelease';
 
 function keys(change: Record<string, string> = {}, digests: Record<string, string> = { [UP]: 'a'.repeat(64) }): Record<string, string> {
   const ls = loadLayerSet(writeLayerSet({ ...BASE_FILES, ...change }).layersDir, 'demo');
-  return Object.fromEntries([...computeKeys(ls, digests)].map(([l, v]) => [l, v.key]));
+  return Object.fromEntries([...computeKeys(ls, { digests, dates: {} })].map(([l, v]) => [l, v.key]));
 }
 
 const before = keys();
@@ -43,14 +44,14 @@ describe('input keys', () => {
 
   it("change of the set's root key: the base (the key is written into it and shipped with it) and every layer above", () => {
     const ls = loadLayerSet(writeLayerSet(BASE_FILES).layersDir, 'demo');
-    const k = (rootKey?: string) => Object.fromEntries([...computeKeys(ls, { [UP]: 'a'.repeat(64) }, rootKey)].map(([l, v]) => [l, v.key]));
+    const k = (rootKey?: string) => Object.fromEntries([...computeKeys(ls, { digests: { [UP]: 'a'.repeat(64) }, dates: {} }, rootKey)].map(([l, v]) => [l, v.key]));
     const [a, b] = [k('1'.repeat(64)), k('2'.repeat(64))];
     expect(Object.keys(a).filter((l) => a[l] !== b[l]).sort()).toEqual(['base', 'engine-installed', 'host-installed', 'upgrade']);
     expect(k('1'.repeat(64))).toEqual(a);
     // No key yet (a plan before the first base build): recorded as unknown, never as some key.
-    expect(computeKeys(ls, {}, undefined).get('base')!.manifest.rootKey).toBe('unknown');
-    expect(computeKeys(ls, {}, '1'.repeat(64)).get('upgrade')!.manifest.rootKey).toBeUndefined();
-    expect(manifestDiff(computeKeys(ls, {}, '1'.repeat(64)).get('base')!.manifest, computeKeys(ls, {}, '2'.repeat(64)).get('base')!.manifest)).toEqual([
+    expect(computeKeys(ls, NONE, undefined).get('base')!.manifest.rootKey).toBe('unknown');
+    expect(computeKeys(ls, NONE, '1'.repeat(64)).get('upgrade')!.manifest.rootKey).toBeUndefined();
+    expect(manifestDiff(computeKeys(ls, NONE, '1'.repeat(64)).get('base')!.manifest, computeKeys(ls, NONE, '2'.repeat(64)).get('base')!.manifest)).toEqual([
       `.rootKey: "${'1'.repeat(64)}" -> "${'2'.repeat(64)}"`,
     ]);
   });
