@@ -2,7 +2,7 @@
 // unattended under QEMU with a kickstart file rendered from the layer's template (root SSH key,
 // host name, disk size, repositories, serial console). The console goes to a log; on failure or
 // timeout the error carries its tail. Afterwards the installed disk is opened like any other base
-// for the layer's steps and its package list.
+// for the layer's steps and its package list, and sealed (seal.ts).
 import { readFileSync, mkdirSync, writeFileSync, appendFileSync } from 'node:fs';
 import path from 'node:path';
 import type { KickstartBase } from '../definitions/types.js';
@@ -18,6 +18,7 @@ import type { BaseContext } from './base.js';
 import { prepareChroot } from './chroot-env.js';
 import { attachDisk, chrootDevices, mountRoot } from './disk.js';
 import { expectedSha256, fetchCached } from './download.js';
+import { sealTree } from './seal.js';
 import { listGuestPackages, runStepsInChroot } from './steps.js';
 import { DONE_MARKER, SERIAL, kickstartVars, renderKickstart } from '../definitions/kickstart-template.js';
 
@@ -73,8 +74,13 @@ export async function buildKickstartBase(ctx: BaseContext, base: KickstartBase):
     const part = disk.partitions[disk.partitions.length - 1];
     if (!part) throw new StepError(`${layer.name}: the installed disk has no partition`);
     const root = await mountRoot(scope, part, ctx.work);
-    await prepareChroot(scope, root, await chrootDevices(disk, part));
-    await runStepsInChroot(root, set.distro.family, layer.steps, layer.name);
-    return listGuestPackages(root, set.distro.family, layer.name);
+    const listText = await withScope(async (guest) => {
+      await prepareChroot(guest, root, await chrootDevices(disk, part));
+      await runStepsInChroot(root, set.distro.family, layer.steps, layer.name, ctx.epoch);
+      return listGuestPackages(root, set.distro.family, layer.name);
+    });
+    // The installer made host keys, logs and a random seed: out, as from every base.
+    sealTree(root, { layer: layer.name, epoch: ctx.epoch, firstBoot: true });
+    return listText;
   });
 }

@@ -26,12 +26,21 @@ function stage(root: string, file: string, name: string): string {
   return `/tmp/${name}`;
 }
 
-export async function runStepsInChroot(root: string, family: DistroFamily, steps: Step[], layer: string): Promise<void> {
+/**
+ * The environment of everything a layer build runs in the guest: SOURCE_DATE_EPOCH, which dpkg,
+ * initramfs-tools, useradd and Python's byte-compiler take as "now" for what they record.
+ */
+export function guestEnv(epoch: number): Record<string, string> {
+  return { SOURCE_DATE_EPOCH: String(epoch) };
+}
+
+export async function runStepsInChroot(root: string, family: DistroFamily, steps: Step[], layer: string, epoch: number): Promise<void> {
   const cmds = guestCommands(family);
+  const env = guestEnv(epoch);
   let refreshed = false;
   const refresh = async (): Promise<void> => {
     if (refreshed) return;
-    await inChroot(root, cmds.refresh, { onLine: quietLine });
+    await inChroot(root, cmds.refresh, { onLine: quietLine, env });
     refreshed = true;
   };
   for (const step of steps) {
@@ -41,20 +50,20 @@ export async function runStepsInChroot(root: string, family: DistroFamily, steps
       case 'install':
         log.info(`${label}: install ${step.packages.join(' ')}`);
         await refresh();
-        await inChroot(root, cmds.install(step.packages), { onLine: quietLine });
+        await inChroot(root, cmds.install(step.packages), { onLine: quietLine, env });
         break;
       case 'upgrade':
         log.info(`${label}: full upgrade`);
         // Sources may have changed in an earlier step (the upgrade layer adds suites).
         refreshed = false;
         await refresh();
-        await inChroot(root, cmds.upgrade, { onLine: quietLine });
+        await inChroot(root, cmds.upgrade, { onLine: quietLine, env });
         break;
       case 'run': {
         log.info(`${label}: run ${step.script}`);
         const inGuest = stage(root, step.path, `ost-images-step-${step.index}.sh`);
         try {
-          await inChroot(root, ['/bin/sh', inGuest], { onLine: quietLine });
+          await inChroot(root, ['/bin/sh', inGuest], { onLine: quietLine, env });
         } finally {
           rmSync(path.join(root, inGuest), { force: true });
         }
@@ -67,7 +76,7 @@ export async function runStepsInChroot(root: string, family: DistroFamily, steps
         // Staged under fixed names: the user's file names never reach a guest command line.
         const staged = step.files.map((f, i) => stage(root, f.path, `ost-images-local-${i}${path.extname(f.name)}`));
         try {
-          await inChroot(root, cmds.installLocal(staged), { onLine: quietLine });
+          await inChroot(root, cmds.installLocal(staged), { onLine: quietLine, env });
         } finally {
           for (const s of staged) rmSync(path.join(root, s), { force: true });
         }
@@ -77,9 +86,9 @@ export async function runStepsInChroot(root: string, family: DistroFamily, steps
         log.info(`${label}: upload ${step.from} -> ${step.to}`);
         const inGuest = stage(root, step.path, `ost-images-upload-${step.index}`);
         try {
-          await inChroot(root, ['mkdir', '-p', path.posix.dirname(step.to)]);
-          await inChroot(root, ['cp', inGuest, step.to]);
-          await inChroot(root, ['chmod', step.mode.toString(8), step.to]);
+          await inChroot(root, ['mkdir', '-p', path.posix.dirname(step.to)], { env });
+          await inChroot(root, ['cp', inGuest, step.to], { env });
+          await inChroot(root, ['chmod', step.mode.toString(8), step.to], { env });
         } finally {
           rmSync(path.join(root, inGuest), { force: true });
         }
@@ -88,7 +97,7 @@ export async function runStepsInChroot(root: string, family: DistroFamily, steps
       }
     }
   }
-  await cleanGuest(root, family);
+  await cleanGuest(root, family, env);
 }
 
 /** The guest's installed packages, or undefined (with a warning) when it cannot say. */
@@ -103,6 +112,6 @@ export async function listGuestPackages(root: string, family: DistroFamily, laye
 }
 
 /** Package caches and index files are rebuilt on demand; keeping them only bloats the layer. */
-export async function cleanGuest(root: string, family: DistroFamily): Promise<void> {
-  for (const argv of guestCommands(family).clean) await inChroot(root, argv);
+export async function cleanGuest(root: string, family: DistroFamily, env: Record<string, string> = {}): Promise<void> {
+  for (const argv of guestCommands(family).clean) await inChroot(root, argv, { env });
 }

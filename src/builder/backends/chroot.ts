@@ -1,8 +1,10 @@
 // The chroot backend: the overlay attached through qemu-storage-daemon/FUSE/loop and mounted, the
-// guest's own package manager run at native speed. Needs root; no KVM needed.
+// guest's own package manager run at native speed, then the tree sealed (seal.ts). Needs root; no
+// KVM needed.
 import { withScope } from '../../scope.js';
 import { prepareChroot } from '../chroot-env.js';
 import { attachDisk, chrootDevices, mountRoot, rootDevice } from '../disk.js';
+import { sealTree } from '../seal.js';
 import { listGuestPackages, runStepsInChroot } from '../steps.js';
 import type { Backend, CustomizeContext } from './types.js';
 
@@ -13,9 +15,14 @@ export const chrootBackend: Backend = {
       const disk = await attachDisk(scope, ctx.image, ctx.work);
       const dev = rootDevice(disk);
       const root = await mountRoot(scope, dev, ctx.work);
-      await prepareChroot(scope, root, await chrootDevices(disk, dev));
-      await runStepsInChroot(root, ctx.set.distro.family, ctx.layer.steps, ctx.layer.name);
-      return listGuestPackages(root, ctx.set.distro.family, ctx.layer.name);
+      const listText = await withScope(async (guest) => {
+        await prepareChroot(guest, root, await chrootDevices(disk, dev));
+        await runStepsInChroot(root, ctx.set.distro.family, ctx.layer.steps, ctx.layer.name, ctx.epoch);
+        return listGuestPackages(root, ctx.set.distro.family, ctx.layer.name);
+      });
+      // With the chroot environment gone, the tree is what the image holds.
+      sealTree(root, { layer: ctx.layer.name, epoch: ctx.epoch, firstBoot: false });
+      return listText;
     });
   },
 };

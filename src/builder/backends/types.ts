@@ -6,6 +6,8 @@ export interface CustomizeContext {
   /** The partial overlay to change in place. */
   image: string;
   work: string;
+  /** The layer's SOURCE_DATE_EPOCH (plan/epoch.ts): the guest's tools read it, file times are clamped to it. */
+  epoch: number;
 }
 
 /**
