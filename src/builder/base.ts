@@ -1,11 +1,16 @@
 // Makes a base layer, one of three ways:
-// - mmdebstrap: an empty qcow2, one MBR partition, ext4, mmdebstrap straight into it, then what
-//   turns a chroot into a bootable VM: fstab, GRUB on the disk with a serial console, DHCP
-//   networking, the root SSH key, an empty machine-id (each VM makes its own on first boot);
+// - mmdebstrap: a scratch raw disk, one MBR partition, ext4, mmdebstrap straight into it, then
+//   what turns a chroot into a bootable VM: fstab, GRUB on the disk with a serial console, DHCP
+//   networking, the root SSH key; then sealed (seal.ts) and repacked into the layer's qcow2 in a
+//   fixed order (repack.ts): the same inputs give the same bytes. Disk id, file system UUID and
+//   hash seed come from the layer's key, every time from its SOURCE_DATE_EPOCH;
 // - image: a distribution's cloud image (downloaded, verified, cached), converted to the set's
 //   size with its root partition and file system grown, then the root key, host name, empty
 //   machine-id and cloud-init switched off (no datasource: it would wait minutes at every boot);
 // - kickstart: an installer ISO run unattended under QEMU (kickstart.ts).
+// Every base is sealed (seal.ts: no host keys, logs or seeds; times clamped; a first-boot unit
+// makes the per-machine keys), so its file tree is reproducible; only the mmdebstrap one is
+// repacked, because only its whole file system is made here.
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ImageBase, LayerDef, MmdebstrapBase, SetDef } from '../definitions/types.js';
@@ -15,11 +20,15 @@ import { log } from '../log.js';
 import { withScope } from '../scope.js';
 import { inChroot } from '../tools/chroot.js';
 import { mmdebstrap } from '../tools/mmdebstrap.js';
-import { SINGLE_ROOT_PARTITION, blkidUuid, fsType, growExt, growPartition, growXfs, mkfsExt4, partitionTable } from '../tools/mount.js';
+import { fsType, growPartition, growXfs, partitionTable } from '../tools/mount.js';
+import { growExt, mkfsExt4 } from '../tools/e2fsprogs.js';
 import * as qemuImg from '../tools/qemu-img.js';
+import { baseSeeds } from '../plan/epoch.js';
 import { prepareChroot } from './chroot-env.js';
-import { attachDisk, chrootDevices, mountRoot } from './disk.js';
-import { listGuestPackages, runStepsInChroot } from './steps.js';
+import { attachDisk, attachRawDisk, chrootDevices, mountRoot } from './disk.js';
+import { repackBase } from './repack.js';
+import { sealTree } from './seal.js';
+import { guestEnv, listGuestPackages, runStepsInChroot } from './steps.js';
 import { expectedSha256, fetchCached } from './download.js';
 import { buildKickstartBase } from './kickstart.js';
 
@@ -35,6 +44,15 @@ export interface BaseContext {
   downloads: string;
   /** Where installer console logs go (kept when an install fails). */
   consoleDir: string;
+  /** The layer's input key: the seeds of its disk and file system are derived from it. */
+  key: string;
+  /** The layer's SOURCE_DATE_EPOCH (plan/epoch.ts). */
+  epoch: number;
+}
+
+/** One MBR partition from 1 MiB to the end, bootable, type Linux; the disk id from the key. */
+export function rootPartitionScript(diskId: string): string {
+  return `label: dos\nlabel-id: ${diskId}\nstart=2048, type=83, bootable\n`;
 }
 
 const SERIAL = ['console=tty0', 'console=ttyS0,115200n8'];
@@ -90,33 +108,39 @@ export async function buildBase(ctx: BaseContext): Promise<string | undefined> {
 async function buildMmdebstrapBase(ctx: BaseContext, base: MmdebstrapBase): Promise<string | undefined> {
   const { set, layer } = ctx;
   if (!set.distro.mirror) throw new StepError(`${set.file}: distro.mirror is needed to build base layer '${layer.name}'`);
-  await qemuImg.create(ctx.image, { size: set.image.sizeBytes });
+  const seeds = baseSeeds(ctx.key);
+  const id = { uuid: seeds.fsUuid, hashSeed: seeds.hashSeed };
+  const env = guestEnv(ctx.epoch);
+  const debugLine = (l: string) => log.debug(`  | ${l}`);
   return withScope(async (scope) => {
-    const disk = await attachDisk(scope, ctx.image, ctx.work, SINGLE_ROOT_PARTITION);
+    const disk = await attachRawDisk(scope, path.join(ctx.work, 'pass1.raw'), set.image.sizeBytes, rootPartitionScript(seeds.diskId));
     const part = disk.partitions[0];
     if (!part) throw new StepError(`no partition device appeared for ${disk.loop}`);
-    await mkfsExt4(part, 'root');
-    const uuid = await blkidUuid(part);
+    await mkfsExt4(part, 'root', { id, epoch: ctx.epoch });
     const root = await mountRoot(scope, part, ctx.work);
-    log.info(`${layer.name}: mmdebstrap ${base.suites.join(',')} (${base.variant}, ${base.packages.length} extra packages)`);
-    await mmdebstrap(base, root, set.distro.mirror!, { onLine: (l) => (l.startsWith('I: ') ? log.info(`${layer.name}:   ${l.slice(3)}`) : log.debug(`  | ${l}`)) });
-    checkInterrupted();
-    await prepareChroot(scope, root, await chrootDevices(disk, part));
-    for (const [file, content, mode] of baseFiles(set, layer, uuid, ctx.sshPublicKey)) writeGuestFile(root, file, content, mode);
-    chmodSync(path.join(root, 'root', '.ssh'), 0o700);
-    log.info(`${layer.name}: bootloader and first-boot configuration`);
-    await inChroot(root, ['systemctl', 'enable', 'systemd-networkd.service']);
-    await inChroot(root, ['grub-install', '--target=i386-pc', disk.loop], { onLine: (l) => log.debug(`  | ${l}`) });
-    await inChroot(root, ['update-grub'], { onLine: (l) => log.debug(`  | ${l}`) });
-    const grubCfg = readFileSync(path.join(root, 'boot', 'grub', 'grub.cfg'), 'utf8');
-    if (!grubCfg.includes(`root=UUID=${uuid}`)) {
-      throw new StepError(`grub.cfg does not boot root=UUID=${uuid}; the image would only boot on this host's device names`);
-    }
-    // Every VM made from this image must get its own machine-id on first boot.
-    writeFileSync(path.join(root, 'etc', 'machine-id'), '');
-    rmSync(path.join(root, 'var', 'lib', 'dbus', 'machine-id'), { force: true });
-    await runStepsInChroot(root, set.distro.family, layer.steps, layer.name);
-    return listGuestPackages(root, set.distro.family, layer.name);
+    const listText = await withScope(async (guest) => {
+      log.info(`${layer.name}: mmdebstrap ${base.suites.join(',')} (${base.variant}, ${base.packages.length} extra packages)`);
+      await mmdebstrap(base, root, set.distro.mirror!, { env, onLine: (l) => (l.startsWith('I: ') ? log.info(`${layer.name}:   ${l.slice(3)}`) : debugLine(l)) });
+      checkInterrupted();
+      // mmdebstrap copies the build host's resolver configuration in: no image carries that.
+      rmSync(path.join(root, 'etc', 'resolv.conf'), { force: true });
+      await prepareChroot(guest, root, await chrootDevices(disk, part));
+      for (const [file, content, mode] of baseFiles(set, layer, seeds.fsUuid, ctx.sshPublicKey)) writeGuestFile(root, file, content, mode);
+      chmodSync(path.join(root, 'root', '.ssh'), 0o700);
+      log.info(`${layer.name}: bootloader and first-boot configuration`);
+      await inChroot(root, ['systemctl', 'enable', 'systemd-networkd.service'], { env });
+      await inChroot(root, ['grub-install', '--target=i386-pc', disk.loop], { env, onLine: debugLine });
+      await inChroot(root, ['update-grub'], { env, onLine: debugLine });
+      const grubCfg = readFileSync(path.join(root, 'boot', 'grub', 'grub.cfg'), 'utf8');
+      if (!grubCfg.includes(`root=UUID=${seeds.fsUuid}`)) {
+        throw new StepError(`grub.cfg does not boot root=UUID=${seeds.fsUuid}; the image would only boot on this host's device names`);
+      }
+      await runStepsInChroot(root, set.distro.family, layer.steps, layer.name, ctx.epoch);
+      return listGuestPackages(root, set.distro.family, layer.name);
+    });
+    sealTree(root, { layer: layer.name, epoch: ctx.epoch, firstBoot: true });
+    await repackBase({ layer: layer.name, disk, root, image: ctx.image, sizeBytes: set.image.sizeBytes, id, epoch: ctx.epoch, work: ctx.work });
+    return listText;
   });
 }
 
@@ -151,14 +175,17 @@ async function buildImageBase(ctx: BaseContext, base: ImageBase): Promise<string
     const root = await mountRoot(scope, part, ctx.work);
     if (type === 'xfs') await growXfs(root);
     else if (!type.startsWith('ext')) log.warn(`${layer.name}: root file system ${type} is not grown (ext2/3/4 and xfs are)`);
-    await prepareChroot(scope, root, await chrootDevices(disk, part));
-    writeGuestFile(root, '/root/.ssh/authorized_keys', ctx.sshPublicKey.endsWith('\n') ? ctx.sshPublicKey : `${ctx.sshPublicKey}\n`, 0o600);
-    chmodSync(path.join(root, 'root', '.ssh'), 0o700);
-    writeGuestFile(root, '/etc/hostname', `${base.hostname}\n`, 0o644);
-    // Without a datasource cloud-init waits at every boot; the image is configured here instead.
-    writeGuestFile(root, '/etc/cloud/cloud-init.disabled', 'Disabled by ost-images: the image is configured at build time.\n', 0o644);
-    writeFileSync(path.join(root, 'etc', 'machine-id'), '');
-    await runStepsInChroot(root, set.distro.family, layer.steps, layer.name);
-    return listGuestPackages(root, set.distro.family, layer.name);
+    const listText = await withScope(async (guest) => {
+      await prepareChroot(guest, root, await chrootDevices(disk, part));
+      writeGuestFile(root, '/root/.ssh/authorized_keys', ctx.sshPublicKey.endsWith('\n') ? ctx.sshPublicKey : `${ctx.sshPublicKey}\n`, 0o600);
+      chmodSync(path.join(root, 'root', '.ssh'), 0o700);
+      writeGuestFile(root, '/etc/hostname', `${base.hostname}\n`, 0o644);
+      // Without a datasource cloud-init waits at every boot; the image is configured here instead.
+      writeGuestFile(root, '/etc/cloud/cloud-init.disabled', 'Disabled by ost-images: the image is configured at build time.\n', 0o644);
+      await runStepsInChroot(root, set.distro.family, layer.steps, layer.name, ctx.epoch);
+      return listGuestPackages(root, set.distro.family, layer.name);
+    });
+    sealTree(root, { layer: layer.name, epoch: ctx.epoch, firstBoot: true });
+    return listText;
   });
 }

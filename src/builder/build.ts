@@ -35,8 +35,16 @@ function newBuildId(ls: LayerSet, taken: Set<string>): BuildId {
   return { version: ls.set.distro.version, release };
 }
 
+export interface ExecuteOptions {
+  /**
+   * The build id (version-release) a layer is built under, instead of a new one from the clock:
+   * a rebuild of a recorded build (reproduce/rebuild.ts) is that build again, under its name.
+   */
+  buildIds?: Map<string, BuildId>;
+}
+
 /** `rootKey`: the set's key pair (root-key.ts), needed when the plan builds a base layer. */
-export async function executePlan(ls: LayerSet, plan: BuildPlan, store: Store, backendName: 'chroot' | 'guestfs', rootKey?: RootKey): Promise<BuildResult[]> {
+export async function executePlan(ls: LayerSet, plan: BuildPlan, store: Store, backendName: 'chroot' | 'guestfs', rootKey?: RootKey, o: ExecuteOptions = {}): Promise<BuildResult[]> {
   const setName = ls.set.name;
   store.ensure(setName);
   const imagesDir = store.imagesDir(setName);
@@ -66,7 +74,7 @@ export async function executePlan(ls: LayerSet, plan: BuildPlan, store: Store, b
       continue;
     }
     if (layer.parent !== undefined && !parent) throw new StepError(`internal: parent ${layer.parent} of ${layer.name} was not built first`);
-    const id = newBuildId(ls, new Set(store.builds(setName, layer.name).map((b) => b.release)));
+    const id = o.buildIds?.get(layer.name) ?? newBuildId(ls, new Set(store.builds(setName, layer.name).map((b) => b.release)));
     const file = imageFileName(setName, layer.name, id);
     const partial = path.join(imagesDir, `.${file}.partial`);
     const compacting = path.join(imagesDir, `.${file}.compact.partial`);
@@ -88,11 +96,11 @@ export async function executePlan(ls: LayerSet, plan: BuildPlan, store: Store, b
         writeFileSync(`${keyPartial}.pub`, `${rootKey.public}\n`, { mode: 0o644 });
         pinKeyFileTime(keyPartial!);
         pinKeyFileTime(`${keyPartial}.pub`);
-        listText = await buildBase({ set: ls.set, layer, image: partial, sshPublicKey: rootKey.public, work, downloads: store.downloadsDir(), consoleDir: path.join(store.root, 'console') });
+        listText = await buildBase({ set: ls.set, layer, image: partial, sshPublicKey: rootKey.public, work, downloads: store.downloadsDir(), consoleDir: path.join(store.root, 'console'), key: entry.key, epoch: entry.manifest.sourceDateEpoch });
       } else {
         // The backing name is relative: the chain stays valid wherever the directory is installed.
         await qemuImg.create(partial, { backing: parent!.image });
-        listText = await backend.customize({ set: ls.set, layer, image: partial, work });
+        listText = await backend.customize({ set: ls.set, layer, image: partial, work, epoch: entry.manifest.sourceDateEpoch });
       }
       if (listText !== undefined) packages = writePackageFiles(imagesDir, setName, layer, id, listText, parent, listPartial, diffPartial);
       // fstrim leaves holes inside the qcow2 file, and rpm would install those holes as written

@@ -3,13 +3,13 @@
 // Each resource is registered with the Scope the moment it exists, so every exit path (success,
 // failure, SIGINT, SIGTERM) releases them in reverse order. fstrim runs before the unmount so the
 // overlay keeps only the clusters this layer really changed.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Scope } from '../scope.js';
 import { StepError } from '../errors.js';
 import { log } from '../log.js';
 import * as losetup from '../tools/losetup.js';
-import { blkidUuid, fstrim, mount, partition, umount } from '../tools/mount.js';
+import { blkidUuid, fsType, fstrim, mount, partition, umount } from '../tools/mount.js';
 import type { ChrootOptions } from './chroot-env.js';
 import * as qsd from '../tools/qemu-storage-daemon.js';
 import { killProcessesUnder } from './processes.js';
@@ -37,6 +37,46 @@ export async function attachDisk(scope: Scope, image: string, work: string, part
   scope.defer(`loop device ${loop}`, () => losetup.detach(loop));
   const partitions = await losetup.partitions(loop);
   log.debug(`attached ${image} as ${loop} (${partitions.join(', ') || 'no partitions'})`);
+  return { raw, loop, partitions };
+}
+
+/**
+ * An image and its backing chain attached read-only and its root file system (the last
+ * partition: where every base puts it) mounted read-only under `work`, for reading what the image
+ * holds (comparing builds): nothing is written, not even a journal replay.
+ */
+export async function mountImageReadOnly(scope: Scope, image: string, work: string): Promise<string> {
+  mkdirSync(work, { recursive: true });
+  const raw = path.join(work, 'disk.raw');
+  writeFileSync(raw, '');
+  const pid = await qsd.startFuseExport(image, raw, path.join(work, 'qsd.pid'), true);
+  scope.defer(`qemu-storage-daemon ${pid}`, () => qsd.stop(pid, raw));
+  const loop = await losetup.attach(raw, true);
+  scope.defer(`loop device ${loop}`, () => losetup.detach(loop));
+  const partitions = await losetup.partitions(loop);
+  const dev = partitions[partitions.length - 1] ?? loop;
+  const root = path.join(work, 'root');
+  mkdirSync(root, { recursive: true });
+  // Not even a journal replay: ext4 says noload, XFS norecovery.
+  const type = await fsType(dev);
+  await mount(dev, root, { options: ['ro', 'noatime', ...(type.startsWith('ext') ? ['noload'] : type === 'xfs' ? ['norecovery'] : [])] });
+  scope.defer(`mount ${root}`, () => umount(root));
+  return root;
+}
+
+/**
+ * A scratch raw disk file of `bytes`, partitioned and attached as a loop device: the first pass of
+ * a base build writes here at the host's speed (no qcow2, no FUSE), and what it holds is then
+ * repacked into the layer's image (repack.ts).
+ */
+export async function attachRawDisk(scope: Scope, raw: string, bytes: number, partitionScript: string): Promise<AttachedDisk> {
+  writeFileSync(raw, '');
+  truncateSync(raw, bytes);
+  await partition(raw, partitionScript);
+  const loop = await losetup.attach(raw);
+  scope.defer(`loop device ${loop}`, () => losetup.detach(loop));
+  const partitions = await losetup.partitions(loop);
+  log.debug(`attached ${raw} as ${loop} (${partitions.join(', ') || 'no partitions'})`);
   return { raw, loop, partitions };
 }
 

@@ -8,12 +8,12 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { run } from './run.js';
 
-export function attachArgs(file: string): string[] {
-  return ['--find', '--show', '--partscan', file];
+export function attachArgs(file: string, readOnly = false): string[] {
+  return ['--find', '--show', '--partscan', ...(readOnly ? ['--read-only'] : []), file];
 }
 
-export async function attach(file: string): Promise<string> {
-  return (await run('losetup', attachArgs(file))).stdout.trim();
+export async function attach(file: string, readOnly = false): Promise<string> {
+  return (await run('losetup', attachArgs(file, readOnly))).stdout.trim();
 }
 
 export async function detach(dev: string): Promise<void> {

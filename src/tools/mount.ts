@@ -1,5 +1,4 @@
-// mount / umount / fstrim / mknod for the chroot backend.
-import { StepError } from '../errors.js';
+// mount / umount / fstrim / mknod for the chroot backend; sfdisk and blkid for partitions and file systems.
 import { run } from './run.js';
 
 export async function mount(source: string, target: string, opts: { type?: string; options?: string[]; bind?: boolean } = {}): Promise<void> {
@@ -29,12 +28,6 @@ export async function mknod(file: string, mode: string, type: 'c' | 'b', major: 
   await run('mknod', ['-m', mode, file, type, String(major), String(minor)]);
 }
 
-export async function mkfsExt4(dev: string, label: string): Promise<void> {
-  // nodiscard: the fresh qcow2 is already all holes; discarding 8G through FUSE only costs time.
-  // A 32 MiB journal: every layer rewrites journal blocks into its overlay, up to the journal size.
-  await run('mkfs.ext4', ['-q', '-F', '-L', label, '-J', 'size=32', '-E', 'nodiscard', dev]);
-}
-
 export async function blkidUuid(dev: string): Promise<string> {
   return (await run('blkid', ['-s', 'UUID', '-o', 'value', dev])).stdout.trim();
 }
@@ -62,14 +55,6 @@ export async function growPartition(file: string, n: number, label: string): Pro
 
 export async function fsType(dev: string): Promise<string> {
   return (await run('blkid', ['-s', 'TYPE', '-o', 'value', dev])).stdout.trim();
-}
-
-/** Grows an unmounted ext2/3/4 file system to its partition (checked first, as resize2fs demands). */
-export async function growExt(dev: string): Promise<void> {
-  // Exit 1 and 2 mean "errors corrected"; 4 and above mean the file system is not safe to grow.
-  const r = await run('e2fsck', ['-f', '-y', dev], { allowFailure: true });
-  if (r.exitCode >= 4) throw new StepError(`e2fsck -f -y ${dev} exited with ${r.exitCode}: ${r.stdout.split('\n').slice(-5).join(' ')}`);
-  await run('resize2fs', [dev]);
 }
 
 /** Grows a mounted XFS file system to its partition. */

@@ -8,20 +8,29 @@ import { StepError } from '../errors.js';
 import { log } from '../log.js';
 import { run } from './run.js';
 
-export function fuseExportArgs(image: string, mountpoint: string, pidfile: string): string[] {
-  return [
-    '--blockdev', `driver=file,node-name=file0,filename=${image},discard=unmap`,
-    '--blockdev', 'driver=qcow2,node-name=disk0,file=file0,discard=unmap',
-    '--export', `type=fuse,id=export0,node-name=disk0,mountpoint=${mountpoint},writable=on`,
-    '--daemonize',
-    '--pidfile', pidfile,
-  ];
+/** `readOnly`: the image (and its backing chain) opened read-only, the export not writable. */
+export function fuseExportArgs(image: string, mountpoint: string, pidfile: string, readOnly = false): string[] {
+  return readOnly
+    ? [
+        '--blockdev', `driver=file,node-name=file0,filename=${image},read-only=on`,
+        '--blockdev', 'driver=qcow2,node-name=disk0,file=file0,read-only=on',
+        '--export', `type=fuse,id=export0,node-name=disk0,mountpoint=${mountpoint},writable=off`,
+        '--daemonize',
+        '--pidfile', pidfile,
+      ]
+    : [
+        '--blockdev', `driver=file,node-name=file0,filename=${image},discard=unmap`,
+        '--blockdev', 'driver=qcow2,node-name=disk0,file=file0,discard=unmap',
+        '--export', `type=fuse,id=export0,node-name=disk0,mountpoint=${mountpoint},writable=on`,
+        '--daemonize',
+        '--pidfile', pidfile,
+      ];
 }
 
 /** Starts the daemon; returns its pid. The mountpoint must be an existing regular file. */
-export async function startFuseExport(image: string, mountpoint: string, pidfile: string): Promise<number> {
+export async function startFuseExport(image: string, mountpoint: string, pidfile: string, readOnly = false): Promise<number> {
   if (image.includes(',')) throw new StepError(`image path must not contain ',' (qemu option syntax): ${image}`);
-  await run('qemu-storage-daemon', fuseExportArgs(image, mountpoint, pidfile));
+  await run('qemu-storage-daemon', fuseExportArgs(image, mountpoint, pidfile, readOnly));
   return Number(readFileSync(pidfile, 'utf8').trim());
 }
 

@@ -16,7 +16,7 @@ import type { LayerManifest } from '../../src/plan/keys.js';
 import { imageFileName, sshKeyFileName } from '../../src/plan/naming.js';
 import type { BuildRecord, Store } from '../../src/store.js';
 import { withScope } from '../../src/scope.js';
-import { mkfsExt4 } from '../../src/tools/mount.js';
+import { mkfsExt4 } from '../../src/tools/e2fsprogs.js';
 import * as qemuImg from '../../src/tools/qemu-img.js';
 
 /** The disk is 128 MiB; its one partition ends at 96 MiB, so layers can differ above that. */
