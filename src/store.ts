@@ -18,7 +18,7 @@ import { writeJsonAtomic } from './fsutil.js';
 import { log } from './log.js';
 import { acquireLock } from './lock.js';
 import { pidAlive } from './proc.js';
-import { flatImageFileName, imageFileName, type BuildId } from './plan/naming.js';
+import { flatImageFileName, imageFileName, releaseTime, type BuildId } from './plan/naming.js';
 import type { LayerManifest } from './plan/keys.js';
 
 export interface ParentRef extends BuildId {
@@ -45,6 +45,23 @@ export interface BuildRecord extends BuildId {
   seconds: number;
   virtualSize: number;
   allocatedSize: number;
+}
+
+/**
+ * The build record as a package ships it: without what is true of one run only (when it ran, how
+ * long it took), so packaging the same build, or a rebuild of it, gives the same payload. The
+ * release stamp says when the build started.
+ */
+export type ShippedRecord = Omit<BuildRecord, 'builtAt' | 'seconds'>;
+
+export function shippedRecord(rec: BuildRecord): ShippedRecord {
+  const { builtAt: _builtAt, seconds: _seconds, ...rest } = rec;
+  return rest;
+}
+
+/** A shipped record taken into a store (builder/fetch.ts): its start time from the release. */
+export function fromShipped(rec: ShippedRecord & Partial<Pick<BuildRecord, 'builtAt' | 'seconds'>>): BuildRecord {
+  return { ...rec, builtAt: rec.builtAt ?? releaseTime(rec.release) ?? new Date(0).toISOString(), seconds: rec.seconds ?? 0 };
 }
 
 export interface PackagesInfo {

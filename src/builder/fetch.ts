@@ -8,7 +8,7 @@ import { StepError } from '../errors.js';
 import { log } from '../log.js';
 import { recordFileName } from '../package/spec.js';
 import { imageFileName, packageDiffFileName, packageListFileName, sshKeyFileName } from '../plan/naming.js';
-import type { BuildRecord, Store } from '../store.js';
+import { fromShipped, type BuildRecord, type ShippedRecord, type Store } from '../store.js';
 import { download } from '../tools/http.js';
 import * as qemuImg from '../tools/qemu-img.js';
 import { rpmChecksig, rpmInstallIntoScratch } from '../tools/rpmbuild.js';
@@ -28,7 +28,7 @@ export async function fetchLayer(ref: RemoteRef, store: Store, set: string, laye
     const dir = path.join(root, installDir);
     const recordFile = readdirSync(dir).find((f) => f.endsWith('.build.json'));
     if (!recordFile) throw new StepError(`${ref.nvr} ships no build record; it was made by an older ost-images`);
-    const rec = JSON.parse(readFileSync(path.join(dir, recordFile), 'utf8')) as BuildRecord;
+    const rec = fromShipped(JSON.parse(readFileSync(path.join(dir, recordFile), 'utf8')) as ShippedRecord);
     // The record comes from the network: everything in it that becomes a path or a choice must be
     // exactly what this layer, this key and this package imply.
     const id = { version: rec.version, release: rec.release };

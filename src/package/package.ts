@@ -10,7 +10,7 @@ import { checkInterrupted } from '../interrupt.js';
 import { log } from '../log.js';
 import { SPECS_DIR } from '../paths.js';
 import { FLAT_SUFFIX, rpmFileName } from '../plan/naming.js';
-import type { BuildRecord, Store } from '../store.js';
+import { shippedRecord, type BuildRecord, type Store } from '../store.js';
 import { rpmbuild } from '../tools/rpmbuild.js';
 import { DEFAULT_PAYLOAD, flatPackagedFiles, flatSpecView, packagedFiles, specView, type SpecView } from './spec.js';
 
@@ -41,13 +41,15 @@ export async function packageBuild(ls: LayerSet, rec: BuildRecord, store: Store,
   if (existsSync(out)) return { layer: label, action: 'exists', rpm: out, bytes: statSync(out).size, seconds: 0 };
 
   const t0 = Date.now();
-  const recordFile = store.recordPath(rec);
   const imagesDir = store.imagesDir(set.name);
-  const files = flat ? flatPackagedFiles(set, rec, imagesDir) : packagedFiles(set, rec, imagesDir, existsSync(recordFile) ? recordFile : undefined);
-  if (flat && !existsSync(files[0]!.source)) throw new StepError(`${label}: no flattened image ${files[0]!.source}; run 'ost-images build' first`);
-  const view = flat ? flatSpecView(set, layer, rec, files, payload) : specView(set, layer, rec, files, payload);
   const top = store.workDir(`rpmbuild-${label}`);
   try {
+    // The record as shipped: nothing of one run in it, so a rebuild packages to the same payload.
+    const recordFile = path.join(top, 'shipped.build.json');
+    writeFileSync(recordFile, `${JSON.stringify(shippedRecord(rec), null, 2)}\n`);
+    const files = flat ? flatPackagedFiles(set, rec, imagesDir) : packagedFiles(set, rec, imagesDir, recordFile);
+    if (flat && !existsSync(files[0]!.source)) throw new StepError(`${label}: no flattened image ${files[0]!.source}; run 'ost-images build' first`);
+    const view = flat ? flatSpecView(set, layer, rec, files, payload) : specView(set, layer, rec, files, payload);
     const buildroot = path.join(top, 'BUILDROOT');
     for (const f of files) {
       const dest = path.join(buildroot, f.path);
@@ -58,7 +60,7 @@ export async function packageBuild(ls: LayerSet, rec: BuildRecord, store: Store,
     const spec = path.join(top, `${view.name}.spec`);
     writeFileSync(spec, renderSpec(view));
     const outdir = path.join(top, 'RPMS');
-    await rpmbuild(spec, { topdir: top, buildroot, outdir });
+    await rpmbuild(spec, { topdir: top, buildroot, outdir, sourceDateEpoch: rec.manifest?.sourceDateEpoch });
     try {
       renameSync(path.join(outdir, outName), out);
     } catch (err) {

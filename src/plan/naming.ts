@@ -67,6 +67,14 @@ export function releaseStamp(date: Date): string {
   return date.toISOString().replace(/[-:T]/g, '').slice(0, 14);
 }
 
+/** When a build started, from its release stamp (ISO 8601, UTC); undefined for another release. */
+export function releaseTime(release: string): string | undefined {
+  const m = /^([0-9]{4})([0-9]{2})([0-9]{2})([0-9]{2})([0-9]{2})([0-9]{2})(?:\.[0-9]+)?$/.exec(release);
+  if (!m) return undefined;
+  const d = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])));
+  return Number.isNaN(d.getTime()) ? undefined : d.toISOString();
+}
+
 /** NVR-style file name rpmbuild gives a noarch package. */
 export function rpmFileName(set: SetDef, layer: string, b: BuildId): string {
   return `${packageName(set, layer)}-${vr(b)}.noarch.rpm`;

@@ -9,6 +9,7 @@ import path from 'node:path';
 import type { PackageDiff } from '../builder/packages.js';
 import { writeJsonAtomic } from '../fsutil.js';
 import { log } from '../log.js';
+import { releaseTime } from '../plan/naming.js';
 import type { BuildRecord } from '../store.js';
 import { extractPayload, payloadFacts } from '../tools/rpm-payload.js';
 import { POOL, type PackageEntry } from './snapshot.js';
@@ -51,7 +52,8 @@ export function factsFrom(payload: { summary: string; buildTime: number; files: 
   const image = payload.files.find((f) => f.path.endsWith('.qcow2'));
   const facts: BuildFacts = {
     summary: payload.summary,
-    builtAt: record?.builtAt ?? new Date(payload.buildTime * 1000).toISOString(),
+    // Packages since reproducible builds ship no run times: the release stamp is the build's start.
+    builtAt: record?.builtAt ?? (record ? releaseTime(record.release) : undefined) ?? new Date(payload.buildTime * 1000).toISOString(),
   };
   if (image) facts.image = { file: path.posix.basename(image.path), bytes: image.bytes };
   if (record?.virtualSize) facts.virtualSize = record.virtualSize;

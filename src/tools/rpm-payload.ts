@@ -55,3 +55,13 @@ export async function extractPayload(file: string, root: string, exclude: string
   for (const p of exclude) if (!p.startsWith('/')) throw new StepError(`extractPayload: '${p}' is not an absolute path in the payload`);
   await run('rpm', extractArgs(file, root, exclude));
 }
+
+/**
+ * The payload's digests from the header: of the compressed payload as stored (PAYLOADDIGEST) and
+ * of the uncompressed cpio archive (PAYLOADDIGESTALT, rpm 4.16+): the latter says whether two
+ * packages hold the same files whatever compressor made them.
+ */
+export async function payloadDigests(file: string): Promise<{ compressed: string; uncompressed: string }> {
+  const out = (await run('rpm', ['-qp', '--nosignature', '--nodigest', '--qf', '%{PAYLOADDIGEST}\\n%{PAYLOADDIGESTALT}\\n', file])).stdout.split('\n');
+  return { compressed: out[0] ?? '', uncompressed: out[1] ?? '' };
+}

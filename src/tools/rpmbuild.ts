@@ -16,8 +16,12 @@ export function rpmbuildArgs(spec: string, o: { topdir: string; buildroot: strin
   ];
 }
 
-export async function rpmbuild(spec: string, o: { topdir: string; buildroot: string; outdir: string }): Promise<void> {
-  await run('rpmbuild', rpmbuildArgs(spec, o));
+/**
+ * `sourceDateEpoch`: the layer's; with it the spec's clamp_mtime_to_source_date_epoch and
+ * use_source_date_epoch_as_buildtime make file times and the build time of the header its own.
+ */
+export async function rpmbuild(spec: string, o: { topdir: string; buildroot: string; outdir: string; sourceDateEpoch?: number }): Promise<void> {
+  await run('rpmbuild', rpmbuildArgs(spec, o), { env: o.sourceDateEpoch !== undefined ? { SOURCE_DATE_EPOCH: String(o.sourceDateEpoch) } : {} });
 }
 
 export interface RpmHeader {
