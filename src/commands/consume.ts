@@ -1,7 +1,7 @@
 // Commands for what a test machine does with the packages: install, verify, test-boot, and
 // remove-old after a dnf upgrade.
 import path from 'node:path';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { imageOf } from '../builder/build.js';
 import { installInto } from '../consume/install.js';
 import { removeOld } from '../consume/remove-old.js';
@@ -15,6 +15,7 @@ import { DEFAULT_REPO_DIR } from '../paths.js';
 import { requireLayer, topLayers } from '../plan/plan.js';
 import { PUBLIC_KEY_FILE } from '../publish/snapshot.js';
 import { Store } from '../store.js';
+import { describeVerdict, verdictExitCode, verifyRebuild } from '../reproduce/rebuild.js';
 import { emit, parseKeep, withCommon, type Common } from './common.js';
 
 export function registerConsume(program: Command): void {
@@ -31,12 +32,42 @@ export function registerConsume(program: Command): void {
       emit(o, r, () => log.info(`installed into ${o.root}: ${r.installed.join(' ')}`));
     });
 
-  program
-    .command('verify')
-    .description("check that an image's backing chain resolves and every image in it passes qemu-img check")
-    .argument('<image>', 'top image of the chain')
-    .option('--json', 'machine-readable result on stdout')
-    .action(async (image: string, o: { json?: boolean }) => {
+  withCommon(program.command('verify'))
+    .description(
+      "check that an image's backing chain resolves and every image in it passes qemu-img check; or, with --rebuild, " +
+        'that layer builds are what their inputs say: each is built again from its recorded inputs in a scratch store, on the parent builds it was made on, and compared file by file (and byte by byte where that is guaranteed)',
+    )
+    .argument('[image]', 'top image of the chain')
+    .option('--rebuild <layer...>', "rebuild these layers' current builds (or, with --cache-repo and none in the store, the newest published) and compare")
+    .option('--cache-repo <repo...>', 'with --rebuild: repositories (directories or URLs) to take the build checked or its parents from')
+    .addOption(new Option('-b, --backend <name>', 'with --rebuild: how layer steps run').choices(['auto', 'chroot', 'guestfs']).default('auto'))
+    .option('--offline', "with --rebuild: do not check that the mirror still serves the upstream metadata the build recorded")
+    .option('--keep-scratch', 'with --rebuild: keep the scratch store with the rebuild (its path is printed)')
+    .addHelpText(
+      'after',
+      `
+With --rebuild, per layer: IDENTICAL (exit 0 when all are), DIFFERENT with every path that differs and how
+(content, mode, owner, mtime, link target, missing or extra; exit 1), or NOT CHECKED with why (exit 2): the
+set's definitions no longer give the build's key, or the mirror moved since it was built. See README,
+"Reproducible layers".`,
+    )
+    .action(async (image: string | undefined, o: Common & { rebuild?: string[]; cacheRepo?: string[]; backend: 'auto' | 'chroot' | 'guestfs'; offline?: boolean; keepScratch?: boolean }) => {
+      if (o.rebuild) {
+        if (image !== undefined) throw new UsageError('give either an image or --rebuild LAYER..., not both');
+        const ls = loadLayerSet(o.layersDir, o.set);
+        o.rebuild.forEach((l) => requireLayer(ls, l));
+        const store = new Store(o.store);
+        const unlock = await store.lock(ls.set.name);
+        try {
+          const verdicts = await verifyRebuild(ls, store, { layers: o.rebuild, cacheRepos: o.cacheRepo, backend: o.backend, offline: o.offline, keepScratch: o.keepScratch });
+          emit(o, verdicts, () => verdicts.forEach((v) => describeVerdict(v).forEach((l) => log.info(l))));
+          process.exitCode = verdictExitCode(verdicts);
+        } finally {
+          unlock();
+        }
+        return;
+      }
+      if (image === undefined) throw new UsageError('give an image to check its chain, or --rebuild LAYER... to check builds against their inputs');
       const chain = await verifyChain(image);
       emit(o, chain, () => chain.forEach((c) => log.info(`ok ${c.file}${c.backing ? ` -> ${path.basename(c.backing)}` : ''}`)));
     });
