@@ -3,6 +3,11 @@
 // a report (JSON for machines, text for people); on failure nothing is published and the
 // repository keeps serving yesterday's snapshot.
 //
+// With --reproduce LAYER..., after the boot tests those layers' builds are checked by rebuilding
+// them from their recorded inputs (reproduce/rebuild.ts): the outcome goes into the report and the
+// repository's history (the status page), and does not gate the publish: a build that a rebuild
+// does not reproduce still booted and passed, and is no worse than yesterday's.
+//
 // With mirrors (--mirror), a run that published (or found nothing new: a mirror that missed last
 // night catches up) then pushes the repository to each of them. That comes after the switch, so a
 // mirror that fails cannot undo or hide the publish: production stays published, the report says
@@ -16,7 +21,7 @@ import { recoverOrphans } from './builder/recover.js';
 import { flattenLayers } from './builder/flatten.js';
 import { testBoot } from './consume/test-boot.js';
 import type { LayerSet } from './definitions/types.js';
-import { OstError, EXIT_FAILED } from './errors.js';
+import { OstError, EXIT_FAILED, EXIT_INTERRUPTED } from './errors.js';
 import { writeFileAtomic, writeJsonAtomic } from './fsutil.js';
 import { chooseBackend, type BackendName } from './host.js';
 import { log } from './log.js';
@@ -30,6 +35,7 @@ import { manifestPath, writeManifest } from './manifest.js';
 import { firstLine, type RunRecord } from './publish/history.js';
 import { recordRun } from './publish/status-page.js';
 import { checkMirrorTool, describeOutcome, pushToMirrors, type MirrorOutcome } from './publish/mirror.js';
+import { describeVerdict, verifyRebuild, type ReproStatus, type ReproVerdict } from './reproduce/rebuild.js';
 
 export interface NightlyOptions extends Omit<PublishOptions, 'dryRun'> {
   repo: string;
@@ -40,6 +46,22 @@ export interface NightlyOptions extends Omit<PublishOptions, 'dryRun'> {
   reportDir: string;
   /** Mirrors pushed to after a publish, checked (checkMirrorDestinations); none when empty. */
   mirrors: string[];
+  /** Layers whose builds are checked by a rebuild (see the top of this file); none when empty. */
+  reproduce?: string[];
+}
+
+/** What the report and the history keep of a rebuild check. */
+export interface ReproduceReport {
+  layer: string;
+  build?: string;
+  status: ReproStatus;
+  reason?: string;
+  /** Paths that differ (known differences apart), and the first of them. */
+  differing: number;
+  paths: string[];
+  /** Differences the layer declares known. */
+  known: number;
+  seconds: number;
 }
 
 export interface LayerReport {
@@ -73,7 +95,7 @@ export interface BootReport {
   consoleLog?: string;
 }
 
-export type Stage = 'upstream' | 'plan' | 'build' | 'package' | 'boot' | 'publish' | 'mirror';
+export type Stage = 'upstream' | 'plan' | 'build' | 'package' | 'boot' | 'reproduce' | 'publish' | 'mirror';
 
 export interface NightlyReport {
   schema: 1;
@@ -88,6 +110,8 @@ export interface NightlyReport {
   upstreamDates?: Record<string, number>;
   layers: LayerReport[];
   boots: BootReport[];
+  /** Rebuild checks (--reproduce), in the order asked; empty without it. */
+  reproduced?: ReproduceReport[];
   /** What was published; null when the gate kept the repository as it was. */
   published: PublishResult | null;
   /**
@@ -131,6 +155,11 @@ export function renderReport(r: NightlyReport): string {
   for (const b of r.boots) {
     lines.push(`  boot ${b.layer}: ${b.ok ? `ok in ${b.seconds.toFixed(0)} s${b.sshSeconds ? `, SSH login after ${b.sshSeconds.toFixed(0)} s` : ''}` : `FAILED: ${b.error?.split('\n')[0]}`}`);
   }
+  for (const x of r.reproduced ?? []) {
+    const what = x.status === 'identical' ? 'IDENTICAL' : x.status === 'different' ? `DIFFERENT: ${x.reason}` : `not checked: ${x.reason}`;
+    lines.push(`  reproduce ${x.layer}${x.build ? ` ${x.build}` : ''}: ${what}${x.known ? ` (${x.known} known to differ)` : ''} in ${x.seconds.toFixed(0)} s`);
+    for (const p of x.paths.slice(0, 10)) lines.push(`    ${p}`);
+  }
   lines.push(`  stages: ${Object.entries(r.stages).map(([k, v]) => `${k} ${v!.toFixed(1)} s`).join(', ')}`);
   return `${lines.join('\n')}\n`;
 }
@@ -145,7 +174,7 @@ class StageFailure extends Error {
 }
 
 export async function nightly(ls: LayerSet, store: Store, o: NightlyOptions): Promise<NightlyReport> {
-  const report: NightlyReport = { schema: 1, set: ls.set.name, started: new Date().toISOString(), finished: '', ok: false, upstream: {}, layers: [], boots: [], published: null, mirrors: [], stages: {} };
+  const report: NightlyReport = { schema: 1, set: ls.set.name, started: new Date().toISOString(), finished: '', ok: false, upstream: {}, layers: [], boots: [], reproduced: [], published: null, mirrors: [], stages: {} };
   let current: Stage = 'upstream';
   const stage = async <T>(name: Stage, fn: () => Promise<T>): Promise<T> => {
     current = name;
@@ -239,6 +268,7 @@ export async function nightly(ls: LayerSet, store: Store, o: NightlyOptions): Pr
         const bad = report.boots.filter((b) => !b.ok);
         if (bad.length > 0) throw new BootFailed(`${bad.map((b) => b.layer).join(', ')} did not boot`);
       });
+      if (o.reproduce && o.reproduce.length > 0) await stage('reproduce', () => reproduceStage(ls, store, o, report));
       report.published = await stage('publish', () => publish(o.repo, packaged.map((p) => p.rpm), o));
       report.ok = true;
     } finally {
@@ -264,6 +294,25 @@ export async function nightly(ls: LayerSet, store: Store, o: NightlyOptions): Pr
   // The history keeps what the repository did (it published); a mirror's outcome is the report's.
   if (report.ok && o.mirrors.length > 0) await mirrorStage(report, o);
   return report;
+}
+
+/**
+ * Checks the asked layers' builds by rebuilding them; each outcome is recorded, none fails the run
+ * (an interrupt does). A rebuild that fails outright is "not checked", with its error.
+ */
+async function reproduceStage(ls: LayerSet, store: Store, o: NightlyOptions, report: NightlyReport): Promise<void> {
+  for (const layer of o.reproduce ?? []) {
+    const t0 = Date.now();
+    let v: ReproVerdict;
+    try {
+      [v] = (await verifyRebuild(ls, store, { layers: [layer], backend: o.backend, offline: o.offline })) as [ReproVerdict];
+    } catch (err) {
+      if (err instanceof OstError && err.exitCode === EXIT_INTERRUPTED) throw err;
+      v = { layer, status: 'not-checked', reason: `the rebuild failed: ${firstLine(err instanceof Error ? err.message : String(err))}`, seconds: (Date.now() - t0) / 1000 };
+    }
+    (report.reproduced ??= []).push({ layer, build: v.build, status: v.status, reason: v.reason, differing: v.tree?.differing ?? 0, paths: (v.tree?.paths ?? []).slice(0, 20).map((p) => `${p.path}: ${p.aspects.join(', ')}`), known: v.tree?.known.length ?? 0, seconds: v.seconds });
+    for (const line of describeVerdict(v, 10)) (v.status === 'identical' ? log.info : log.warn)(`nightly: reproduce: ${line}`);
+  }
 }
 
 /** Pushes the published repository to every mirror; a failure fails the run, never the publish. */
@@ -311,6 +360,7 @@ export function historyRecord(r: NightlyReport): RunRecord {
     rec.snapshot = r.published.snapshot;
     rec.added = r.published.added.length;
   }
+  if (r.reproduced?.length) rec.reproduced = r.reproduced.map((x) => ({ layer: x.layer, status: x.status, differing: x.differing }));
   return rec;
 }
 

@@ -12,6 +12,7 @@ import { currentRpms } from '../package/package.js';
 import { given, positiveInt, runId } from '../ci/locations.js';
 import { promote } from '../publish/promote.js';
 import { prune, publish, rollback, type PublishResult } from '../publish/publish.js';
+import { requireLayer } from '../plan/plan.js';
 import { Store } from '../store.js';
 import { parseUsedWithin, pruneByUse } from '../publish/usage.js';
 import { printPruneByUse } from './usage.js';
@@ -70,6 +71,7 @@ export function registerPublish(program: Command): void {
     .option('--boot-timeout <seconds>', 'per top layer', '600')
     .option('--report-dir <dir>', 'where the report (JSON and text) goes (default: <store>/reports)')
     .option('--mirror <dest>', MIRROR_HELP, collect)
+    .option('--reproduce <layer...>', "after the boot tests, check these layers' builds by rebuilding them from their recorded inputs (as verify --rebuild does); the outcome goes into the report and the status page, and does not stop the publish")
     .addHelpText(
       'after',
       `
@@ -78,14 +80,15 @@ publish, nothing was published; at stage 'mirror', production WAS published and 
 mirror(s) failed (the report's "published" and "mirrors" say so); 2 bad input, checked before
 anything is built (mirror destinations too); 130 interrupted.`,
     )
-    .action(async (o: Common & PublishCli & { keep?: string; backend: 'auto' | BackendName; offline?: boolean; bootTimeout: string; reportDir?: string; mirror?: string[] }) => {
+    .action(async (o: Common & PublishCli & { keep?: string; backend: 'auto' | BackendName; offline?: boolean; bootTimeout: string; reportDir?: string; mirror?: string[]; reproduce?: string[] }) => {
       const bootTimeoutSec = Number(o.bootTimeout);
       if (!Number.isFinite(bootTimeoutSec) || bootTimeoutSec <= 0) throw new UsageError(`--boot-timeout: '${o.bootTimeout}' is not a positive number of seconds`);
       const mirrors = checkMirrorDestinations(o.repo, mirrorsGiven(o.mirror, process.env.OST_IMAGES_MIRROR));
       const ls = loadLayerSet(o.layersDir, o.set);
+      o.reproduce?.forEach((l) => requireLayer(ls, l));
       const store = new Store(o.store);
       const reportDir = path.resolve(o.reportDir ?? path.join(store.root, 'reports'));
-      const report = await nightly(ls, store, { ...publishOpts(o), keep: parseKeep(o.keep), repo: o.repo, backend: o.backend, offline: o.offline, bootTimeoutSec, reportDir, mirrors });
+      const report = await nightly(ls, store, { ...publishOpts(o), keep: parseKeep(o.keep), repo: o.repo, backend: o.backend, offline: o.offline, bootTimeoutSec, reportDir, mirrors, reproduce: o.reproduce });
       const files = writeReport(report, reportDir);
       emit(o, report, () => process.stderr.write(renderReport(report)));
       log.info(`report: ${files.text} (JSON: ${files.json})`);

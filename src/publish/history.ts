@@ -29,6 +29,8 @@ export interface RunRecord {
   gates?: { layer: string; state: string }[];
   /** Packages the run added to the repository. */
   added?: number;
+  /** Builds a nightly checked by rebuilding them (--reproduce), and the outcome. */
+  reproduced?: { layer: string; status: 'identical' | 'different' | 'not-checked'; differing: number }[];
 }
 
 export interface History {

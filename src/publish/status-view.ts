@@ -130,6 +130,9 @@ export interface RunRow {
   total: string;
   detail: string;
   snapshot: string;
+  /** Rebuild checks of the run (nightly --reproduce): one line, and whether every one reproduced. */
+  reproduced: string;
+  reproducedOk: boolean;
 }
 
 export interface StatusView {
@@ -154,7 +157,7 @@ export interface StatusView {
 export const GRAPH = { nodeW: 190, nodeH: 54, colGap: 36, rowGap: 12, pad: 6 } as const;
 /** Chart geometry: one bar per run, stacked by stage. */
 export const CHART = { barW: 10, gap: 4, height: 90, left: 44, top: 8, marker: 5, legend: 22 } as const;
-export const STAGES = ['upstream', 'plan', 'build', 'package', 'boot', 'publish'] as const;
+export const STAGES = ['upstream', 'plan', 'build', 'package', 'boot', 'reproduce', 'publish'] as const;
 
 const round = (n: number): number => Math.round(n * 100) / 100;
 
@@ -341,6 +344,8 @@ function runRow(r: RunRecord): RunRow {
     total: `${total.toFixed(1)} s`,
     detail,
     snapshot: r.snapshot ?? '',
+    reproduced: (r.reproduced ?? []).map((x) => `${x.layer}: ${x.status === 'identical' ? 'identical' : x.status === 'different' ? `DIFFERENT (${x.differing} path${x.differing === 1 ? '' : 's'})` : 'not checked'}`).join(', '),
+    reproducedOk: (r.reproduced ?? []).every((x) => x.status === 'identical'),
   };
 }
 
