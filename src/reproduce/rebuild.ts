@@ -4,7 +4,8 @@
 // build id, and the two are compared:
 //   - the file trees, path by path (compare.ts): the guarantee for every layer;
 //   - the qcow2 bytes: the guarantee for a base made by mmdebstrap (repack.ts);
-//   - the package payloads, when the build has a package: the same files under the same names.
+//   - the package payloads, when the build has a package: the same files under the same names
+//     (a verdict only where the image's bytes are guaranteed; otherwise the image inside differs).
 // A build can only be checked where its inputs still are: the set's definitions must give its key
 // again, and the upstream metadata its chain recorded must still be what the mirror serves (a
 // rebuild from a mirror that moved would install other packages). Otherwise the layer is "not
@@ -33,6 +34,7 @@ import { Store, type BuildRecord } from '../store.js';
 import { payloadDigests } from '../tools/rpm-payload.js';
 import { aspectCounts, compareTrees, splitKnown, type Aspect, type PathDifference } from './compare.js';
 import { walkTree } from './tree.js';
+import { differingBytes, overlayBlockDiff, type BlockDiff } from './blocks.js';
 
 export type ReproStatus = 'identical' | 'different' | 'not-checked';
 
@@ -46,7 +48,11 @@ export interface ReproVerdict {
   reason?: string;
   /** Where the build checked came from. */
   source?: 'store' | 'repository';
-  image?: { bytesIdentical: boolean; sha256: string; rebuiltSha256: string; guaranteed: boolean };
+  /**
+   * `guaranteed`: the same bytes are promised (a mmdebstrap base). When they differ: the bytes of the
+   * qcow2 files that differ, and the 4 KiB guest blocks of the overlays that do (blocks.ts).
+   */
+  image?: { bytesIdentical: boolean; sha256: string; rebuiltSha256: string; guaranteed: boolean; differingBytes?: number; blocks?: BlockDiff };
   /**
    * `differing` and `paths`: what makes the build different; `known`: differences the layer declares
    * (known_differences), with why, which do not.
@@ -238,10 +244,15 @@ async function checkLayer(ls: LayerSet, store: Store, layer: string, repos: Repo
     const [sha, sha2] = [await sha256File(original), await sha256File(again)];
     const guaranteed = def.base?.method === 'mmdebstrap';
     verdict.image = { bytesIdentical: sha === sha2, sha256: sha, rebuiltSha256: sha2, guaranteed };
+    if (sha !== sha2) {
+      verdict.image.differingBytes = differingBytes(original, again);
+      verdict.image.blocks = await overlayBlockDiff(original, again, rebuilt.tmpDir());
+    }
     log.info(`${layer}: comparing the file trees of ${target.rec.image} and its rebuild`);
     const trees = await withScope(async (scope) => {
-      const a = await walkTree(await mountImageReadOnly(scope, original, path.join(rebuilt.tmpDir(), 'mnt-original')));
-      const b = await walkTree(await mountImageReadOnly(scope, again, path.join(rebuilt.tmpDir(), 'mnt-rebuilt')));
+      const [ra, rb] = [await mountImageReadOnly(scope, original, path.join(rebuilt.tmpDir(), 'mnt-original')), await mountImageReadOnly(scope, again, path.join(rebuilt.tmpDir(), 'mnt-rebuilt'))];
+      // Both at once: one waits on its disk while the other hashes.
+      const [a, b] = await Promise.all([walkTree(ra), walkTree(rb)]);
       return compareTrees(a, b);
     });
     const { known, unexpected } = splitKnown(trees.differing, def.knownDifferences);
@@ -254,7 +265,7 @@ async function checkLayer(ls: LayerSet, store: Store, layer: string, repos: Repo
     const problems: string[] = [];
     if (unexpected.length > 0) problems.push(`${unexpected.length} path(s) differ`);
     if (guaranteed && !verdict.image.bytesIdentical) problems.push('the qcow2 bytes differ');
-    if (verdict.payload && !verdict.payload.identical) problems.push('the package payloads differ');
+    if (guaranteed && verdict.payload && !verdict.payload.identical) problems.push('the package payloads differ');
     verdict.status = problems.length === 0 ? 'identical' : 'different';
     if (problems.length > 0) verdict.reason = problems.join(', ');
     if (o.keepScratch) keep = verdict.scratch = rebuilt.root;
@@ -290,8 +301,11 @@ export function describeVerdict(v: ReproVerdict, maxPaths = 20): string[] {
   const lines = [head];
   if (v.tree) lines.push(`  files: ${v.tree.identical} of ${v.tree.entries} identical, ${v.tree.differing} differ${v.tree.differing ? ` (${Object.entries(v.tree.aspects).map(([a, n]) => `${a} ${n}`).join(', ')})` : ''}${v.tree.known.length ? `, ${v.tree.known.length} known to differ` : ''}`);
   for (const k of v.tree?.known ?? []) lines.push(`  known: ${k.path}: ${k.aspects.join(', ')} (${k.why})`);
-  if (v.image) lines.push(`  image: ${v.image.bytesIdentical ? 'the same bytes' : `different bytes${v.image.guaranteed ? '' : ' (not guaranteed for this layer: it is written through a mounted file system)'}`} (sha256 ${v.image.sha256.slice(0, 16)}…${v.image.bytesIdentical ? '' : ` / ${v.image.rebuiltSha256.slice(0, 16)}…`})`);
-  if (v.payload) lines.push(`  package payload: ${v.payload.identical ? 'the same files' : 'different'} (digest ${v.payload.digest.slice(0, 16)}…${v.payload.digest === v.payload.rebuiltDigest ? ', compressed the same' : ` / ${v.payload.rebuiltDigest.slice(0, 16)}…`})`);
+  if (v.image) {
+    const blocks = v.image.blocks ? `; ${v.image.blocks.differing} of the ${v.image.blocks.blocks} 4 KiB blocks the overlays hold differ, ${v.image.differingBytes} bytes of the files` : '';
+    lines.push(`  image: ${v.image.bytesIdentical ? 'the same bytes' : `different bytes${v.image.guaranteed ? '' : ' (not guaranteed for this layer: it is written through a mounted file system)'}`} (sha256 ${v.image.sha256.slice(0, 16)}…${v.image.bytesIdentical ? '' : ` / ${v.image.rebuiltSha256.slice(0, 16)}…`}${blocks})`);
+  }
+  if (v.payload) lines.push(`  package payload: ${v.payload.identical ? 'the same files' : v.image?.guaranteed ? 'different' : 'different (it holds the image, whose bytes are not guaranteed)'} (digest ${v.payload.digest.slice(0, 16)}…${v.payload.digest === v.payload.rebuiltDigest ? ', compressed the same' : ` / ${v.payload.rebuiltDigest.slice(0, 16)}…`})`);
   for (const d of v.tree?.paths.slice(0, maxPaths) ?? []) lines.push(`  ${d.path}: ${d.aspects.join(', ')}: ${d.detail}`);
   if (v.tree && v.tree.differing > maxPaths) lines.push(`  ... and ${v.tree.differing - maxPaths} more (--json lists up to 200)`);
   if (v.scratch) lines.push(`  rebuild kept in ${v.scratch}`);

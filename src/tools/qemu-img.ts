@@ -78,3 +78,23 @@ export async function resize(file: string, bytes: number): Promise<void> {
 export async function compact(src: string, dest: string, backing?: string): Promise<void> {
   await run('qemu-img', compactArgs(src, dest, backing));
 }
+
+/** One extent of an image's guest address space, as `qemu-img map` reports it. */
+export interface MapExtent {
+  start: number;
+  length: number;
+  /** 0: in the image itself; n: in its n-th backing file. */
+  depth: number;
+  present: boolean;
+  zero: boolean;
+  data: boolean;
+}
+
+export function mapArgs(file: string): string[] {
+  return ['map', '--output=json', '-f', 'qcow2', file];
+}
+
+/** Where each part of the guest's disk comes from, through the whole backing chain. */
+export async function map(file: string): Promise<MapExtent[]> {
+  return JSON.parse((await run('qemu-img', mapArgs(file), { timeoutMs: 300_000 })).stdout) as MapExtent[];
+}

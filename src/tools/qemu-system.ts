@@ -31,8 +31,10 @@ export function bootArgs(image: string, o: BootOptions & { sshPort?: number }): 
   return [
     ...machineArgs(o),
     '-drive', `file=${image},format=qcow2,if=virtio,snapshot=on`,
-    // User networking; with sshPort the guest's sshd is reachable on that port of 127.0.0.1 only.
-    '-nic', `user,model=virtio-net-pci${o.sshPort ? `,hostfwd=tcp:127.0.0.1:${o.sshPort}-:22` : ''}`,
+    // User networking, restricted: the guest gets an address (DHCP) but no route anywhere, so a boot
+    // test shows the image comes up and makes its own host keys with no network to lean on. With
+    // sshPort the guest's sshd is reachable on that port of 127.0.0.1 only.
+    '-nic', `user,model=virtio-net-pci,restrict=on${o.sshPort ? `,hostfwd=tcp:127.0.0.1:${o.sshPort}-:22` : ''}`,
   ];
 }
 

@@ -11,6 +11,9 @@ import type { PackageDiff } from '../../src/builder/packages.js';
 import { MANIFEST_SCHEMA, type BuildManifest } from '../../src/manifest.js';
 import { loadLayerSet } from '../../src/definitions/load.js';
 import { Store } from '../../src/store.js';
+import { mountImageReadOnly } from '../../src/builder/disk.js';
+import type { ReproVerdict } from '../../src/reproduce/rebuild.js';
+import { withScope } from '../../src/scope.js';
 import { readHeader } from '../../src/tools/rpmbuild.js';
 import { dnf } from '../../src/tools/dnf.js';
 import type { NightlyReport } from '../../src/nightly.js';
@@ -209,6 +212,14 @@ describe('the default set, debian12', () => {
     for (const [name, role] of [[VM.engine, 'engine'], [VM.host0, 'host'], [VM.host1, 'host']]) {
       expect((await ok(['vm', 'ssh', name!, '--', 'cat', '/etc/ost-images-role'])).trim()).toBe(role);
     }
+    // The image carries no host keys: each VM made its own at first boot, so two VMs of one build
+    // do not share them (nor a machine-id).
+    const keyOf = async (name: string) => (await ok(['vm', 'ssh', name, '--', 'cat', '/etc/ssh/ssh_host_ed25519_key.pub', '/etc/machine-id'])).trim();
+    const [k0, k1] = [await keyOf(VM.host0), await keyOf(VM.host1)];
+    expect(k0).toMatch(/^ssh-ed25519 AAAA\S+ root@debian12\n[0-9a-f]{32}$/);
+    expect(k1).toMatch(/^ssh-ed25519 AAAA\S+ root@debian12\n[0-9a-f]{32}$/);
+    expect(k0.split('\n')[0]).not.toBe(k1.split('\n')[0]);
+    expect(k0.split('\n')[1]).not.toBe(k1.split('\n')[1]);
     const ls = JSON.parse(await ok(['vm', 'ls', '--vm-dir', vmDir, '--json'])) as { name: string; state: string }[];
     expect(ls.filter((v) => v.name.startsWith(VM_PREFIX)).map((v) => `${v.name}:${v.state}`).sort()).toEqual([`${VM.engine}:running`, `${VM.host0}:running`, `${VM.host1}:running`]);
     for (const name of [VM.host0, VM.host1]) await ok(['vm', 'rm', name, '--vm-dir', vmDir]);
@@ -216,6 +227,41 @@ describe('the default set, debian12', () => {
     await ok(['vm', 'stop', VM.engine]);
     expect(readdirSync(vmDir).filter((f) => f.startsWith(`${VM_PREFIX}host`))).toEqual([]);
   }, 20 * MIN);
+
+  it('no layer carries host keys, a TLS key, a machine-id, seeds or the logs of its build; the first-boot unit is in the base', async () => {
+    for (const l of ls.order) {
+      const image = store.imagePath('debian12', store.current('debian12', l)!.image);
+      await withScope(async (scope) => {
+        const r = await mountImageReadOnly(scope, image, mkdtempSync(path.join(tmp, `peek-${l}-`)));
+        const present = (p: string) => statSync(path.join(r, p), { throwIfNoEntry: false }) !== undefined;
+        expect(readdirSync(path.join(r, 'etc/ssh')).filter((f) => f.startsWith('ssh_host_')), l).toEqual([]);
+        expect(present('etc/ssl/private/ssl-cert-snakeoil.key'), l).toBe(false);
+        expect(readFileSync(path.join(r, 'etc/machine-id'), 'utf8'), l).toBe('');
+        expect(present('var/lib/systemd/random-seed'), l).toBe(false);
+        const logs = execFileSync('find', [path.join(r, 'var/log'), '-type', 'f', '-size', '+0']).toString().trim();
+        expect(logs, l).toBe('');
+        expect(readlinkSync(path.join(r, 'etc/systemd/system/sysinit.target.wants/ost-images-firstboot.service')), l).toBe('/etc/systemd/system/ost-images-firstboot.service');
+      });
+    }
+  }, 10 * MIN);
+
+  it("every layer built again from its recorded inputs: the same file trees (PostgreSQL's declared cluster files apart), the same base bytes, the same package payloads", async () => {
+    const r = await cli(['verify', ...common, '--rebuild', ...ls.order, '--json']);
+    const verdicts = JSON.parse(r.stdout) as ReproVerdict[];
+    expect(r.code, `${r.stderr}\n${JSON.stringify(verdicts, null, 1)}`).toBe(0);
+    expect(verdicts.map((v) => [v.layer, v.status])).toEqual(ls.order.map((l) => [l, 'identical']));
+    for (const v of verdicts) {
+      expect(v.tree!.differing, v.layer).toBe(0);
+      expect(v.payload!.files, v.layer).toBe(v.payload!.rebuiltFiles);
+    }
+    const base = verdicts.find((v) => v.layer === 'base')!;
+    expect(base.image!.bytesIdentical).toBe(true);
+    expect(base.payload!.digest).toBe(base.payload!.rebuiltDigest);
+    // What differs in the engine layer is exactly what its layer.yaml declares, and no more.
+    const engine = verdicts.find((v) => v.layer === 'engine-installed')!;
+    expect(engine.tree!.known.every((k) => k.path.startsWith('/var/lib/postgresql/15/main/'))).toBe(true);
+    expect(verdicts.filter((v) => v.layer !== 'engine-installed').every((v) => v.tree!.known.length === 0)).toBe(true);
+  }, 30 * MIN);
 
   it('resolves the whole installed chain inside the install root, and every layer passes qemu-img check', async () => {
     const dir = path.join(root, 'usr/share/ost-images');

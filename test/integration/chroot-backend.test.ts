@@ -9,7 +9,8 @@ import { createHash } from 'node:crypto';
 import { Ajv } from 'ajv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MANIFEST_SCHEMA, type BuildManifest } from '../../src/manifest.js';
-import { attachDisk, mountRoot, rootDevice } from '../../src/builder/disk.js';
+import { attachDisk, mountImageReadOnly, mountRoot, rootDevice } from '../../src/builder/disk.js';
+import { walkTree } from '../../src/reproduce/tree.js';
 import { withScope } from '../../src/scope.js';
 import { loadLayerSet } from '../../src/definitions/load.js';
 import { Store } from '../../src/store.js';
@@ -45,6 +46,26 @@ const files = {
   'pkgs/layer.yaml': 'parent: base\nsteps:\n  - install: [hello]\n  - run: pkgs.sh\n',
   'pkgs/pkgs.sh': '#!/bin/sh\necho "hello 2.10-3" >> /var/lib/ost-test/packages\nsed -i "s/^base-files .*/base-files 12.4+deb12u6/" /var/lib/ost-test/packages\n',
   'noop/layer.yaml': 'parent: base\nsteps:\n  - install: [already-there]\n',
+  // A step that leaves what no image may carry, all of which the seal knows how to take out.
+  'dirty/layer.yaml': 'parent: base\nsteps:\n  - run: dirty.sh\n',
+  'dirty/dirty.sh': [
+    '#!/bin/sh',
+    'set -e',
+    'mkdir -p /etc/ssh /var/log/app /var/lib/systemd /var/cache/ldconfig',
+    'echo "-----BEGIN OPENSSH PRIVATE KEY-----" > /etc/ssh/ssh_host_ed25519_key',
+    'echo "ssh-ed25519 AAAA root@build" > /etc/ssh/ssh_host_ed25519_key.pub',
+    'echo 0123456789abcdef0123456789abcdef > /etc/machine-id',
+    'echo seed > /var/lib/systemd/random-seed',
+    'echo "the build was here" > /var/log/app/app.log',
+    'echo cache > /var/cache/ldconfig/aux-cache',
+    'echo "echo hello" > /root/.bash_history',
+    'echo "$SOURCE_DATE_EPOCH" > /root/sde',
+    'echo kept > /etc/app.conf',
+    '',
+  ].join('\n'),
+  // A private key made where no rule knows it: the build must fail, naming it.
+  'leak/layer.yaml': 'parent: base\nsteps:\n  - run: leak.sh\n',
+  'leak/leak.sh': '#!/bin/sh\nmkdir -p /etc/myapp\necho "-----BEGIN RSA PRIVATE KEY-----" > /etc/myapp/server.key\necho MIIE >> /etc/myapp/server.key\n',
 };
 
 /** What a build says when another one holds the set's lock. */
@@ -194,6 +215,37 @@ describe('chroot backend', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain("warning: noop: the layer's install (step 1) changed no package");
     expect(store.current('tiny', 'noop')!.packages!.flagged).toBe("the layer's install (step 1) changed no package");
+  });
+
+  it("seals the layer: host keys, machine-id, seeds, logs, caches and history out; every time at most the layer's SOURCE_DATE_EPOCH, which its steps see", async () => {
+    const r = await cli(build('dirty'), env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/dirty: sealed: [0-9]+ per-machine or build-time file\(s\) taken out/);
+    expect(leftovers()).toEqual([]);
+    const rec = store.current('tiny', 'dirty')!;
+    const epoch = rec.manifest!.sourceDateEpoch;
+    await withScope(async (scope) => {
+      const root = await mountImageReadOnly(scope, store.imagePath('tiny', rec.image), mkdtempSync(path.join(tmp, 'read-')));
+      const gone = ['etc/ssh/ssh_host_ed25519_key', 'etc/ssh/ssh_host_ed25519_key.pub', 'var/lib/systemd/random-seed', 'var/cache/ldconfig/aux-cache', 'root/.bash_history'];
+      expect(gone.filter((f) => existsSync(path.join(root, f)))).toEqual([]);
+      expect(readFileSync(path.join(root, 'etc/machine-id'), 'utf8')).toBe('');
+      // A log stays, empty, for the daemon that writes it; the build's config stays as it was.
+      expect(readFileSync(path.join(root, 'var/log/app/app.log'), 'utf8')).toBe('');
+      expect(readFileSync(path.join(root, 'etc/app.conf'), 'utf8')).toBe('kept\n');
+      expect(readFileSync(path.join(root, 'root/sde'), 'utf8')).toBe(`${epoch}\n`);
+      const tree = await walkTree(root);
+      const newer = [...tree].filter(([, e]) => BigInt(e.mtime) > BigInt(epoch) * 1_000_000_000n).map(([p]) => p);
+      expect(newer).toEqual([]);
+      expect(tree.get('/etc/app.conf')!.mtime).toBe(`${epoch}000000000`);
+    });
+  });
+
+  it('fails a layer whose step leaves a private key no rule knows, naming the file, and leaves nothing behind', async () => {
+    const r = await cli(build('leak'), env);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toContain("leak: the image would carry what no image may (see README, \"Reproducible layers\"):\n  /etc/myapp/server.key holds a private key made during the build");
+    expect(leftovers()).toEqual([]);
+    expect(store.current('tiny', 'leak')).toBeUndefined();
   });
 
   it('reports a failing step with its output, exit code 1, and leaves nothing behind', async () => {

@@ -5,7 +5,7 @@ import { createrepoArgs } from '../../src/tools/createrepo.js';
 import { dnfArgs, dnfRemoveArgs } from '../../src/tools/dnf.js';
 import { attachArgs } from '../../src/tools/losetup.js';
 import { mmdebstrapArgs } from '../../src/tools/mmdebstrap.js';
-import { checkArgs, createArgs, infoArgs } from '../../src/tools/qemu-img.js';
+import { checkArgs, createArgs, infoArgs, mapArgs } from '../../src/tools/qemu-img.js';
 import { fuseExportArgs } from '../../src/tools/qemu-storage-daemon.js';
 import { bootArgs, probeArgs } from '../../src/tools/qemu-system.js';
 import { queryArgs, rpmbuildArgs } from '../../src/tools/rpmbuild.js';
@@ -40,6 +40,16 @@ describe('chroot backend tools', () => {
   });
   it('attaches a loop device with partition scanning', () => {
     expect(attachArgs('/w/disk.raw')).toEqual(['--find', '--show', '--partscan', '/w/disk.raw']);
+    expect(attachArgs('/w/disk.raw', true)).toEqual(['--find', '--show', '--partscan', '--read-only', '/w/disk.raw']);
+  });
+  it('exports an image and its chain read-only for reading what it holds', () => {
+    expect(fuseExportArgs('/s/x.qcow2', '/w/disk.raw', '/w/qsd.pid', true)).toEqual([
+      '--blockdev', 'driver=file,node-name=file0,filename=/s/x.qcow2,read-only=on',
+      '--blockdev', 'driver=qcow2,node-name=disk0,file=file0,read-only=on',
+      '--export', 'type=fuse,id=export0,node-name=disk0,mountpoint=/w/disk.raw,writable=off',
+      '--daemonize', '--pidfile', '/w/qsd.pid',
+    ]);
+    expect(mapArgs('/s/x.qcow2')).toEqual(['map', '--output=json', '-f', 'qcow2', '/s/x.qcow2']);
   });
   it('runs guest argv through chroot without a shell', () => {
     expect(chrootArgs('/w/root', ['apt-get', 'install', '-y', 'curl'])).toEqual(['/w/root', 'apt-get', 'install', '-y', 'curl']);
@@ -139,12 +149,12 @@ describe('qemu-system', () => {
   it('boots from the disk, never writing to it', () => {
     expect(bootArgs('/i.qcow2', { accel: 'tcg', memMiB: 1024, smp: 2 })).toEqual([
       '-accel', 'tcg', '-m', '1024', '-smp', '2', '-nographic', '-no-reboot', '-serial', 'mon:stdio',
-      '-drive', 'file=/i.qcow2,format=qcow2,if=virtio,snapshot=on', '-nic', 'user,model=virtio-net-pci',
+      '-drive', 'file=/i.qcow2,format=qcow2,if=virtio,snapshot=on', '-nic', 'user,model=virtio-net-pci,restrict=on',
     ]);
     expect(bootArgs('/i.qcow2', { accel: 'kvm', memMiB: 512, smp: 1 }).slice(0, 4)).toEqual(['-accel', 'kvm', '-cpu', 'host']);
   });
   it('forwards the guest sshd to a loopback port only', () => {
-    expect(bootArgs('/i.qcow2', { accel: 'tcg', memMiB: 1024, smp: 2, sshPort: 2222 }).slice(-2)).toEqual(['-nic', 'user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:2222-:22']);
+    expect(bootArgs('/i.qcow2', { accel: 'tcg', memMiB: 1024, smp: 2, sshPort: 2222 }).slice(-2)).toEqual(['-nic', 'user,model=virtio-net-pci,restrict=on,hostfwd=tcp:127.0.0.1:2222-:22']);
   });
   it('logs in without prompts or host-key bookkeeping', async () => {
     const { sshArgs } = await import('../../src/tools/ssh.js');

@@ -16,8 +16,10 @@ import { BUILDER_EPOCH, baseSeeds, layerEpoch, seedUuid } from '../../src/plan/e
 import { computeKeys } from '../../src/plan/keys.js';
 import { releaseTime } from '../../src/plan/naming.js';
 import { metadataDate } from '../../src/plan/upstream.js';
-import { aspectCounts, compareTrees } from '../../src/reproduce/compare.js';
+import { aspectCounts, compareTrees, knownPathPattern, splitKnown } from '../../src/reproduce/compare.js';
+import { mergeRanges, ownRanges } from '../../src/reproduce/blocks.js';
 import type { Tree, TreeEntry } from '../../src/reproduce/tree.js';
+import { describeVerdict, verdictExitCode, type ReproVerdict } from '../../src/reproduce/rebuild.js';
 import { fromShipped, shippedRecord, type BuildRecord } from '../../src/store.js';
 import { mkfsArgs, timeCommands, usedInodes } from '../../src/tools/e2fsprogs.js';
 import { writeLayerSet } from '../helpers/layerset.js';
@@ -178,7 +180,7 @@ describe('sysprep', () => {
       expect(readFileSync(path.join(root, 'var/log/dpkg.log'), 'utf8')).toBe('');
       expect(exists('var/log/journal')).toBe(true);
       expect(readlinkSync(path.join(root, 'etc/systemd/system/sysinit.target.wants/ost-images-firstboot.service'))).toBe('/etc/systemd/system/ost-images-firstboot.service');
-      expect(readFileSync(path.join(root, 'usr/libexec/ost-images/firstboot'), 'utf8')).toContain('ssh-keygen -A');
+      expect(readFileSync(path.join(root, 'usr/libexec/ost-images/firstboot'), 'utf8')).toContain('ssh-keygen -q -t "$t"');
       // Every time is the epoch at most; the package's older file keeps its own.
       expect(lstatSync(path.join(root, 'etc/ssh/sshd_config')).mtimeMs).toBe(epoch * 1000);
       expect(lstatSync(path.join(root, 'var/lib/dbus/machine-id')).mtimeMs).toBe(epoch * 1000);
@@ -306,5 +308,50 @@ describe('normalizing Java key stores', () => {
     expect(normalizeJks(Buffer.concat([t.subarray(0, 40), t.subarray(t.length - 20)]), epoch)).toBeUndefined();
     expect(normalize(jks([1_600_000_000_000n]), epoch)).toBeUndefined();
     expect(normalize(Buffer.from('PK\u0003\u0004 not a key store at all......................'), epoch)).toBeUndefined();
+  });
+});
+
+describe('known differences', () => {
+  it("match '*' within a name and '**' across folders", () => {
+    const re = knownPathPattern('/var/lib/postgresql/*/main/pg_wal/*');
+    expect(re.test('/var/lib/postgresql/15/main/pg_wal/000000010000000000000001')).toBe(true);
+    expect(re.test('/var/lib/postgresql/15/main/pg_wal/archive_status/x')).toBe(false);
+    expect(knownPathPattern('/var/lib/**/pg_control').test('/var/lib/postgresql/15/main/global/pg_control')).toBe(true);
+    expect(knownPathPattern('/var/lib/**/pg_control').test('/var/lib/pg_control')).toBe(true);
+    expect(knownPathPattern('/a.b').test('/aXb')).toBe(false);
+  });
+  it('are set apart with their reason; only the others make a build different', () => {
+    const d = (p: string) => ({ path: p, aspects: ['content' as const], detail: '' });
+    const r = splitKnown([d('/var/lib/postgresql/15/main/global/pg_control'), d('/etc/motd')], [{ path: '/var/lib/postgresql/*/main/global/pg_control', why: 'initdb' }]);
+    expect(r.known.map((k) => [k.path, k.why])).toEqual([['/var/lib/postgresql/15/main/global/pg_control', 'initdb']]);
+    expect(r.unexpected.map((u) => u.path)).toEqual(['/etc/motd']);
+  });
+});
+
+describe('block-level comparison', () => {
+  it("takes the ranges an overlay holds itself, merged", () => {
+    const e = (start: number, length: number, depth: number, present = true) => ({ start, length, depth, present, zero: false, data: present });
+    expect(ownRanges([e(0, 4096, 1), e(4096, 8192, 0), e(12288, 4096, 0), e(16384, 4096, 0, false), e(20480, 4096, 0)])).toEqual([[4096, 16384], [20480, 24576]]);
+    expect(mergeRanges([[10, 20], [0, 5], [5, 8], [15, 30]])).toEqual([[0, 8], [10, 30]]);
+  });
+});
+
+describe("a verdict, as people read it", () => {
+  it('names the build, the outcome, what differs and how, and the known differences apart', () => {
+    const v: ReproVerdict = {
+      layer: 'b', build: '12-20261207144221', status: 'different', reason: '1 path(s) differ', seconds: 61,
+      image: { bytesIdentical: false, sha256: 'a'.repeat(64), rebuiltSha256: 'b'.repeat(64), guaranteed: false, differingBytes: 4013, blocks: { blocks: 403472, differing: 29 } },
+      tree: { entries: 13559, identical: 13558, differing: 1, aspects: { content: 1, mtime: 1 }, paths: [{ path: '/srv/b.txt', aspects: ['content', 'mtime'], detail: 'content 32 bytes / 7 bytes' }], known: [{ path: '/var/x', aspects: ['content'], detail: '', why: 'initdb' }] },
+    };
+    expect(describeVerdict(v)).toEqual([
+      'b 12-20261207144221: DIFFERENT (1 path(s) differ)',
+      '  files: 13558 of 13559 identical, 1 differ (content 1, mtime 1), 1 known to differ',
+      '  known: /var/x: content (initdb)',
+      `  image: different bytes (not guaranteed for this layer: it is written through a mounted file system) (sha256 ${'a'.repeat(16)}… / ${'b'.repeat(16)}…; 29 of the 403472 4 KiB blocks the overlays hold differ, 4013 bytes of the files)`,
+      '  /srv/b.txt: content, mtime: content 32 bytes / 7 bytes',
+    ]);
+    expect(verdictExitCode([v])).toBe(1);
+    expect(verdictExitCode([{ ...v, status: 'not-checked' }])).toBe(2);
+    expect(verdictExitCode([{ ...v, status: 'identical' }])).toBe(0);
   });
 });

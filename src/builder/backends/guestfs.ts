@@ -2,11 +2,15 @@
 // from the host and runnable without root. Without usable KVM the appliance is emulated (TCG), so
 // package installs are many times slower than with the chroot backend. Every guest command runs
 // with the layer's SOURCE_DATE_EPOCH, and the same virt-customize run ends with the sysprep
-// script (sysprep.ts: the rules, clamped times, the private-key check), so a guestfs layer is
-// sealed as a chroot one is.
+// script (sysprep.ts: the rules, clamped times, the private-key check). Where the host can mount
+// images (root), the chroot backend's seal (seal.ts) then runs on the result too: it also
+// normalizes the formats that record times (Java key stores), which the script cannot.
 import { copyFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { kvmUsable } from '../../host.js';
+import { chrootPossible, kvmUsable } from '../../host.js';
+import { withScope } from '../../scope.js';
+import { attachDisk, mountRoot, rootDevice } from '../disk.js';
+import { sealTree } from '../seal.js';
 import { log } from '../../log.js';
 import { catFile, customize, sparsifyInPlace, type GuestfsOp } from '../../tools/virt-customize.js';
 
@@ -72,8 +76,16 @@ export const guestfsBackend: Backend = {
     const kvm = await kvmUsable();
     log.info(`${ctx.layer.name}: virt-customize (${ops.length} operations, ${kvm ? 'KVM' : 'TCG'})`);
     await customize(ctx.image, ops, kvm, { onLine: (l) => log.debug(`  | ${l}`) });
-    log.info(`${ctx.layer.name}: virt-sparsify --in-place`);
     const list = await catFile(ctx.image, GUEST_PACKAGE_LIST, kvm);
+    if ((await chrootPossible()).ok) {
+      await withScope(async (scope) => {
+        const disk = await attachDisk(scope, ctx.image, ctx.work);
+        sealTree(await mountRoot(scope, rootDevice(disk), ctx.work), { layer: ctx.layer.name, epoch: ctx.epoch, firstBoot: false });
+      });
+    } else {
+      log.warn(`${ctx.layer.name}: not root: sealed inside the appliance only (Java key stores keep their build times)`);
+    }
+    log.info(`${ctx.layer.name}: virt-sparsify --in-place`);
     await sparsifyInPlace(ctx.image, kvm);
     return list;
   },
