@@ -138,7 +138,7 @@ async function buildMmdebstrapBase(ctx: BaseContext, base: MmdebstrapBase): Prom
       await runStepsInChroot(root, set.distro.family, layer.steps, layer.name, ctx.epoch);
       return listGuestPackages(root, set.distro.family, layer.name);
     });
-    sealTree(root, { layer: layer.name, epoch: ctx.epoch, firstBoot: true });
+    await sealTree(root, { layer: layer.name, epoch: ctx.epoch, firstBoot: true });
     await repackBase({ layer: layer.name, disk, root, image: ctx.image, sizeBytes: set.image.sizeBytes, id, epoch: ctx.epoch, work: ctx.work });
     return listText;
   });
@@ -185,7 +185,7 @@ async function buildImageBase(ctx: BaseContext, base: ImageBase): Promise<string
       await runStepsInChroot(root, set.distro.family, layer.steps, layer.name, ctx.epoch);
       return listGuestPackages(root, set.distro.family, layer.name);
     });
-    sealTree(root, { layer: layer.name, epoch: ctx.epoch, firstBoot: true });
+    await sealTree(root, { layer: layer.name, epoch: ctx.epoch, firstBoot: true });
     return listText;
   });
 }

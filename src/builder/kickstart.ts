@@ -80,7 +80,7 @@ export async function buildKickstartBase(ctx: BaseContext, base: KickstartBase):
       return listGuestPackages(root, set.distro.family, layer.name);
     });
     // The installer made host keys, logs and a random seed: out, as from every base.
-    sealTree(root, { layer: layer.name, epoch: ctx.epoch, firstBoot: true });
+    await sealTree(root, { layer: layer.name, epoch: ctx.epoch, firstBoot: true });
     return listText;
   });
 }

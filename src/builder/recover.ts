@@ -5,7 +5,8 @@
 import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { log } from '../log.js';
-import { mountsUnder, pidsUsing } from '../proc.js';
+import { mountsUnder, pidsUsing, pidsWhere } from '../proc.js';
+import { run } from '../tools/run.js';
 import type { Store } from '../store.js';
 import * as losetup from '../tools/losetup.js';
 import { umount } from '../tools/mount.js';
@@ -25,40 +26,48 @@ export function removeWorkDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
 
+/**
+ * Releases everything under a dead run's work directory, however deep: a build's own disk, and the
+ * scratch stores of `verify --rebuild`, each with builds and read-only mounts of their own.
+ */
+async function reclaim(dir: string): Promise<void> {
+  log.warn(`reclaiming leftovers of a killed run in ${dir}`);
+  // Guest processes (a chroot's daemons) keep mounts busy: any whose root is under the directory.
+  await killProcessesUnder(dir);
+  // A kickstart install's QEMU (its own process group, outliving its killed parent) holds the
+  // kickstart volume under kickstart/ open.
+  for (const pid of pidsUsing([dir]).keys()) {
+    if (!readCmdline(pid).some((a) => a.includes('qemu-system'))) continue;
+    log.warn(`stopping installer process ${pid} left by a killed run`);
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Exited meanwhile.
+    }
+  }
+  // Deepest first, the FUSE exports of qemu-storage-daemon last (the loop devices sit on them).
+  for (const m of mountsUnder(dir).filter((m) => !m.endsWith('.raw'))) await umount(m).catch((e: Error) => log.warn(e.message));
+  for (const dev of await losetup.attachedUnder(dir)) await losetup.detach(dev).catch((e: Error) => log.warn(e.message));
+  // Every daemon exporting an image under the directory, found by its command line: a pid file can
+  // be missing (killed before it was written) and a pid can be reused.
+  for (const pid of pidsWhere((argv) => argv.some((a) => a.endsWith('qemu-storage-daemon')) && argv.some((a) => a.includes(`${dir}/`)))) {
+    const mountpoint = /mountpoint=([^,]+)/.exec(readCmdline(pid).join(' '))?.[1] ?? path.join(dir, 'disk.raw');
+    await qsd.stop(pid, mountpoint);
+  }
+  for (const m of mountsUnder(dir)) await run('umount', ['-l', m], { cleanup: true, allowFailure: true });
+  removeWorkDir(dir);
+}
+
+function readCmdline(pid: number): string[] {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  } catch {
+    return [];
+  }
+}
+
 export async function recoverOrphans(store: Store): Promise<number> {
   const dirs = store.orphanedWorkDirs();
-  for (const dir of dirs) {
-    log.warn(`reclaiming leftovers of a killed run in ${dir}`);
-    await killProcessesUnder(path.join(dir, 'root'));
-    // A kickstart install's QEMU (its own process group, outliving its killed parent) holds the
-    // kickstart volume under kickstart/ open.
-    for (const pid of pidsUsing([path.join(dir, 'kickstart')]).keys()) {
-      log.warn(`stopping installer process ${pid} left by a killed run`);
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // Exited meanwhile.
-      }
-    }
-    for (const m of mountsUnder(dir).filter((m) => !m.endsWith('/disk.raw'))) await umount(m).catch((e: Error) => log.warn(e.message));
-    for (const dev of await losetup.attachedUnder(dir)) await losetup.detach(dev).catch((e: Error) => log.warn(e.message));
-    let pid = 0;
-    try {
-      pid = Number(readFileSync(path.join(dir, 'qsd.pid'), 'utf8').trim());
-    } catch {
-      // No daemon was started.
-    }
-    // Only a daemon that is still ours: a pid can be reused after its process died.
-    const isDaemon = pid > 0 && (() => {
-      try {
-        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('qemu-storage-daemon');
-      } catch {
-        return false;
-      }
-    })();
-    if (isDaemon) await qsd.stop(pid, path.join(dir, 'disk.raw'));
-    else if (mountsUnder(dir).length > 0) await umount(path.join(dir, 'disk.raw')).catch((e: Error) => log.warn(e.message));
-    removeWorkDir(dir);
-  }
+  for (const dir of dirs) await reclaim(dir);
   return dirs.length;
 }

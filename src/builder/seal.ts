@@ -16,6 +16,7 @@ import path from 'node:path';
 import { StepError } from '../errors.js';
 import { checkInterrupted } from '../interrupt.js';
 import { log } from '../log.js';
+import { fileFlags, setFileFlags } from '../tools/e2fsprogs.js';
 import { mayNormalize, normalize } from './normalize.js';
 import { PRIVATE_KEY, ROTATED_LOG, SCANNED_DIRS, SCAN_MAX_BYTES, SYSPREP_RULES, firstbootFiles, type SysprepRule } from './sysprep.js';
 
@@ -212,11 +213,12 @@ export interface SealResult {
  * Walks the tree once: clamps times newer than `epoch` (lutimes: a link's own time, never its
  * target's) and collects files made during the build in the scanned folders for the key check.
  */
-function clampTree(root: string, epoch: number, dev: number): { clamped: number; entries: number; fresh: string[]; normalized: string[] } {
+function clampTree(root: string, epoch: number, dev: number): { clamped: number; entries: number; fresh: string[]; normalized: string[]; locked: string[] } {
   const scanned = SCANNED_DIRS.map((d) => path.join(root, d));
   const inScanned = (p: string) => scanned.some((d) => p === d || p.startsWith(`${d}/`));
   const fresh: string[] = [];
   const normalized: string[] = [];
+  const locked: string[] = [];
   let clamped = 0;
   let entries = 0;
   const limitMs = epoch * 1000;
@@ -232,7 +234,14 @@ function clampTree(root: string, epoch: number, dev: number): { clamped: number;
       if (st.mtimeMs > limitMs || st.atimeMs > limitMs) {
         if (st.isFile() && st.mtimeMs > limitMs && inScanned(p) && holdsPrivateKey(p, st)) fresh.push(p);
         if (st.isFile() && st.mtimeMs > limitMs && normalizeFile(p, st, epoch)) normalized.push(`/${path.relative(root, p)}`);
-        lutimesSync(p, Math.min(st.atimeMs, limitMs) / 1000, Math.min(st.mtimeMs, limitMs) / 1000);
+        try {
+          lutimesSync(p, Math.min(st.atimeMs, limitMs) / 1000, Math.min(st.mtimeMs, limitMs) / 1000);
+        } catch (err) {
+          // An immutable or append-only file (extlinux makes ldlinux.sys immutable): its flags are
+          // lifted for the moment its time is set (below, with chattr).
+          if ((err as NodeJS.ErrnoException).code !== 'EPERM' || !st.isFile() && !st.isDirectory()) throw err;
+          locked.push(p);
+        }
         clamped++;
       }
     }
@@ -244,7 +253,7 @@ function clampTree(root: string, epoch: number, dev: number): { clamped: number;
     lutimesSync(root, epoch, epoch);
     clamped++;
   }
-  return { clamped, entries, fresh, normalized };
+  return { clamped, entries, fresh, normalized, locked };
 }
 
 /**
@@ -252,12 +261,23 @@ function clampTree(root: string, epoch: number, dev: number): { clamped: number;
  * layers), clamped times, and the check. Throws a StepError naming every file that must not be in
  * an image.
  */
-export function sealTree(root: string, o: { layer: string; epoch: number; firstBoot: boolean }): SealResult {
+export async function sealTree(root: string, o: { layer: string; epoch: number; firstBoot: boolean }): Promise<SealResult> {
   const dev = lstatSync(root).dev;
   if (o.firstBoot) writeFirstboot(root);
   const removed = SYSPREP_RULES.flatMap((r) => apply(root, r, dev));
   if (removed.length > 0) log.debug(`${o.layer}: sysprep took out ${removed.join(', ')}`);
-  const { clamped, entries, fresh, normalized } = clampTree(root, o.epoch, dev);
+  const { clamped, entries, fresh, normalized, locked } = clampTree(root, o.epoch, dev);
+  for (const p of locked) {
+    const flags = await fileFlags(p);
+    const lift = ['i', 'a'].filter((f) => flags.includes(f));
+    if (lift.length === 0) throw new StepError(`${o.layer}: cannot set the time of /${path.relative(root, p)} (permission denied, and it is neither immutable nor append-only)`);
+    await setFileFlags(p, `-${lift.join('')}`);
+    try {
+      lutimesSync(p, o.epoch, o.epoch);
+    } finally {
+      await setFileFlags(p, `+${lift.join('')}`);
+    }
+  }
   if (normalized.length > 0) log.debug(`${o.layer}: times inside ${normalized.join(', ')} set to the epoch`);
   const problems = [
     ...SYSPREP_RULES.flatMap((r) => violations(root, r, dev)),

@@ -43,6 +43,7 @@ export function registerConsume(program: Command): void {
     .addOption(new Option('-b, --backend <name>', 'with --rebuild: how layer steps run').choices(['auto', 'chroot', 'guestfs']).default('auto'))
     .option('--offline', "with --rebuild: do not check that the mirror still serves the upstream metadata the build recorded")
     .option('--keep-scratch', 'with --rebuild: keep the scratch store with the rebuild (its path is printed)')
+    .option('--blocks', "with --rebuild: where the image bytes differ, also count the overlays' differing 4 KiB blocks (reads both chains whole)")
     .addHelpText(
       'after',
       `
@@ -51,7 +52,7 @@ With --rebuild, per layer: IDENTICAL (exit 0 when all are), DIFFERENT with every
 set's definitions no longer give the build's key, or the mirror moved since it was built. See README,
 "Reproducible layers".`,
     )
-    .action(async (image: string | undefined, o: Common & { rebuild?: string[]; cacheRepo?: string[]; backend: 'auto' | 'chroot' | 'guestfs'; offline?: boolean; keepScratch?: boolean }) => {
+    .action(async (image: string | undefined, o: Common & { rebuild?: string[]; cacheRepo?: string[]; backend: 'auto' | 'chroot' | 'guestfs'; offline?: boolean; keepScratch?: boolean; blocks?: boolean }) => {
       if (o.rebuild) {
         if (image !== undefined) throw new UsageError('give either an image or --rebuild LAYER..., not both');
         const ls = loadLayerSet(o.layersDir, o.set);
@@ -59,7 +60,7 @@ set's definitions no longer give the build's key, or the mirror moved since it w
         const store = new Store(o.store);
         const unlock = await store.lock(ls.set.name);
         try {
-          const verdicts = await verifyRebuild(ls, store, { layers: o.rebuild, cacheRepos: o.cacheRepo, backend: o.backend, offline: o.offline, keepScratch: o.keepScratch });
+          const verdicts = await verifyRebuild(ls, store, { layers: o.rebuild, cacheRepos: o.cacheRepo, backend: o.backend, offline: o.offline, keepScratch: o.keepScratch, blocks: o.blocks });
           emit(o, verdicts, () => verdicts.forEach((v) => describeVerdict(v).forEach((l) => log.info(l))));
           process.exitCode = verdictExitCode(verdicts);
         } finally {

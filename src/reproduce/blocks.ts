@@ -13,9 +13,9 @@ import * as qsd from '../tools/qemu-storage-daemon.js';
 const BLOCK = 4096;
 const CHUNK = 1024 * 1024;
 
-/** The guest ranges [start, end) an overlay holds itself, merged and sorted. */
-export function ownRanges(extents: qemuImg.MapExtent[]): [number, number][] {
-  const own = extents.filter((e) => e.depth === 0 && e.present).map((e) => [e.start, e.start + e.length] as [number, number]);
+/** The guest ranges [start, end) an overlay holds itself (data, or zeros it records), merged. */
+export function ownRanges(extents: qemuImg.MapExtent[], kind: 'present' | 'zero' = 'present'): [number, number][] {
+  const own = extents.filter((e) => e.depth === 0 && e.present && (kind === 'present' || (e.zero && !e.data))).map((e) => [e.start, e.start + e.length] as [number, number]);
   return mergeRanges(own);
 }
 
@@ -31,8 +31,42 @@ export function mergeRanges(ranges: [number, number][]): [number, number][] {
   return out;
 }
 
+/** Parts of merged ranges `a` that are not in merged ranges `b`. Pure. */
+export function subtractRanges(a: [number, number][], b: [number, number][]): [number, number][] {
+  const out: [number, number][] = [];
+  let j = 0;
+  for (const [s0, e] of a) {
+    let s = s0;
+    while (j < b.length && b[j]![1] <= s) j++;
+    for (let k = j; k < b.length && b[k]![0] < e; k++) {
+      if (b[k]![0] > s) out.push([s, b[k]![0]]);
+      s = Math.max(s, b[k]![1]);
+    }
+    if (s < e) out.push([s, e]);
+  }
+  return out;
+}
+
+/** Where both merged range lists overlap. Pure. */
+export function intersectRanges(a: [number, number][], b: [number, number][]): [number, number][] {
+  const out: [number, number][] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    const s = Math.max(a[i]![0], b[j]![0]);
+    const e = Math.min(a[i]![1], b[j]![1]);
+    if (s < e) out.push([s, e]);
+    if (a[i]![1] < b[j]![1]) i++;
+    else j++;
+  }
+  return out;
+}
+
 export interface BlockDiff {
-  /** 4 KiB guest blocks held by either overlay. */
+  /**
+   * 4 KiB guest blocks either overlay writes: holds data there, or zeros the other does not
+   * (both recording zeros is the same content, and is most of a trimmed disk: not counted).
+   */
   blocks: number;
   /** Of those, the ones whose content differs between the two chains. */
   differing: number;
@@ -40,7 +74,9 @@ export interface BlockDiff {
 
 /** Reads both chains (read-only FUSE exports) over the blocks either overlay holds. */
 export async function overlayBlockDiff(a: string, b: string, work: string): Promise<BlockDiff> {
-  const ranges = mergeRanges([...ownRanges(await qemuImg.map(a)), ...ownRanges(await qemuImg.map(b))]);
+  const [ma, mb] = [await qemuImg.map(a), await qemuImg.map(b)];
+  const present = mergeRanges([...ownRanges(ma), ...ownRanges(mb)]);
+  const ranges = subtractRanges(present, intersectRanges(ownRanges(ma, 'zero'), ownRanges(mb, 'zero')));
   return withScope(async (scope) => {
     const raws: string[] = [];
     for (const [i, image] of [a, b].entries()) {
@@ -61,14 +97,22 @@ export async function overlayBlockDiff(a: string, b: string, work: string): Prom
         for (const i of [0, 1]) readSync(fds[i]!, bufs[i]!, 0, n, at);
         for (let off = 0; off < n; off += BLOCK) {
           const len = Math.min(BLOCK, n - off);
+          const same = bufs[0]!.compare(bufs[1]!, off, off + len, off, off + len) === 0;
+          // Zeros on both sides (one recorded them, the other reads them from below) say nothing.
+          if (same && isZero(bufs[0]!, off, off + len)) continue;
           blocks++;
-          if (bufs[0]!.compare(bufs[1]!, off, off + len, off, off + len) !== 0) differing++;
+          if (!same) differing++;
         }
         checkInterrupted();
       }
     }
     return { blocks, differing };
   });
+}
+
+function isZero(buf: Buffer, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (buf[i] !== 0) return false;
+  return true;
 }
 
 /** Bytes at which two files differ (the shorter one read as zeros past its end). */

@@ -75,6 +75,11 @@ export interface RebuildOptions {
   keepScratch?: boolean;
   /** At most this many differing paths in a verdict (all are counted). */
   maxPaths?: number;
+  /**
+   * Where the image bytes differ, also count the differing 4 KiB blocks of the overlays
+   * (blocks.ts): reads both chains whole through FUSE, which can take minutes on a big layer.
+   */
+  blocks?: boolean;
 }
 
 /** Exit code for a list of verdicts: 1 if any differs, else 2 if any was not checked, else 0. */
@@ -246,7 +251,7 @@ async function checkLayer(ls: LayerSet, store: Store, layer: string, repos: Repo
     verdict.image = { bytesIdentical: sha === sha2, sha256: sha, rebuiltSha256: sha2, guaranteed };
     if (sha !== sha2) {
       verdict.image.differingBytes = differingBytes(original, again);
-      verdict.image.blocks = await overlayBlockDiff(original, again, rebuilt.tmpDir());
+      if (o.blocks) verdict.image.blocks = await overlayBlockDiff(original, again, rebuilt.tmpDir());
     }
     log.info(`${layer}: comparing the file trees of ${target.rec.image} and its rebuild`);
     const trees = await withScope(async (scope) => {
@@ -302,7 +307,7 @@ export function describeVerdict(v: ReproVerdict, maxPaths = 20): string[] {
   if (v.tree) lines.push(`  files: ${v.tree.identical} of ${v.tree.entries} identical, ${v.tree.differing} differ${v.tree.differing ? ` (${Object.entries(v.tree.aspects).map(([a, n]) => `${a} ${n}`).join(', ')})` : ''}${v.tree.known.length ? `, ${v.tree.known.length} known to differ` : ''}`);
   for (const k of v.tree?.known ?? []) lines.push(`  known: ${k.path}: ${k.aspects.join(', ')} (${k.why})`);
   if (v.image) {
-    const blocks = v.image.blocks ? `; ${v.image.blocks.differing} of the ${v.image.blocks.blocks} 4 KiB blocks the overlays hold differ, ${v.image.differingBytes} bytes of the files` : '';
+    const blocks = v.image.bytesIdentical ? '' : `; ${v.image.blocks ? `${v.image.blocks.differing} of the ${v.image.blocks.blocks} 4 KiB blocks the overlays hold differ, ` : ''}${v.image.differingBytes} bytes of the files`;
     lines.push(`  image: ${v.image.bytesIdentical ? 'the same bytes' : `different bytes${v.image.guaranteed ? '' : ' (not guaranteed for this layer: it is written through a mounted file system)'}`} (sha256 ${v.image.sha256.slice(0, 16)}…${v.image.bytesIdentical ? '' : ` / ${v.image.rebuiltSha256.slice(0, 16)}…`}${blocks})`);
   }
   if (v.payload) lines.push(`  package payload: ${v.payload.identical ? 'the same files' : v.image?.guaranteed ? 'different' : 'different (it holds the image, whose bytes are not guaranteed)'} (digest ${v.payload.digest.slice(0, 16)}…${v.payload.digest === v.payload.rebuiltDigest ? ', compressed the same' : ` / ${v.payload.rebuiltDigest.slice(0, 16)}…`})`);

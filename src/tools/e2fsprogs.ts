@@ -98,3 +98,14 @@ export async function checkExt(fs: string): Promise<void> {
   const r = await run('e2fsck', ['-f', '-n', fs], { allowFailure: true });
   if (r.exitCode !== 0) throw new StepError(`e2fsck -f -n ${fs} found problems (exit ${r.exitCode}): ${r.stdout.split('\n').slice(-6).join(' ')}`);
 }
+
+/** A file's ext2/3/4 attribute letters (lsattr: i immutable, a append-only, ...). */
+export async function fileFlags(file: string): Promise<string> {
+  const out = (await run('lsattr', ['-d', '--', file])).stdout.trim();
+  return out.split(/\s+/)[0]?.replace(/-/g, '') ?? '';
+}
+
+/** chattr: `change` like "-i" or "+ia". */
+export async function setFileFlags(file: string, change: string): Promise<void> {
+  await run('chattr', [change, '--', file]);
+}

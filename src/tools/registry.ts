@@ -30,6 +30,8 @@ export const TOOLS = {
   fstrim: { why: 'returning freed blocks so an overlay holds only what its layer changed', debian: 'util-linux', fedora: 'util-linux' },
   mke2fs: { why: 'creating the base root filesystem, filled from the built tree in a fixed order', debian: 'e2fsprogs', fedora: 'e2fsprogs' },
   debugfs: { why: "setting the times of a base's inodes to the layer's SOURCE_DATE_EPOCH", debian: 'e2fsprogs', fedora: 'e2fsprogs' },
+  lsattr: { why: 'finding immutable files whose time a layer build sets', debian: 'e2fsprogs', fedora: 'e2fsprogs' },
+  chattr: { why: 'setting the time of an immutable file in a layer (the flag is lifted for that moment)', debian: 'e2fsprogs', fedora: 'e2fsprogs' },
   dumpe2fs: { why: "listing a base file system's inodes in use", debian: 'e2fsprogs', fedora: 'e2fsprogs' },
   e2fsck: { why: 'checking an image base\'s ext4 root before growing it', debian: 'e2fsprogs', fedora: 'e2fsprogs' },
   resize2fs: { why: 'growing an image base\'s ext4 root to the set\'s size', debian: 'e2fsprogs', fedora: 'e2fsprogs' },

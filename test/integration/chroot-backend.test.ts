@@ -324,4 +324,21 @@ describe('chroot backend', () => {
     expect(store.builds('tiny', 'pair')).toHaveLength(1);
     expect(leftovers()).toEqual([]);
   });
+
+  it('verify --rebuild of a layer: identical; SIGKILLed mid-rebuild, its nested scratch store is reclaimed by the next run', async () => {
+    const ok = await cli(['verify', '--set', 'tiny', '--layers-dir', layersDir, '--store', storeDir, '--backend', 'chroot', '--rebuild', 'work', '--json'], env);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect((JSON.parse(ok.stdout) as { status: string }[])[0]!.status).toBe('identical');
+    // The pair layer's step waits at its gate, which nobody opens this time.
+    const run = startCli(['verify', '--set', 'tiny', '--layers-dir', layersDir, '--store', storeDir, '--backend', 'chroot', '--rebuild', 'pair', '--debug'], env);
+    await run.until(/\| waiting at the gate$/m);
+    run.child.kill('SIGKILL');
+    await run.done;
+    const leaked = leftovers();
+    expect(leaked.filter((l) => /^(mount|loop|daemon)/.test(l)).length, leaked.join('\n')).toBeGreaterThan(3);
+    const r = await cli(build('work'), env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/reclaiming leftovers of a killed run in .*verify-rebuild-pair\./);
+    expect(leftovers()).toEqual([]);
+  });
 });

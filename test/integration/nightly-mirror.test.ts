@@ -80,9 +80,11 @@ afterAll(() => {
 
 describe('nightly --mirror', () => {
   it('publishes, then pushes the repository to every mirror: each serves the snapshot production serves, with the page of this run', async () => {
-    const r = await cli(nightlyArgs('--mirror', m1, '--mirror', m2), env);
+    const r = await cli(nightlyArgs('--mirror', m1, '--mirror', m2, '--reproduce', 'app'), env);
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as NightlyReport;
+    // --reproduce: the layer built tonight, built again from its recorded inputs, is the same.
+    expect(out.reproduced).toEqual([expect.objectContaining({ layer: 'app', status: 'identical', differing: 0, paths: [] })]);
     expect(out).toEqual(lastReport().json);
     expect(out.ok).toBe(true);
     expect(out.layers.map((l) => `${l.layer}:${l.action}`)).toEqual(['base:reused', 'app:built']);
@@ -93,14 +95,15 @@ describe('nightly --mirror', () => {
       expect.objectContaining({ dest: m2, ok: true, snapshot }),
     ]);
     expect(out.mirrors[0]!.files).toBeGreaterThan(2);
-    expect(Object.keys(out.stages)).toEqual(['upstream', 'plan', 'build', 'package', 'boot', 'publish', 'mirror']);
+    expect(Object.keys(out.stages)).toEqual(['upstream', 'plan', 'build', 'package', 'boot', 'reproduce', 'publish', 'mirror']);
     for (const m of [m1, m2]) {
       expect(servedStamp(m)).toBe(snapshot);
       expect(servedNvrs(m)).toEqual(servedNvrs(repo));
       // Pushed after the run was recorded: the mirror's page is the source's, this night included.
       expect(page(m)).toBe(page(repo));
     }
-    expect(readHistory(repo).runs.at(-1)).toMatchObject({ kind: 'nightly', ok: true, snapshot });
+    expect(readHistory(repo).runs.at(-1)).toMatchObject({ kind: 'nightly', ok: true, snapshot, reproduced: [{ layer: 'app', status: 'identical', differing: 0 }] });
+    expect(page(repo)).toContain('<td class="reproduced passed">app: identical</td>');
     const verify = await cli(['mirror', '--repo', repo, '--to', m1, '--to', m2, '--verify']);
     expect(verify.code, verify.stderr).toBe(0);
     // A test machine installs the chain from a mirror with dnf, as from production.
@@ -108,6 +111,7 @@ describe('nightly --mirror', () => {
     expect([...installed.installed].sort()).toEqual(servedNvrs(repo));
     const text = lastReport().text;
     expect(text).toMatch(/^ost-images nightly, set tiny: PASSED/);
+    expect(text).toMatch(/\n  reproduce app 12-[0-9]+: IDENTICAL in [0-9]+ s\n/);
     expect(text).toContain(`\n  mirror ${m1}: serving snapshot ${snapshot}; sent `);
     expect(text).toMatch(/stages: .*publish [0-9.]+ s, mirror [0-9.]+ s\n/);
   }, 900_000);

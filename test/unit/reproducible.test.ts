@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync, lstatSync, utimesSync } from 'node:fs';
 import os from 'node:os';
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { rootPartitionScript } from '../../src/builder/base.js';
@@ -17,7 +18,7 @@ import { computeKeys } from '../../src/plan/keys.js';
 import { releaseTime } from '../../src/plan/naming.js';
 import { metadataDate } from '../../src/plan/upstream.js';
 import { aspectCounts, compareTrees, knownPathPattern, splitKnown } from '../../src/reproduce/compare.js';
-import { mergeRanges, ownRanges } from '../../src/reproduce/blocks.js';
+import { intersectRanges, mergeRanges, ownRanges, subtractRanges } from '../../src/reproduce/blocks.js';
 import type { Tree, TreeEntry } from '../../src/reproduce/tree.js';
 import { describeVerdict, verdictExitCode, type ReproVerdict } from '../../src/reproduce/rebuild.js';
 import { fromShipped, shippedRecord, type BuildRecord } from '../../src/store.js';
@@ -164,10 +165,10 @@ describe('sysprep', () => {
     return root;
   }
 
-  it('takes out what is per machine or of the build, empties logs, dates the tree, writes the first-boot unit', () => {
+  it('takes out what is per machine or of the build, empties logs, dates the tree, writes the first-boot unit', async () => {
     const root = guest();
     try {
-      const r = sealTree(root, { layer: 'base', epoch, firstBoot: true });
+      const r = await sealTree(root, { layer: 'base', epoch, firstBoot: true });
       const exists = (f: string) => lstatSync(path.join(root, f), { throwIfNoEntry: false }) !== undefined;
       for (const gone of ['etc/ssh/ssh_host_ed25519_key', 'etc/ssh/ssh_host_ed25519_key.pub', 'etc/ssl/private/ssl-cert-snakeoil.key', 'var/lib/systemd/random-seed', 'var/log/apt/eipp.log.xz', 'var/log/journal/abc', 'var/cache/ldconfig/aux-cache', 'root/.bash_history', 'tmp/leftover']) {
         expect(exists(gone), gone).toBe(false);
@@ -192,13 +193,29 @@ describe('sysprep', () => {
     }
   });
 
-  it('fails naming a private key a step made where no rule knows it', () => {
+  it('fails naming a private key a step made where no rule knows it', async () => {
     const root = guest();
     try {
       mkdirSync(path.join(root, 'etc/myapp'));
       writeFileSync(path.join(root, 'etc/myapp/server.key'), 'x\n-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\n');
-      expect(() => sealTree(root, { layer: 'app', epoch, firstBoot: false })).toThrow(/app: the image would carry what no image may[^]*\/etc\/myapp\/server\.key holds a private key made during the build/);
+      await expect(sealTree(root, { layer: 'app', epoch, firstBoot: false })).rejects.toThrow(/app: the image would carry what no image may[^]*\/etc\/myapp\/server\.key holds a private key made during the build/);
     } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('dates an immutable file too, and leaves it immutable (extlinux makes ldlinux.sys so)', async () => {
+    const root = guest();
+    const f = path.join(root, 'boot', 'ldlinux.sys');
+    try {
+      mkdirSync(path.dirname(f), { recursive: true });
+      writeFileSync(f, 'boot code');
+      execFileSync('chattr', ['+i', f]);
+      await sealTree(root, { layer: 'base', epoch, firstBoot: false });
+      expect(lstatSync(f).mtimeMs).toBe(epoch * 1000);
+      expect(execFileSync('lsattr', ['-d', f]).toString()).toMatch(/^-*i/);
+    } finally {
+      execFileSync('chattr', ['-i', f]);
       rmSync(root, { recursive: true, force: true });
     }
   });
@@ -353,5 +370,13 @@ describe("a verdict, as people read it", () => {
     expect(verdictExitCode([v])).toBe(1);
     expect(verdictExitCode([{ ...v, status: 'not-checked' }])).toBe(2);
     expect(verdictExitCode([{ ...v, status: 'identical' }])).toBe(0);
+  });
+});
+
+describe('range arithmetic', () => {
+  it('subtracts and intersects merged ranges', () => {
+    expect(subtractRanges([[0, 100], [200, 300]], [[10, 20], [50, 250]])).toEqual([[0, 10], [20, 50], [250, 300]]);
+    expect(subtractRanges([[0, 10]], [])).toEqual([[0, 10]]);
+    expect(intersectRanges([[0, 100], [200, 300]], [[50, 250], [290, 400]])).toEqual([[50, 100], [200, 250], [290, 300]]);
   });
 });

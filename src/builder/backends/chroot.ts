@@ -21,7 +21,7 @@ export const chrootBackend: Backend = {
         return listGuestPackages(root, ctx.set.distro.family, ctx.layer.name);
       });
       // With the chroot environment gone, the tree is what the image holds.
-      sealTree(root, { layer: ctx.layer.name, epoch: ctx.epoch, firstBoot: false });
+      await sealTree(root, { layer: ctx.layer.name, epoch: ctx.epoch, firstBoot: false });
       return listText;
     });
   },

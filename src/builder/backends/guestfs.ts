@@ -80,7 +80,7 @@ export const guestfsBackend: Backend = {
     if ((await chrootPossible()).ok) {
       await withScope(async (scope) => {
         const disk = await attachDisk(scope, ctx.image, ctx.work);
-        sealTree(await mountRoot(scope, rootDevice(disk), ctx.work), { layer: ctx.layer.name, epoch: ctx.epoch, firstBoot: false });
+        await sealTree(await mountRoot(scope, rootDevice(disk), ctx.work), { layer: ctx.layer.name, epoch: ctx.epoch, firstBoot: false });
       });
     } else {
       log.warn(`${ctx.layer.name}: not root: sealed inside the appliance only (Java key stores keep their build times)`);
