@@ -2,10 +2,9 @@
 import type { Command } from 'commander';
 import { collectGarbage, listBuilds } from '../cache.js';
 import { loadLayerSet } from '../definitions/load.js';
-import { UsageError } from '../errors.js';
 import { log } from '../log.js';
 import { Store } from '../store.js';
-import { emit, withCommon, type Common } from './common.js';
+import { emit, parseKeep, withCommon, type Common } from './common.js';
 
 export function registerCache(program: Command): void {
   const cache = program.command('cache').description('list and trim the layer store');
@@ -26,8 +25,7 @@ export function registerCache(program: Command): void {
     .option('-r, --repo <dir>', 'also keep every build whose package is published in this repository')
     .option('-n, --dry-run', 'only say what would be deleted')
     .action(async (o: Common & { keep: string; repo?: string; dryRun?: boolean }) => {
-      const keep = Number(o.keep);
-      if (!Number.isInteger(keep) || keep < 1) throw new UsageError(`--keep: '${o.keep}' is not a whole number of at least 1`);
+      const keep = parseKeep(o.keep)!;
       const ls = loadLayerSet(o.layersDir, o.set);
       const r = await collectGarbage(ls, new Store(o.store), { keep, repo: o.repo, dryRun: o.dryRun });
       emit(o, { removed: r.removed.map((b) => `${b.layer} ${b.version}-${b.release}`), kept: r.kept, freedBytes: r.freedBytes, dryRun: !!o.dryRun }, () => {

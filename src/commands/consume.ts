@@ -9,13 +9,15 @@ import { bootImage } from '../consume/test-boot.js';
 import { defaultVmDir } from '../consume/vm.js';
 import { verifyChain } from '../consume/verify.js';
 import { loadLayerSet } from '../definitions/load.js';
-import { StepError, UsageError } from '../errors.js';
+import { StepError } from '../errors.js';
 import { log } from '../log.js';
 import { DEFAULT_REPO_DIR } from '../paths.js';
 import { requireLayer, topLayers } from '../plan/plan.js';
 import { PUBLIC_KEY_FILE } from '../publish/snapshot.js';
 import { Store } from '../store.js';
-import { emit, parseKeep, withCommon, type Common } from './common.js';
+import { SECONDS, parseNumber } from '../input/numbers.js';
+import { existingDir } from '../input/paths.js';
+import { emit, existingDirOption, parseKeep, withCommon, type Common } from './common.js';
 
 export function registerConsume(program: Command): void {
   program
@@ -49,8 +51,7 @@ export function registerConsume(program: Command): void {
     .option('--console-log <file>', 'where to write the console (kept on failure; default: a file in the store)')
     .option('--no-ssh', "do not log in over SSH with the root key shipped with the chain's base")
     .action(async (o: Common & { layer?: string; image?: string; timeout: string; consoleLog?: string; ssh: boolean }) => {
-      const timeoutSec = Number(o.timeout);
-      if (!Number.isFinite(timeoutSec) || timeoutSec <= 0) throw new UsageError(`--timeout: '${o.timeout}' is not a positive number of seconds`);
+      const timeoutSec = parseNumber('--timeout', o.timeout, SECONDS);
       const images: string[] = [];
       if (o.image) {
         images.push(o.image);
@@ -77,8 +78,12 @@ export function registerConsume(program: Command): void {
     .option('--vm-dir <dir>', 'overlays of ost-images vm, besides those libvirt knows [env OST_IMAGES_VM_DIR]', defaultVmDir())
     .option('-n, --dry-run', 'list what would be removed; remove nothing')
     .option('--json', 'machine-readable result on stdout')
-    .action(async (o: { keep: string; root: string; vmDir: string; dryRun?: boolean; json?: boolean }) => {
-      const r = await removeOld(o.root, parseKeep(o.keep)!, { dryRun: o.dryRun, vmDir: o.vmDir });
+    .action(async (o: { keep: string; root: string; vmDir: string; dryRun?: boolean; json?: boolean }, cmd: Command) => {
+      const keep = parseKeep(o.keep)!;
+      // '/' by default; a --root that does not exist would read as "nothing installed" (exit 0).
+      const root = existingDir('--root', o.root);
+      const vmDir = existingDirOption(cmd, 'vmDir', '--vm-dir', 'OST_IMAGES_VM_DIR');
+      const r = await removeOld(root, keep, { dryRun: o.dryRun, vmDir });
       emit(o, r, () => undefined);
     });
 }

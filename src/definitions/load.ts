@@ -34,8 +34,8 @@ import {
   TEXT_CONTROL,
   guestPackageNameRule,
   parseSize,
-  urlProblem,
 } from './names.js';
+import { urlProblem } from '../input/urls.js';
 import { NAME_MAX, derivedNames, maxLayerNameLength, tooLong, type NamePart, type NameParts } from './limits.js';
 import { MAX_FILE_BYTES, formatPath, parseYamlFile, readText, type Parsed, type Seg } from './yaml-file.js';
 

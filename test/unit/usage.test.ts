@@ -7,7 +7,7 @@ import { gzipSync } from 'node:zlib';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { utcLocalTime } from '../../src/publish/access-log.js';
 import { UsageError } from '../../src/errors.js';
-import { emptyUsage, parseUsedWithin, readUsage, readUsageRecord, recordUsage, staleness, usageFile, usedPin } from '../../src/publish/usage.js';
+import { emptyUsage, readUsage, readUsageRecord, recordUsage, staleness, usageFile, usedPin } from '../../src/publish/usage.js';
 import { publishOpts } from '../../src/commands/common.js';
 import type { PackageEntry, SnapshotRecord } from '../../src/publish/snapshot.js';
 import { testTmp } from '../helpers/tmp.js';
@@ -214,9 +214,10 @@ describe('usage for retention', () => {
   });
 
   it('--keep-used-within: a positive number of days, and only with --keep', () => {
-    expect(parseUsedWithin('7')).toBe(7);
-    expect(parseUsedWithin('0.5')).toBe(0.5);
-    for (const bad of ['0', '-1', 'week', '7d', '']) expect(() => parseUsedWithin(bad)).toThrow(UsageError);
+    expect(publishOpts({ repo, keepUsedWithin: '0.5', keep: '2' }).keep).toBe(2);
+    for (const bad of ['0', '-1', 'week', '7d', '', '1e3', '3651', '9'.repeat(400)]) {
+      expect(() => publishOpts({ repo, keepUsedWithin: bad, keep: '2' })).toThrow(new UsageError(`--keep-used-within: '${bad.length > 60 ? `${bad.slice(0, 60)}…' (400 characters)` : `${bad}'`} is not a positive number of days (more than 0, at most 3650)`));
+    }
     expect(() => publishOpts({ repo, keepUsedWithin: '7' })).toThrow(/--keep-used-within goes with --keep/);
     expect(publishOpts({ repo, keepUsedWithin: '7', keep: '2' }).pin).toBeTypeOf('function');
     expect(publishOpts({ repo, keep: '2' }).pin).toBeUndefined();
