@@ -6,7 +6,7 @@ import { UsageError } from '../../src/errors.js';
 import { baseUrls, repeatedUrl } from '../../src/commands/common.js';
 import { SOURCE_INTERNALS, phaseFilters, switchOrder } from '../../src/publish/mirror.js';
 import { renderRepoFile } from '../../src/publish/repo-file.js';
-import { destinationArg, listArgs, parentDestination, parseDestination, parseItemized, parseStats, remoteShellEnv, transferArgs, type Destination } from '../../src/tools/rsync.js';
+import { destinationArg, fileArgs, listArgs, parentDestination, parseDestination, parseItemized, parseStats, remoteShellEnv, transferArgs, type Destination } from '../../src/tools/rsync.js';
 
 describe('parseDestination', () => {
   const ok: [string, Destination, string][] = [
@@ -36,6 +36,12 @@ describe('parseDestination', () => {
     ['web1:', "--to: 'web1:' names no directory after the colon"],
     ['bad_host!:x', "--to: 'bad_host!:x' names no valid host ('bad_host!')"],
     ['a\nb', "--to: 'a\\nb' holds a control character"],
+    // Issue 18: a password was repeated in the message (and CI logs keep it).
+    ['rsync://mirror:s3cret@m.example.org/ost/x', "--to: 'rsync://mirror:***@m.example.org/ost/x' names a user or password; a mirror module is written without a login here (rsync://host[:port]/module/path)"],
+    ['deploy:s3cret@web1:/srv/ost', "--to: 'deploy:***@web1:/srv/ost' holds a password (user:password@host:path); rsync over ssh logs in with a key: [user@]host:path"],
+    // Issue 18: these became folders named '-v' or '--delete' under the working directory.
+    ['-v', "--to: '-v' starts with '-', so a program would read it as an option; for a directory of that name write ./-v"],
+    ['--delete', "--to: '--delete' starts with '-', so a program would read it as an option; for a directory of that name write ./--delete"],
   ];
   for (const [text, message] of bad) {
     it(`refuses ${JSON.stringify(text)}`, () => {
@@ -63,6 +69,10 @@ describe('rsync argv', () => {
       '-a', '--numeric-ids', '--timeout=600', '--stats', '--no-human-readable', '--out-format=%i %n%L',
       '--checksum', '--delete', '--dry-run', '--filter=-s /.lock', '/r/', '/m/',
     ]);
+  });
+  it('the marker file alone into a destination (made when missing), over ssh with its remote shell', () => {
+    expect(fileArgs('/t/.ost-images-mirror', '/m')).toEqual(['-a', '--numeric-ids', '--timeout=600', '/t/.ost-images-mirror', '/m/']);
+    expect(fileArgs('/t/.ost-images-mirror', 'web1:/srv/ost/', 'ssh -p 2')).toEqual(['-a', '--numeric-ids', '--timeout=600', '--rsh=ssh -p 2', '/t/.ost-images-mirror', 'web1:/srv/ost/']);
   });
   it('listing a destination', () => {
     expect(listArgs('rsync://h/m/')).toEqual(['--list-only', '--no-human-readable', '--timeout=600', 'rsync://h/m/']);
