@@ -9,10 +9,11 @@
 //
 // The file is validated like a layer set: read through the bounded YAML reader, unknown keys are
 // errors, and every problem is reported at once with file, line, key path and value (exit 2).
-import { existsSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { ConfigError, UsageError, describeValue, quote, type ConfigIssue } from '../errors.js';
 import { INSTALL_DIR } from '../definitions/names.js';
 import { DAYS, KEEP, describeRule, numberProblem, textNumberProblem, type NumberRule } from '../input/numbers.js';
+import { onUserPath } from '../input/paths.js';
 import { urlProblem } from '../input/urls.js';
 import { formatPath, parseYamlFile, type Parsed, type Seg } from '../definitions/yaml-file.js';
 import { destinationArg, readDestination } from '../tools/rsync.js';
@@ -288,7 +289,8 @@ export type Engine = 'gitlab' | 'github';
  * UsageError when the file does not exist.
  */
 export function readCiConfig(file: string, engine: Engine): CiOverrides {
-  if (!existsSync(file)) throw new UsageError(`no such CI settings file: ${quote(file)}`);
+  // A name too long or a path through a file is the option's problem too, not "no such file".
+  if (!onUserPath('--config', file, () => statSync(file, { throwIfNoEntry: false }))) throw new UsageError(`no such CI settings file: ${quote(file)}`);
   const issues: ConfigIssue[] = [];
   const parsed = parseYamlFile(file, issues);
   if (parsed) checkFile(parsed, issues);

@@ -35,6 +35,7 @@ import {
   guestPackageNameRule,
   parseSize,
 } from './names.js';
+import { onUserPath } from '../input/paths.js';
 import { urlProblem } from '../input/urls.js';
 import { NAME_MAX, derivedNames, maxLayerNameLength, tooLong, type NamePart, type NameParts } from './limits.js';
 import { MAX_FILE_BYTES, formatPath, parseYamlFile, readText, type Parsed, type Seg } from './yaml-file.js';
@@ -721,8 +722,9 @@ function byFile(issues: ConfigIssue[]): ConfigIssue[] {
 
 /** Names of the sets in a layers directory: valid set names with a set.yaml. */
 export function listSets(layersDir: string): string[] {
-  if (!existsSync(layersDir)) return [];
-  return readdirSync(layersDir)
+  // A file given as --layers-dir (or a name too long) is bad input, not a failure of the listing.
+  if (!onUserPath('--layers-dir', layersDir, () => statSync(layersDir, { throwIfNoEntry: false }))) return [];
+  return onUserPath('--layers-dir', layersDir, () => readdirSync(layersDir))
     .filter((d) => setNameProblem(d) === undefined && statSync(path.join(layersDir, d, SET_FILE), { throwIfNoEntry: false })?.isFile())
     .sort();
 }

@@ -21,6 +21,7 @@ import { decompress, primaryPackages, repomdLocations } from './repodata.js';
 import { BASE_URL, renderRepoFile } from './repo-file.js';
 import { KEEP, numberProblem } from '../input/numbers.js';
 import { parseUrlList } from '../input/urls.js';
+import { onUserPath } from '../input/paths.js';
 import { faultPoint } from '../test-hooks.js';
 import { collectBuilds, readBuilds } from './builds.js';
 import { writeStatusPage } from './status-page.js';
@@ -224,7 +225,7 @@ export async function publish(repo: string, rpms: string[], opts: PublishOptions
   // A wrong key is bad input: found before anything is written.
   const fprs = opts.signKey ? await secretKeyFingerprints(opts.signKey) : [];
   if (opts.dryRun && !existsSync(repo)) throw new UsageError(`repository ${repo} does not exist`);
-  if (!opts.dryRun) mkdirSync(repo, { recursive: true });
+  if (!opts.dryRun) onUserPath('--repo', repo, () => mkdirSync(repo, { recursive: true }));
   // Publishers of any set serialize on the repository.
   const unlock = opts.dryRun ? () => undefined : await acquireLock(path.join(repo, '.lock'), `repository ${repo}`);
   try {

@@ -14,7 +14,7 @@
 // times. Writers take the repository lock (the one publish takes) and replace the file atomically,
 // so a reader (the status page, prune) sees the old record or the new one, never a part.
 import { createHash } from 'node:crypto';
-import { accessSync, constants, existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { accessSync, constants, readFileSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { StepError, UsageError } from '../errors.js';
 import { writeJsonAtomic } from '../fsutil.js';
@@ -23,7 +23,7 @@ import { acquireLock } from '../lock.js';
 import { log } from '../log.js';
 import { nvr, planRetention, usedWithinWindow, type KeepRule, type UsedWithin } from '../plan/retention.js';
 import { LOG_LIMITS, LogTooLarge, parseLine, readLogLines, systemLocalTime, type LocalTime, type LogEntry, type LogLimits } from './access-log.js';
-import { quotePath } from '../input/paths.js';
+import { existingDir, existingFile, onUserPath, quotePath } from '../input/paths.js';
 import { prune, type PublishOptions, type PublishResult } from './publish.js';
 import { listSnapshots, readSnapshot, servedStamp, type PackageEntry } from './snapshot.js';
 
@@ -237,16 +237,12 @@ export async function recordUsage(
     limits?: LogLimits;
   } = {},
 ): Promise<UsageResult> {
-  if (!existsSync(repo) || (!servedStamp(repo) && listSnapshots(repo).length === 0)) throw new UsageError(`--repo: ${repo} is not a published repository (no snapshots)`);
+  existingDir('--repo', repo);
+  if (!servedStamp(repo) && listSnapshots(repo).length === 0) throw new UsageError(`--repo: ${repo} is not a published repository (no snapshots)`);
   if (logs.length === 0) throw new UsageError('give at least one --access-log FILE');
   for (const f of logs) {
-    try {
-      if (!statSync(f).isFile()) throw new UsageError(`--access-log: ${f} is not a file`);
-      accessSync(f, constants.R_OK);
-    } catch (err) {
-      if (err instanceof UsageError) throw err;
-      throw new UsageError(`--access-log: cannot read ${f}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-    }
+    existingFile('--access-log', f);
+    onUserPath('--access-log', f, () => accessSync(f, constants.R_OK));
   }
   const localTime = opts.localTime ?? systemLocalTime;
   const limits = opts.limits ?? LOG_LIMITS;

@@ -193,7 +193,7 @@ describe('retention by use', () => {
   it('bad input: exit 2, nothing written', async () => {
     const missing = await cli(['usage', '--repo', repo, '--access-log', path.join(tmp, 'nope.log')]);
     expect(missing.code).toBe(2);
-    expect(missing.stderr).toMatch(/--access-log: cannot read .*nope\.log/);
+    expect(missing.stderr).toMatch(/--access-log: '.*nope\.log': does not exist .*\(ENOENT\)/);
     const days = await cli(['prune', '--repo', repo, '--keep', '1', '--keep-used-within', 'week']);
     expect(days.code).toBe(2);
     expect(days.stderr).toMatch(/--keep-used-within: 'week' is not a positive number of days/);

@@ -183,10 +183,11 @@ describe('usage: counting each request once', () => {
     const log = path.join(logs, 'access.log');
     writeFileSync(log, get(ENGINE1, 1));
     await expect(run(log, path.join(logs, 'missing.log'))).rejects.toThrow(UsageError);
-    await expect(run(log, path.join(logs, 'missing.log'))).rejects.toThrow(/--access-log: cannot read .*missing\.log: ENOENT/);
-    await expect(run(logs)).rejects.toThrow(/is not a file/);
+    await expect(run(log, path.join(logs, 'missing.log'))).rejects.toThrow(/--access-log: '.*missing\.log': does not exist .*\(ENOENT\)/);
+    await expect(run(logs)).rejects.toThrow(/--access-log: '.*' is a directory, not a regular file/);
     await expect(run()).rejects.toThrow(/at least one --access-log/);
-    await expect(recordUsage(path.join(root, 'nothing-here'), [log])).rejects.toThrow(/is not a published repository/);
+    await expect(recordUsage(path.join(root, 'nothing-here'), [log])).rejects.toThrow(/^--repo: '.*nothing-here': does not exist/);
+    await expect(recordUsage(logs, [log])).rejects.toThrow(/is not a published repository/);
     expect(existsSync(usageFile(repo))).toBe(false);
   });
 
