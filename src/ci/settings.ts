@@ -14,7 +14,7 @@ import { ConfigError, UsageError, describeValue, quote, type ConfigIssue } from 
 import { INSTALL_DIR } from '../definitions/names.js';
 import { DAYS, KEEP, describeRule, numberProblem, textNumberProblem, type NumberRule } from '../input/numbers.js';
 import { onUserPath } from '../input/paths.js';
-import { urlProblem } from '../input/urls.js';
+import { urlMessage } from '../input/urls.js';
 import { formatPath, parseYamlFile, type Parsed, type Seg } from '../definitions/yaml-file.js';
 import { destinationArg, readDestination } from '../tools/rsync.js';
 
@@ -114,10 +114,7 @@ function dirProblem(v: string): string | undefined {
   return undefined;
 }
 
-function urlSettingProblem(v: string): string | undefined {
-  const p = urlProblem(v);
-  return p ? `${quote(v)} is not a usable URL: ${p}` : undefined;
-}
+const urlSettingProblem = (v: string): string | undefined => urlMessage(v);
 
 /** A number given as an option (a string): the same rule as the file's, the same words. */
 function optionNumberProblem(v: string, rule: NumberRule): string | undefined {

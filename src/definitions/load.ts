@@ -36,7 +36,7 @@ import {
   parseSize,
 } from './names.js';
 import { onUserPath } from '../input/paths.js';
-import { urlProblem } from '../input/urls.js';
+import { urlMessage } from '../input/urls.js';
 import { NAME_MAX, derivedNames, maxLayerNameLength, tooLong, type NamePart, type NameParts } from './limits.js';
 import { MAX_FILE_BYTES, formatPath, parseYamlFile, readText, type Parsed, type Seg } from './yaml-file.js';
 
@@ -162,9 +162,9 @@ class FileIssues {
   }
   /** A URL the set names: well-formed http(s) or file (see urlProblem). */
   url(segs: Seg[], value: string): boolean {
-    const problem = urlProblem(value);
-    if (problem) this.add(segs, `${quote(value)} is not a usable URL: ${problem}`);
-    return !problem;
+    const message = urlMessage(value);
+    if (message) this.add(segs, message);
+    return !message;
   }
   /** Free text that ends up in package metadata: no control characters (rpm would choke on them). */
   text(segs: Seg[], value: unknown): void {

@@ -55,10 +55,16 @@ export function urlProblem(text: string, rules: UrlRules = {}): string | undefin
   return undefined;
 }
 
+/** Why `text` is no usable URL, as a message quoting it (its password masked), or undefined. */
+export function urlMessage(text: string, rules: UrlRules = {}): string | undefined {
+  const problem = urlProblem(text, rules);
+  return problem === undefined ? undefined : `${quote(maskUrl(text))} is not a usable URL: ${problem}`;
+}
+
 /** An option's URL; bad input (UsageError, exit 2) naming the option and the value, its password masked. */
 export function parseUrl(option: string, text: string, rules: UrlRules = {}): string {
-  const problem = urlProblem(text, rules);
-  if (problem) throw new UsageError(`${option}: ${quote(maskUrl(text))} is not a usable URL: ${problem}`);
+  const message = urlMessage(text, rules);
+  if (message) throw new UsageError(`${option}: ${message}`);
   return text;
 }
 

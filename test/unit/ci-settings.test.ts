@@ -44,7 +44,7 @@ const table: [string, string, string[]][] = [
   ['a file that is a list', '- a\n', ['ci.yaml:1: (top level): must be a mapping, got a list']],
   ['a URL of another scheme', 'staging:\n  url: ftp://host/staging\n', ["ci.yaml:2: .staging.url: 'ftp://host/staging' is not a usable URL: only http://, https:// and file:// URLs are supported"]],
   ['a URL without //', 'repo:\n  url: "https:example.org"\n', ["ci.yaml:2: .repo.url: 'https:example.org' is not a usable URL: write it as https://..."]],
-  ['a URL with a password', 'repo:\n  url: https://u:p@example.org/r/\n', ["ci.yaml:2: .repo.url: 'https://u:p@example.org/r/' is not a usable URL: a user name or password in a URL would be recorded in build records and published packages"]],
+  ['a URL with a password', 'repo:\n  url: https://u:p@example.org/r/\n', ["ci.yaml:2: .repo.url: 'https://u:***@example.org/r/' is not a usable URL: a user name or password in a URL would be recorded in build records and published packages"]],
   [
     'a relative directory',
     'staging:\n  dir: srv/staging\n',
