@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import type { MirrorReport } from '../../src/publish/mirror.js';
 import { readSnapshot } from '../../src/publish/snapshot.js';
 import { dnfArgs } from '../../src/tools/dnf.js';
+import { expect } from 'vitest';
 import { ROOT, cli, startCli, type CliResult } from './cli.js';
 
 const execFileP = promisify(execFile);
@@ -137,4 +138,37 @@ export async function pollDuringHeldSync(o: { tmp: string; url: string; args: st
   }
   const result = JSON.parse(fetcherLines.find((l) => l.startsWith('result '))?.slice('result '.length) ?? '{"errors":["no result"],"snapshots":[]}') as { errors: string[]; snapshots: string[] };
   return { run, polls: polls.map((p) => p.snapshot), seenAt, failures, fetchErrors: result.errors, fetchSnapshots: result.snapshots };
+}
+
+/** The package lists of two snapshots of `repo`, each mapped to its stamp (pollDuringHeldSync's `lists`). */
+export function snapshotLists(repo: string, before: string, after: string): Map<string, string> {
+  const lists = new Map([
+    [packagesOf(repo, before).join(' '), before],
+    [packagesOf(repo, after).join(' '), after],
+  ]);
+  expect(lists.size, 'the two snapshots list different packages').toBe(2);
+  return lists;
+}
+
+/**
+ * What a held sync from snapshot `before` to `after` must look like to its clients: the mirror
+ * exited 0; at every phase boundary a poll started there completed and saw `before` up to the
+ * switch and `after` from the delete phase on; no poll saw a mixture and no fetch failed; once a
+ * poll saw the new snapshot, none saw the old one again.
+ */
+export function expectOneSnapshotAtATime(r: HeldSyncResult & { run: CliResult }, before: string, after: string, label: string): void {
+  expect(r.run.code, r.run.stderr).toBe(0);
+  expect(r.seenAt).toEqual([
+    ['data', before],
+    ['metadata', before],
+    ['switch', before],
+    ['delete', after],
+    ['end', after],
+  ]);
+  expect(r.failures).toEqual([]);
+  expect(r.fetchErrors).toEqual([]);
+  expect(r.fetchSnapshots.length).toBeLessThanOrEqual(2);
+  process.stderr.write(`dnf polls during the sync of ${label}: ${r.polls.filter((x) => x === before).length} saw the old snapshot, then ${r.polls.filter((x) => x === after).length} the new one\n`);
+  expect(r.polls.indexOf(after)).toBeGreaterThan(0);
+  expect(r.polls.slice(r.polls.indexOf(after))).not.toContain(before);
 }
