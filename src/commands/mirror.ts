@@ -43,6 +43,10 @@ export function registerMirror(program: Command): void {
     .addHelpText(
       'after',
       `
+A destination is written only when it is empty (or new) or holds .ost-images-mirror, which the
+first push writes there: a push deletes whatever the source does not have, so any other folder is
+refused (exit 2), also one that merely looks like a mirror.
+
 The source is read under its repository lock: a publish waits until the mirror is done. A mirror
 keeps what the source keeps (the served snapshot, the one it replaced, and those retired within the
 grace period), so run it soon after each publish. Interrupted, it leaves no half file under a final
