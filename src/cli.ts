@@ -102,8 +102,8 @@ function describeFsError(err: unknown): string | undefined {
 
 export async function main(argv: string[]): Promise<void> {
   installSignalHandlers();
-  announceTestHooks();
   try {
+    announceTestHooks();
     const program = buildProgram();
     exitCodesForArguments(program);
     await program.parseAsync(argv);
