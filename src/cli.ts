@@ -4,7 +4,8 @@
 import { Command } from 'commander';
 import { EXIT_FAILED, OstError, UsageError } from './errors.js';
 import { installSignalHandlers } from './interrupt.js';
-import { configureLog, isDebug, log } from './log.js';
+import { configureLog, isDebug, log, writeStderr } from './log.js';
+import { announceTestHooks } from './test-hooks.js';
 import { registerBuild } from './commands/build.js';
 import { registerCache } from './commands/cache.js';
 import { registerCi } from './commands/ci.js';
@@ -85,21 +86,36 @@ function exitCodesForArguments(cmd: Command): void {
     if (err.exitCode === 0) process.exit(0); // --help, --version
     throw new UsageError(err.message.replace(/^error: /, ''));
   });
-  cmd.configureOutput({ writeErr: (s) => (/^error: /.test(s) ? undefined : process.stderr.write(s)) });
+  cmd.configureOutput({ writeErr: (s) => (/^error: /.test(s) ? undefined : writeStderr(s)) });
   cmd.commands.forEach(exitCodesForArguments);
+}
+
+/**
+ * A file-system error no command turned into bad input (a path it did not expect to fail on):
+ * one line naming the path and the errno, not a stack trace, which only --debug shows.
+ */
+function describeFsError(err: unknown): string | undefined {
+  const e = err as NodeJS.ErrnoException | undefined;
+  if (!(e instanceof Error) || typeof e.code !== 'string' || typeof e.syscall !== 'string') return undefined;
+  return `${e.syscall} ${e.path ?? ''}${(e as { dest?: string }).dest ? ` -> ${(e as { dest?: string }).dest}` : ''}: ${e.message.replace(/^[A-Z]+: /, '').replace(/, [a-z]+ '.*'$/, '')}`;
 }
 
 export async function main(argv: string[]): Promise<void> {
   installSignalHandlers();
   try {
+    announceTestHooks();
     const program = buildProgram();
     exitCodesForArguments(program);
     await program.parseAsync(argv);
   } catch (err) {
     if (err instanceof OstError) {
       log.error(err.message);
-      if (isDebug() && err.stack) process.stderr.write(`${err.stack}\n`);
+      if (isDebug() && err.stack) writeStderr(`${err.stack}\n`);
       process.exitCode = err.exitCode;
+    } else if (describeFsError(err) !== undefined) {
+      log.error(describeFsError(err)!);
+      if (isDebug()) writeStderr(`${(err as Error).stack}\n`);
+      process.exitCode = EXIT_FAILED;
     } else {
       log.error(`unexpected failure: ${(err as Error)?.stack ?? String(err)}`);
       process.exitCode = EXIT_FAILED;

@@ -1,5 +1,13 @@
-// Human progress goes to stderr so that stdout stays clean for --json output.
+// Human progress goes to stderr so that stdout stays clean for --json output. Every line passes
+// through redactSecrets: a password in a URL a user gave (or a tool's argv quoting it) is never
+// repeated into a CI log.
 import { performance } from 'node:perf_hooks';
+import { redactSecrets } from './input/urls.js';
+
+/** Writes text for people to stderr, its secrets masked: the one way anything reaches stderr. */
+export function writeStderr(text: string): void {
+  process.stderr.write(redactSecrets(text));
+}
 
 let debugEnabled = process.env.OST_IMAGES_DEBUG === '1';
 let quiet = false;
@@ -26,10 +34,10 @@ export function progressLine(label: string): { update: (text: string) => void; d
       if (!live || Date.now() - last < 200) return;
       last = Date.now();
       drawn = true;
-      process.stderr.write(`\r\x1b[K${stamp()} ${label}: ${text}`);
+      writeStderr(`\r\x1b[K${stamp()} ${label}: ${text}`);
     },
     done() {
-      if (drawn) process.stderr.write('\r\x1b[K');
+      if (drawn) writeStderr('\r\x1b[K');
     },
   };
 }
@@ -43,15 +51,15 @@ function stamp(): string {
 
 export const log = {
   debug(msg: string): void {
-    if (debugEnabled) process.stderr.write(`${stamp()} debug: ${msg}\n`);
+    if (debugEnabled) writeStderr(`${stamp()} debug: ${msg}\n`);
   },
   info(msg: string): void {
-    if (!quiet) process.stderr.write(`${stamp()} ${msg}\n`);
+    if (!quiet) writeStderr(`${stamp()} ${msg}\n`);
   },
   warn(msg: string): void {
-    process.stderr.write(`${stamp()} warning: ${msg}\n`);
+    writeStderr(`${stamp()} warning: ${msg}\n`);
   },
   error(msg: string): void {
-    process.stderr.write(`error: ${msg}\n`);
+    writeStderr(`error: ${msg}\n`);
   },
 };

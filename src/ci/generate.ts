@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { listSets, loadLayerSet } from '../definitions/load.js';
 import { StepError, UsageError, quote } from '../errors.js';
+import { fsError } from '../input/paths.js';
 import { writeFileAtomic } from '../fsutil.js';
 import { DEFAULT_LAYERS_DIR, PROJECT_ROOT } from '../paths.js';
 import { unifiedDiff } from './diff.js';
@@ -57,7 +58,8 @@ export function checkGenerated(file: string, text: string): string {
   try {
     committed = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new UsageError(`cannot check ${quote(file)}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new UsageError(`cannot check ${quote(file)}: no such file`);
+    throw fsError('--check', file, err) ?? err;
   }
   return unifiedDiff(committed, text, file, `${file} (as generated now)`);
 }

@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { UsageError, quote } from '../errors.js';
-import { urlProblem } from '../definitions/names.js';
+import { parseUrl } from '../input/urls.js';
 
 export interface RepoLocation {
   /** The directory, where this machine can write it (shared file system); absent: read-only here. */
@@ -21,12 +21,6 @@ export function given(flag: string | undefined, env: string | undefined): string
   return v === undefined || v.trim() === '' ? undefined : v;
 }
 
-function checkUrl(v: string, what: string): string {
-  const p = urlProblem(v);
-  if (p) throw new UsageError(`${what}: ${quote(v)} is not a usable URL: ${p}`);
-  return v;
-}
-
 /**
  * A repository from its directory and URL: the URL defaults to the directory's file:// URL.
  * `what` names the flag and variable in messages.
@@ -37,7 +31,7 @@ export function repoLocation(dir: string | undefined, url: string | undefined, w
   }
   if (dir !== undefined && /[\u0000-\u001f]/.test(dir)) throw new UsageError(`${what.dirFlag}: ${quote(dir)} holds a control character`);
   const abs = dir !== undefined ? path.resolve(dir) : undefined;
-  return { dir: abs, url: url !== undefined ? checkUrl(url, what.urlFlag) : pathToFileURL(abs!).href };
+  return { dir: abs, url: url !== undefined ? parseUrl(what.urlFlag, url) : pathToFileURL(abs!).href };
 }
 
 export const STAGING = { name: 'the staging repository', dirFlag: '--staging', dirEnv: 'OST_IMAGES_STAGING', urlFlag: '--staging-url', urlEnv: 'OST_IMAGES_STAGING_URL' };
@@ -55,8 +49,3 @@ export function runId(v: string | undefined): string {
   return v;
 }
 
-export function positiveInt(v: string | undefined, flag: string): number | undefined {
-  if (v === undefined) return undefined;
-  if (!/^[1-9][0-9]{0,8}$/.test(v)) throw new UsageError(`${flag}: ${quote(v)} is not a positive whole number`);
-  return Number(v);
-}

@@ -9,9 +9,12 @@
 //
 // The file is validated like a layer set: read through the bounded YAML reader, unknown keys are
 // errors, and every problem is reported at once with file, line, key path and value (exit 2).
-import { existsSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { ConfigError, UsageError, describeValue, quote, type ConfigIssue } from '../errors.js';
-import { INSTALL_DIR, urlProblem } from '../definitions/names.js';
+import { INSTALL_DIR } from '../definitions/names.js';
+import { DAYS, KEEP, describeRule, numberProblem, textNumberProblem, type NumberRule } from '../input/numbers.js';
+import { onUserPath } from '../input/paths.js';
+import { urlMessage } from '../input/urls.js';
 import { formatPath, parseYamlFile, type Parsed, type Seg } from '../definitions/yaml-file.js';
 import { destinationArg, readDestination } from '../tools/rsync.js';
 
@@ -111,19 +114,11 @@ function dirProblem(v: string): string | undefined {
   return undefined;
 }
 
-function urlSettingProblem(v: string): string | undefined {
-  const p = urlProblem(v);
-  return p ? `${quote(v)} is not a usable URL: ${p}` : undefined;
-}
+const urlSettingProblem = (v: string): string | undefined => urlMessage(v);
 
-function keepProblem(v: unknown): string | undefined {
-  return typeof v === 'number' && Number.isInteger(v) && v >= 1 ? undefined : `must be a whole number from 1 up, got ${describeValue(v)}`;
-}
-
-/** A positive number of days, as `--keep-used-within` reads it (fractions allowed: 0.5 is twelve hours). */
-function daysProblem(v: unknown): string | undefined {
-  const ok = (typeof v === 'number' || typeof v === 'string') && /^[0-9]+(\.[0-9]+)?$/.test(String(v)) && Number(v) > 0;
-  return ok ? undefined : `must be a positive number of days, got ${typeof v === 'string' ? quote(v) : describeValue(v)}`;
+/** A number given as an option (a string): the same rule as the file's, the same words. */
+function optionNumberProblem(v: string, rule: NumberRule): string | undefined {
+  return textNumberProblem(v, rule) ? `must be ${describeRule(rule)}, got ${quote(v)}` : undefined;
 }
 
 /**
@@ -217,12 +212,9 @@ function checkFile(p: Parsed, issues: ConfigIssue[]): void {
         add(at, `unknown key ${quote(k)} (allowed: ${Object.keys(rules).join(', ')})`, true);
       } else if (typeof rule === 'object') {
         walk(v, rule, at);
-      } else if (rule === 'keep') {
-        const problem = keepProblem(v);
-        if (problem) add(at, problem);
-      } else if (rule === 'days') {
-        // A number in YAML; a quoted one is a string, refused like keep's.
-        const problem = typeof v === 'number' ? daysProblem(v) : `must be a positive number of days, got ${describeValue(v)}`;
+      } else if (rule === 'keep' || rule === 'days') {
+        // A number in YAML; a quoted one is a string, refused.
+        const problem = numberProblem(v, rule === 'keep' ? KEEP : DAYS);
         if (problem) add(at, problem);
       } else if (rule === 'tags' || rule === 'mirrors') {
         if (!Array.isArray(v)) {
@@ -294,7 +286,8 @@ export type Engine = 'gitlab' | 'github';
  * UsageError when the file does not exist.
  */
 export function readCiConfig(file: string, engine: Engine): CiOverrides {
-  if (!existsSync(file)) throw new UsageError(`no such CI settings file: ${quote(file)}`);
+  // A name too long or a path through a file is the option's problem too, not "no such file".
+  if (!onUserPath('--config', file, () => statSync(file, { throwIfNoEntry: false }))) throw new UsageError(`no such CI settings file: ${quote(file)}`);
   const issues: ConfigIssue[] = [];
   const parsed = parseYamlFile(file, issues);
   if (parsed) checkFile(parsed, issues);
@@ -327,8 +320,8 @@ function checkOptions(o: CiOverrides): void {
   for (const k of ['setup', 'signKey', 'upload'] as const) if (o[k] !== undefined) check(k, textProblem(o[k]!));
   for (const k of ['stagingDir', 'repoDir'] as const) if (o[k] !== undefined) check(k, dirProblem(o[k]!));
   for (const k of ['stagingUrl', 'repoUrl'] as const) if (o[k] !== undefined) check(k, urlSettingProblem(o[k]!));
-  if (o.keep !== undefined) check('keep', /^[0-9]+$/.test(o.keep) ? keepProblem(Number(o.keep)) : `must be a whole number from 1 up, got ${quote(o.keep)}`);
-  if (o.keepUsedWithin !== undefined) check('keepUsedWithin', daysProblem(o.keepUsedWithin));
+  if (o.keep !== undefined) check('keep', optionNumberProblem(o.keep, KEEP));
+  if (o.keepUsedWithin !== undefined) check('keepUsedWithin', optionNumberProblem(o.keepUsedWithin, DAYS));
   if (o.schedule !== undefined) check('schedule', cronProblem(o.schedule));
   for (const t of o.runnerTags ?? []) check('runnerTags', tagProblem(t));
   const seen = new Set<string>();

@@ -4,7 +4,8 @@
 // the pipeline sets; each flag overrides its variable. The work is in ci/jobs.ts.
 import { Command, Option } from 'commander';
 import { bootJob, layerJob } from '../ci/jobs.js';
-import { PRODUCTION, STAGING, given, positiveInt, repoLocation, runId } from '../ci/locations.js';
+import { PRODUCTION, STAGING, given, repoLocation, runId } from '../ci/locations.js';
+import { SECONDS, parseNumber } from '../input/numbers.js';
 import { loadLayerSet } from '../definitions/load.js';
 import type { BackendName } from '../host.js';
 import { Store } from '../store.js';
@@ -58,7 +59,7 @@ export function registerCiJobs(ci: Command): void {
     .action(async (o: Common & RepoCli & { layer: string; run?: string; bootTimeout: string; offline?: boolean }) => {
       const where = repos(o);
       const run = runId(given(o.run, process.env.OST_IMAGES_RUN));
-      const timeoutSec = positiveInt(o.bootTimeout, '--boot-timeout')!;
+      const timeoutSec = parseNumber('--boot-timeout', o.bootTimeout, SECONDS);
       const ls = loadLayerSet(o.layersDir, o.set);
       const r = await bootJob(ls, o.layer, new Store(o.store), { ...where, run, timeoutSec, offline: o.offline });
       emit(o, r, () => undefined);

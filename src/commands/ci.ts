@@ -8,6 +8,7 @@ import { log } from '../log.js';
 import { DEFAULT_LAYERS_DIR } from '../paths.js';
 import { DEFAULT_FILE, checkGenerated, generatePipeline, staleError, writeGenerated } from '../ci/generate.js';
 import { CONFIG_FILE, DEFAULT_CI_SETTINGS, type CiOverrides, type Engine } from '../ci/settings.js';
+import { checkOutputFile, writeOutputFile } from '../input/paths.js';
 import { registerCiJobs } from './ci-jobs.js';
 
 /** The site overrides as commander names them (`--runner-tag` repeated), plus what picks the output. */
@@ -99,6 +100,7 @@ function generator(ci: Command, engine: Engine): void {
   c.action((o: GenerateCli) => {
     if (o.check !== undefined && o.out !== undefined) throw new UsageError('--check compares a file, --out writes one: give one of them');
     const args = shapingArgs(o);
+    if (o.out !== undefined) checkOutputFile('--out', o.out);
     const text = generatePipeline(engine, { layersDir: o.layersDir, sets: o.set, config: o.config, overrides: overrides(o), args });
     if (o.check !== undefined) {
       const diff = checkGenerated(o.check, text);
@@ -108,7 +110,9 @@ function generator(ci: Command, engine: Engine): void {
       }
       log.info(`${o.check} is current`);
     } else if (o.out !== undefined) {
-      writeGenerated(o.out, text);
+      // Only a regular file, new or replaced by rename: never through a link, into a FIFO or a
+      // device (`--out /dev/stdout` as root would replace the system's /dev/stdout).
+      writeOutputFile('--out', o.out, (file) => writeGenerated(file, text));
       log.info(`wrote ${o.out}`);
     } else {
       process.stdout.write(text);

@@ -1,12 +1,16 @@
 // What the command modules share: the option sets several commands take, and how a result is
 // printed (--json on stdout, or for people on stderr through the log).
 import type { Command } from 'commander';
-import { UsageError, quote } from '../errors.js';
+import { UsageError } from '../errors.js';
 import { log } from '../log.js';
 import { DEFAULT_LAYERS_DIR, DEFAULT_REPO_DIR, DEFAULT_SET } from '../paths.js';
 import type { BuildPlan } from '../plan/plan.js';
 import type { PublishOptions } from '../publish/publish.js';
-import { parseUsedWithin, usedPin } from '../publish/usage.js';
+import { DAYS, KEEP, parseOptionalNumber } from '../input/numbers.js';
+import { existingDir } from '../input/paths.js';
+import { parseUrl, parseUrlList } from '../input/urls.js';
+import { BASE_URL } from '../publish/repo-file.js';
+import { usedPin } from '../publish/usage.js';
 import { Store, defaultStoreDir } from '../store.js';
 
 /** The options of withCommon, as commander hands them to an action. */
@@ -36,23 +40,25 @@ export const withCommon = (c: Command): Command =>
 
 /**
  * `--url` given several times (a primary and its mirrors): one string, the URLs separated by spaces,
- * as the .repo file's baseurl holds them (and as publish reads the last ones back from it). The first
- * --url replaces the environment's default instead of adding to it. Each must be a URL dnf fetches.
+ * as the .repo file's baseurl holds them (and as publish reads the last ones back from it). Each
+ * must be a URL dnf fetches (BASE_URL).
  */
 export function repeatedUrl(): (value: string, previous: string | undefined) => string {
-  let given = false;
   return (value, previous) => {
-    let scheme = '';
-    try {
-      scheme = new URL(value).protocol;
-    } catch {
-      // Reported below.
-    }
-    if (!['http:', 'https:', 'ftp:', 'file:'].includes(scheme)) throw new UsageError(`--url: ${quote(value)} is not an http(s)://, ftp:// or file:// URL`);
-    const all = given && previous ? `${previous} ${value}` : value;
-    given = true;
-    return all;
+    parseUrl('--url', value, BASE_URL);
+    return previous ? `${previous} ${value}` : value;
   };
+}
+
+/**
+ * The base URLs in force: `--url` as given, else OST_IMAGES_REPO_URL (several separated by
+ * spaces), each checked as BASE_URL, so that no part of a value becomes a line or a base URL of
+ * its own in ost-images.repo. Empty: none (publish keeps the last ones).
+ */
+export function baseUrls(flag: string | undefined, env: string | undefined = process.env.OST_IMAGES_REPO_URL): string | undefined {
+  if (flag !== undefined && flag !== '') return parseUrlList('--url', flag, BASE_URL);
+  if (env === undefined || env.trim() === '') return undefined;
+  return parseUrlList('OST_IMAGES_REPO_URL', env, BASE_URL);
 }
 
 /** The options of every command that writes a repository (publish, prune, nightly). */
@@ -62,7 +68,20 @@ export const withPublishing = (c: Command): Command =>
     .option('--sign-key <key>', 'gpg key (id, fingerprint or e-mail, from GNUPGHOME) that signs packages and repomd.xml [env OST_IMAGES_SIGN_KEY]', process.env.OST_IMAGES_SIGN_KEY)
     .option('--unsigned', 'publish unsigned into a repository that was signed (refused otherwise)')
     .option('--keep-used-within <days>', 'with --keep: also keep every build downloaded within DAYS days (see ost-images usage) and every build it requires')
-    .option('--url <url>', 'base URL test machines reach the repository at, for ost-images.repo; repeat it for mirrors, in the order dnf is to try them [env OST_IMAGES_REPO_URL, several separated by spaces; default: the last ones, else file://]', repeatedUrl(), process.env.OST_IMAGES_REPO_URL);
+    .option('--url <url>', 'base URL test machines reach the repository at, for ost-images.repo; repeat it for mirrors, in the order dnf is to try them [env OST_IMAGES_REPO_URL, several separated by spaces; default: the last ones, else file://]', repeatedUrl());
+
+/**
+ * A directory option that must exist (`--root`, `--images-dir`, `--vm-dir`): a typo must be bad
+ * input, not "nothing there" (exit 0 forever in a cron job). Left at its built-in default, a
+ * missing one stands for an empty one (a machine where nothing was installed or made yet); set on
+ * the command line or through `env`, it must exist. Returns it absolute.
+ */
+export function existingDirOption(cmd: Command, key: string, option: string, env?: string): string {
+  const value = String(cmd.getOptionValue(key));
+  if (cmd.getOptionValueSource(key) === 'cli') return existingDir(option, value);
+  if (env !== undefined && process.env[env]) return existingDir(env, value);
+  return existingDir(option, value, { mayBeMissing: true });
+}
 
 /** commander's collector of a repeatable option: every value, in the order given. */
 export const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
@@ -99,15 +118,16 @@ export function currentBuilds(store: Store, set: string, layers: string[]) {
   return new Map(layers.map((l) => [l, store.current(set, l)]));
 }
 
-export function publishOpts(o: PublishCli & { keep?: string }): PublishOptions {
-  const days = parseUsedWithin(o.keepUsedWithin);
-  if (days !== undefined && o.keep === undefined) throw new UsageError('--keep-used-within goes with --keep (it widens what retention keeps)');
+/** Every numeric and URL option of the repository writers, checked before any work. */
+export function publishOpts(o: PublishCli & { keep?: string }): PublishOptions & { keep?: number } {
+  const keep = parseKeep(o.keep);
+  const days = parseOptionalNumber('--keep-used-within', o.keepUsedWithin, DAYS);
+  if (days !== undefined && keep === undefined) throw new UsageError('--keep-used-within goes with --keep (it widens what retention keeps)');
   // An empty --sign-key or --url (e.g. an exported but empty variable) means none.
-  return { signKey: o.signKey || undefined, unsigned: o.unsigned, url: o.url || undefined, pin: days === undefined ? undefined : usedPin(o.repo, days).pin };
+  return { keep, signKey: o.signKey || undefined, unsigned: o.unsigned, url: baseUrls(o.url), pin: days === undefined ? undefined : usedPin(o.repo, days).pin };
 }
 
+/** `--keep N`: builds to keep (KEEP). */
 export function parseKeep(v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  if (!/^[1-9][0-9]*$/.test(v)) throw new UsageError(`--keep: '${v}' is not a positive whole number`);
-  return Number(v);
+  return parseOptionalNumber('--keep', v, KEEP);
 }

@@ -16,7 +16,9 @@ import { requireLayer, topLayers } from '../plan/plan.js';
 import { PUBLIC_KEY_FILE } from '../publish/snapshot.js';
 import { Store } from '../store.js';
 import { describeVerdict, verdictExitCode, verifyRebuild } from '../reproduce/rebuild.js';
-import { emit, parseKeep, withCommon, type Common } from './common.js';
+import { SECONDS, parseNumber } from '../input/numbers.js';
+import { existingDir } from '../input/paths.js';
+import { emit, existingDirOption, parseKeep, withCommon, type Common } from './common.js';
 
 export function registerConsume(program: Command): void {
   program
@@ -81,8 +83,7 @@ set's definitions no longer give the build's key, or the mirror moved since it w
     .option('--console-log <file>', 'where to write the console (kept on failure; default: a file in the store)')
     .option('--no-ssh', "do not log in over SSH with the root key shipped with the chain's base")
     .action(async (o: Common & { layer?: string; image?: string; timeout: string; consoleLog?: string; ssh: boolean }) => {
-      const timeoutSec = Number(o.timeout);
-      if (!Number.isFinite(timeoutSec) || timeoutSec <= 0) throw new UsageError(`--timeout: '${o.timeout}' is not a positive number of seconds`);
+      const timeoutSec = parseNumber('--timeout', o.timeout, SECONDS);
       const images: string[] = [];
       if (o.image) {
         images.push(o.image);
@@ -109,8 +110,12 @@ set's definitions no longer give the build's key, or the mirror moved since it w
     .option('--vm-dir <dir>', 'overlays of ost-images vm, besides those libvirt knows [env OST_IMAGES_VM_DIR]', defaultVmDir())
     .option('-n, --dry-run', 'list what would be removed; remove nothing')
     .option('--json', 'machine-readable result on stdout')
-    .action(async (o: { keep: string; root: string; vmDir: string; dryRun?: boolean; json?: boolean }) => {
-      const r = await removeOld(o.root, parseKeep(o.keep)!, { dryRun: o.dryRun, vmDir: o.vmDir });
+    .action(async (o: { keep: string; root: string; vmDir: string; dryRun?: boolean; json?: boolean }, cmd: Command) => {
+      const keep = parseKeep(o.keep)!;
+      // '/' by default; a --root that does not exist would read as "nothing installed" (exit 0).
+      const root = existingDir('--root', o.root);
+      const vmDir = existingDirOption(cmd, 'vmDir', '--vm-dir', 'OST_IMAGES_VM_DIR');
+      const r = await removeOld(root, keep, { dryRun: o.dryRun, vmDir });
       emit(o, r, () => undefined);
     });
 }

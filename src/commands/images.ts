@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import { imagesReport, renderImages } from '../consume/images.js';
 import { defaultImagesDir } from '../consume/installed.js';
 import { defaultVmDir } from '../consume/vm.js';
-import { emit } from './common.js';
+import { writeStderr } from '../log.js';
+import { emit, existingDirOption } from './common.js';
 
 export function registerImages(program: Command): void {
   program
@@ -12,9 +13,11 @@ export function registerImages(program: Command): void {
     .option('--images-dir <dir>', 'installed images [env OST_IMAGES_DIR]', defaultImagesDir())
     .option('--vm-dir <dir>', 'overlays of ost-images vm [env OST_IMAGES_VM_DIR]', defaultVmDir())
     .option('--json', 'machine-readable result on stdout')
-    .action(async (o: { imagesDir: string; vmDir: string; json?: boolean }) => {
-      const r = await imagesReport(o.imagesDir, o.vmDir);
+    .action(async (o: { imagesDir: string; vmDir: string; json?: boolean }, cmd: Command) => {
+      const imagesDir = existingDirOption(cmd, 'imagesDir', '--images-dir', 'OST_IMAGES_DIR');
+      const vmDir = existingDirOption(cmd, 'vmDir', '--vm-dir', 'OST_IMAGES_VM_DIR');
+      const r = await imagesReport(imagesDir, vmDir);
       // For people on stderr, like every other command's listing; --json is the machine's form.
-      emit(o, r, () => process.stderr.write(renderImages(r)));
+      emit(o, r, () => writeStderr(renderImages(r)));
     });
 }

@@ -4,6 +4,7 @@ import { UsageError, quote } from '../errors.js';
 import { log } from '../log.js';
 import { DEFAULT_REPO_DIR } from '../paths.js';
 import { mirror, type MirrorReport } from '../publish/mirror.js';
+import { KIB_PER_S, parseOptionalNumber } from '../input/numbers.js';
 import { emit } from './common.js';
 
 function printDifferences(r: MirrorReport): void {
@@ -42,6 +43,10 @@ export function registerMirror(program: Command): void {
     .addHelpText(
       'after',
       `
+A destination is written only when it is empty (or new) or holds .ost-images-mirror, which the
+first push writes there: a push deletes whatever the source does not have, so any other folder is
+refused (exit 2), also one that merely looks like a mirror.
+
 The source is read under its repository lock: a publish waits until the mirror is done. A mirror
 keeps what the source keeps (the served snapshot, the one it replaced, and those retired within the
 grace period), so run it soon after each publish. Interrupted, it leaves no half file under a final
@@ -53,10 +58,10 @@ Examples:
   ost-images mirror --repo repo/ --to deploy@web3:/srv/www/ost-images --rsh 'ssh -p 2222 -i /etc/ost-images/mirror_key'`,
     )
     .action(async (o: { repo: string; to?: string[]; verify?: boolean; checksum?: boolean; bwlimit?: string; rsh?: string; json?: boolean }) => {
-      if (o.bwlimit !== undefined && !/^[1-9][0-9]{0,8}$/.test(o.bwlimit)) throw new UsageError(`--bwlimit: ${quote(o.bwlimit)} is not a positive whole number of KiB/s`);
+      const bwlimit = parseOptionalNumber('--bwlimit', o.bwlimit, KIB_PER_S);
       if (o.rsh !== undefined && o.rsh.trim() === '') throw new UsageError('--rsh: is empty; leave it out for rsync\'s default (ssh)');
       if (o.rsh !== undefined && /[\u0000-\u001f\u007f]/.test(o.rsh)) throw new UsageError(`--rsh: ${quote(o.rsh)} holds a control character`);
-      const r = await mirror(o.repo, o.to ?? [], { verifyOnly: o.verify, checksum: o.checksum, bwlimit: o.bwlimit === undefined ? undefined : Number(o.bwlimit), rsh: o.rsh });
+      const r = await mirror(o.repo, o.to ?? [], { verifyOnly: o.verify, checksum: o.checksum, bwlimit, rsh: o.rsh });
       // Differences go to stderr with --json too: a person reading a CI log sees them there.
       emit(o, r, () => printReport(r));
       if (o.json) printDifferences(r);

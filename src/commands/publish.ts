@@ -6,17 +6,18 @@ import { loadLayerSet } from '../definitions/load.js';
 import { EXIT_FAILED, UsageError } from '../errors.js';
 import { servedStamp } from '../publish/snapshot.js';
 import type { BackendName } from '../host.js';
-import { log } from '../log.js';
+import { log, writeStderr } from '../log.js';
 import { nightly, renderReport, writeReport } from '../nightly.js';
 import { currentRpms } from '../package/package.js';
-import { given, positiveInt, runId } from '../ci/locations.js';
+import { given, runId } from '../ci/locations.js';
+import { DAYS, KEEP, SECONDS, parseNumber, parseOptionalNumber } from '../input/numbers.js';
 import { promote } from '../publish/promote.js';
 import { prune, publish, rollback, type PublishResult } from '../publish/publish.js';
 import { requireLayer } from '../plan/plan.js';
 import { Store } from '../store.js';
-import { parseUsedWithin, pruneByUse } from '../publish/usage.js';
+import { pruneByUse } from '../publish/usage.js';
 import { printPruneByUse } from './usage.js';
-import { MIRROR_HELP, collect, emit, mirrorsGiven, parseKeep, publishOpts, repeatedUrl, withCommon, withPublishing, type Common, type PublishCli } from './common.js';
+import { MIRROR_HELP, baseUrls, collect, emit, mirrorsGiven, publishOpts, repeatedUrl, withCommon, withPublishing, type Common, type PublishCli } from './common.js';
 import { checkMirrorDestinations, describeOutcome } from '../publish/mirror.js';
 import { DEFAULT_LAYERS_DIR, DEFAULT_SET } from '../paths.js';
 
@@ -38,12 +39,13 @@ export function registerPublish(program: Command): void {
       if (o.rollback) {
         const clash = [o.keep !== undefined && '--keep', o.dryRun && '--dry-run', o.signKey && '--sign-key'].filter(Boolean);
         if (clash.length > 0) throw new UsageError(`--rollback does not go with ${clash.join(', ')}`);
-        const r = await rollback(o.repo, { url: o.url, unsigned: o.unsigned });
+        const r = await rollback(o.repo, { url: baseUrls(o.url), unsigned: o.unsigned });
         emit(o, r, () => undefined);
         return;
       }
+      const opts = publishOpts(o);
       const ls = loadLayerSet(o.layersDir, o.set);
-      const result = await publish(o.repo, currentRpms(ls, new Store(o.store)), { ...publishOpts(o), keep: parseKeep(o.keep), dryRun: o.dryRun });
+      const result = await publish(o.repo, currentRpms(ls, new Store(o.store)), { ...opts, dryRun: o.dryRun });
       emit(o, result, () => printPublish(result));
     });
 
@@ -53,13 +55,14 @@ export function registerPublish(program: Command): void {
     .option('-n, --dry-run', 'list what would be removed; write nothing')
     .option('--json', 'machine-readable result on stdout')
     .action(async (o: PublishCli & { keep: string; dryRun?: boolean; json?: boolean }) => {
-      const days = parseUsedWithin(o.keepUsedWithin);
+      const { keep, ...opts } = publishOpts(o);
+      const days = parseOptionalNumber('--keep-used-within', o.keepUsedWithin, DAYS);
       if (days !== undefined) {
         // Retention by use: the result also says which rule keeps what.
-        const r = await pruneByUse(o.repo, parseKeep(o.keep)!, days, { ...publishOpts(o), dryRun: o.dryRun }, new Date());
+        const r = await pruneByUse(o.repo, keep!, days, { signKey: opts.signKey, unsigned: opts.unsigned, url: opts.url, dryRun: o.dryRun }, new Date());
         return emit(o, r, () => printPruneByUse(r));
       }
-      const result = await prune(o.repo, parseKeep(o.keep)!, { ...publishOpts(o), dryRun: o.dryRun });
+      const result = await prune(o.repo, keep!, { ...opts, dryRun: o.dryRun });
       emit(o, result, () => printPublish(result));
     });
 
@@ -81,16 +84,16 @@ mirror(s) failed (the report's "published" and "mirrors" say so); 2 bad input, c
 anything is built (mirror destinations too); 130 interrupted.`,
     )
     .action(async (o: Common & PublishCli & { keep?: string; backend: 'auto' | BackendName; offline?: boolean; bootTimeout: string; reportDir?: string; mirror?: string[]; reproduce?: string[] }) => {
-      const bootTimeoutSec = Number(o.bootTimeout);
-      if (!Number.isFinite(bootTimeoutSec) || bootTimeoutSec <= 0) throw new UsageError(`--boot-timeout: '${o.bootTimeout}' is not a positive number of seconds`);
+      const bootTimeoutSec = parseNumber('--boot-timeout', o.bootTimeout, SECONDS);
+      const opts = publishOpts(o);
       const mirrors = checkMirrorDestinations(o.repo, mirrorsGiven(o.mirror, process.env.OST_IMAGES_MIRROR));
       const ls = loadLayerSet(o.layersDir, o.set);
       o.reproduce?.forEach((l) => requireLayer(ls, l));
       const store = new Store(o.store);
       const reportDir = path.resolve(o.reportDir ?? path.join(store.root, 'reports'));
-      const report = await nightly(ls, store, { ...publishOpts(o), keep: parseKeep(o.keep), repo: o.repo, backend: o.backend, offline: o.offline, bootTimeoutSec, reportDir, mirrors, reproduce: o.reproduce });
+      const report = await nightly(ls, store, { ...opts, repo: o.repo, backend: o.backend, offline: o.offline, bootTimeoutSec, reportDir, mirrors, reproduce: o.reproduce });
       const files = writeReport(report, reportDir);
-      emit(o, report, () => process.stderr.write(renderReport(report)));
+      emit(o, report, () => writeStderr(renderReport(report)));
       log.info(`report: ${files.text} (JSON: ${files.json})`);
       // Set, not thrown: the report above already says what failed.
       if (!report.ok) process.exitCode = report.failed!.exitCode;
@@ -127,14 +130,14 @@ promotion (production stays promoted; the result's "mirrors" and the error name 
       if (!from) throw new UsageError('the staging repository: give --from or set OST_IMAGES_STAGING');
       if (!to) throw new UsageError('the production repository: give --to or set OST_IMAGES_REPO');
       const run = runId(given(o.run, env.OST_IMAGES_RUN));
-      const keep = positiveInt(given(o.keep, env.OST_IMAGES_KEEP), '--keep');
-      const keepUsedWithin = parseUsedWithin(given(o.keepUsedWithin, env.OST_IMAGES_KEEP_USED_WITHIN));
+      const keep = parseOptionalNumber(o.keep !== undefined ? '--keep' : 'OST_IMAGES_KEEP', given(o.keep, env.OST_IMAGES_KEEP), KEEP);
+      const keepUsedWithin = parseOptionalNumber(o.keepUsedWithin !== undefined ? '--keep-used-within' : 'OST_IMAGES_KEEP_USED_WITHIN', given(o.keepUsedWithin, env.OST_IMAGES_KEEP_USED_WITHIN), DAYS);
       if (keepUsedWithin !== undefined && keep === undefined) throw new UsageError('--keep-used-within goes with --keep or OST_IMAGES_KEEP (it widens what retention keeps)');
       const mirrors = checkMirrorDestinations(to, mirrorsGiven(o.mirror, env.OST_IMAGES_MIRROR));
-      const stagingKeep = positiveInt(given(o.stagingKeep, env.OST_IMAGES_STAGING_KEEP), '--staging-keep') ?? 2;
+      const stagingKeep = parseOptionalNumber(o.stagingKeep !== undefined ? '--staging-keep' : 'OST_IMAGES_STAGING_KEEP', given(o.stagingKeep, env.OST_IMAGES_STAGING_KEEP), KEEP) ?? 2;
       const ls = loadLayerSet(o.layersDir, o.set);
       const signKey = given(o.signKey, env.OST_IMAGES_SIGN_KEY);
-      const url = given(o.url, env.OST_IMAGES_REPO_URL);
+      const url = baseUrls(o.url, env.OST_IMAGES_REPO_URL);
       const r = await promote(ls, path.resolve(from), path.resolve(to), { run, keep, keepUsedWithin, signKey, unsigned: o.unsigned, url, stagingKeep, mirrors });
       emit(o, r, () => r.mirrors.forEach((m) => (m.ok ? log.info(describeOutcome(m)) : undefined)));
       const bad = r.mirrors.filter((m) => !m.ok);

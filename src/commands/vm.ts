@@ -7,27 +7,10 @@ import { UsageError } from '../errors.js';
 import { log } from '../log.js';
 import { DEFAULT_SET } from '../paths.js';
 import { defaultStoreDir } from '../store.js';
-import { emit } from './common.js';
+import { CPUS, SECONDS, parseMiB, parseNumber } from '../input/numbers.js';
+import { existingDir } from '../input/paths.js';
+import { emit, existingDirOption } from './common.js';
 
-/** `2048` (MiB), `512M`, `2G`, `2GiB`. */
-export function parseMemory(v: string): number {
-  const m = /^([1-9][0-9]*)\s*(M|MiB|MB|G|GiB|GB)?$/i.exec(v.trim());
-  if (!m) throw new UsageError(`--memory: '${v}' is not a size (e.g. 2048, 512M, 2G)`);
-  const mib = Number(m[1]) * (/^g/i.test(m[2] ?? '') ? 1024 : 1);
-  if (mib < 64) throw new UsageError(`--memory: ${mib} MiB is too little for a VM (64 MiB at least)`);
-  return mib;
-}
-
-function parseWhole(flag: string, v: string, max: number): number {
-  if (!/^[1-9][0-9]*$/.test(v) || Number(v) > max) throw new UsageError(`${flag}: '${v}' is not a whole number from 1 to ${max}`);
-  return Number(v);
-}
-
-function parseSeconds(v: string): number {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--timeout: '${v}' is not a positive number of seconds`);
-  return n;
-}
 
 interface CreateCli {
   layer: string;
@@ -45,10 +28,17 @@ interface CreateCli {
 
 function imageSource(o: CreateCli): ImageSource {
   if ((o.store !== undefined || o.fromStore) && o.imagesDir !== undefined) throw new UsageError('--images-dir does not go with --store/--from-store: a VM is made on one or the other');
-  if (o.store !== undefined) return { kind: 'store', storeDir: o.store };
+  if (o.store !== undefined) return { kind: 'store', storeDir: existingDir('--store', o.store) };
   if (o.fromStore) return { kind: 'store', storeDir: defaultStoreDir() };
-  return { kind: 'installed', imagesDir: o.imagesDir ?? defaultImagesDir() };
+  if (o.imagesDir !== undefined) return { kind: 'installed', imagesDir: existingDir('--images-dir', o.imagesDir) };
+  return { kind: 'installed', imagesDir: process.env.OST_IMAGES_DIR ? existingDir('OST_IMAGES_DIR', defaultImagesDir()) : defaultImagesDir() };
 }
+
+/**
+ * The VM directory of every subcommand but create (which makes it): it must exist when given
+ * (--vm-dir or OST_IMAGES_VM_DIR); the built-in default may be missing (no VM made yet).
+ */
+const vmDirOf = (cmd: Command): string => existingDirOption(cmd, 'vmDir', '--vm-dir', 'OST_IMAGES_VM_DIR');
 
 export function registerVm(program: Command): void {
   const vm = program
@@ -68,7 +58,8 @@ Overlays and console logs go to the VM directory (--vm-dir, env OST_IMAGES_VM_DI
 /var/lib/ost-images/vms); images are taken from --images-dir (env OST_IMAGES_DIR, default
 /usr/share/ost-images).`,
     );
-  const withVmDir = (c: Command): Command => c.option('--vm-dir <dir>', 'where overlays and console logs go [env OST_IMAGES_VM_DIR]', defaultVmDir());
+  const withVmDir = (c: Command): Command =>
+    c.option('--vm-dir <dir>', 'where overlays and console logs go; every subcommand acts only on VMs whose overlay is there [env OST_IMAGES_VM_DIR]', defaultVmDir());
 
   withVmDir(vm.command('create'))
     .description("an overlay on a layer's exact installed build, defined and started by libvirt; waits until SSH with the set's key works")
@@ -84,25 +75,20 @@ Overlays and console logs go to the VM directory (--vm-dir, env OST_IMAGES_VM_DI
     .option('-t, --timeout <seconds>', 'how long to wait for SSH', '600')
     .option('--json', 'machine-readable result on stdout: address, port, key, overlay, backing chain, build')
     .action(async (name: string, o: CreateCli) => {
-      const r = await createVm({
-        name,
-        set: o.set,
-        layer: o.layer,
-        from: imageSource(o),
-        vmDir: o.vmDir,
-        memoryMiB: parseMemory(o.memory),
-        cpus: parseWhole('--cpus', o.cpus, 64),
-        timeoutSec: parseSeconds(o.timeout),
-        keep: o.keep,
-      });
+      const memoryMiB = parseMiB('--memory', o.memory);
+      const cpus = parseNumber('--cpus', o.cpus, CPUS);
+      const timeoutSec = parseNumber('--timeout', o.timeout, SECONDS);
+      // Made when missing; a path that cannot be a directory is bad input.
+      const vmDir = existingDir('--vm-dir', o.vmDir, { mayBeMissing: true });
+      const r = await createVm({ name, set: o.set, layer: o.layer, from: imageSource(o), vmDir, memoryMiB, cpus, timeoutSec, keep: o.keep });
       emit(o, r, () => undefined);
     });
 
   withVmDir(vm.command('ls'))
     .description('every VM made by vm create: state, the set/layer/build it runs on, and whether a newer build is installed')
     .option('--json', 'machine-readable result on stdout')
-    .action(async (o: { vmDir: string; json?: boolean }) => {
-      const rows = await lsVms(o.vmDir);
+    .action(async (o: { vmDir: string; json?: boolean }, cmd: Command) => {
+      const rows = await lsVms(vmDirOf(cmd));
       emit(o, rows, () => {
         if (rows.length === 0) log.info('no VMs');
         for (const r of rows) {
@@ -113,45 +99,46 @@ Overlays and console logs go to the VM directory (--vm-dir, env OST_IMAGES_VM_DI
       });
     });
 
-  vm.command('ssh')
+  withVmDir(vm.command('ssh'))
     .description("log in to a running VM as root with the set's key, or run a command there (exits with its exit code)")
     .argument('<name>', 'VM name')
     .argument('[command...]', "command to run (after --), e.g. -- uname -a; as with ssh, its words are joined and run by root's shell in the VM")
-    .action(async (name: string, command: string[]) => {
-      process.exitCode = await sshVm(name, command);
+    .action(async (name: string, command: string[], _o: unknown, cmd: Command) => {
+      process.exitCode = await sshVm(name, command, vmDirOf(cmd));
     });
 
-  vm.command('console')
+  withVmDir(vm.command('console'))
     .description("print a VM's serial console log")
     .argument('<name>', 'VM name')
     .option('-f, --follow', 'keep printing what arrives until the VM stops (Ctrl-C to leave)')
-    .action(async (name: string, o: { follow?: boolean }) => {
-      await consoleVm(name, { follow: o.follow });
+    .action(async (name: string, o: { follow?: boolean }, cmd: Command) => {
+      await consoleVm(name, { follow: o.follow, vmDir: vmDirOf(cmd) });
     });
 
-  vm.command('stop')
+  withVmDir(vm.command('stop'))
     .description('stop a VM at once (virsh destroy); its definition and overlay stay')
     .argument('<name>', 'VM name')
     .option('--json', 'machine-readable result on stdout')
-    .action(async (name: string, o: { json?: boolean }) => {
-      emit(o, await stopVm(name), () => undefined);
+    .action(async (name: string, o: { json?: boolean }, cmd: Command) => {
+      emit(o, await stopVm(name, vmDirOf(cmd)), () => undefined);
     });
 
-  vm.command('start')
+  withVmDir(vm.command('start'))
     .description('start a stopped VM again and wait for SSH')
     .argument('<name>', 'VM name')
     .option('-t, --timeout <seconds>', 'how long to wait for SSH', '600')
     .option('--no-wait', 'do not wait for SSH')
     .option('--json', 'machine-readable result on stdout')
-    .action(async (name: string, o: { timeout: string; wait: boolean; json?: boolean }) => {
-      emit(o, await startVm(name, { timeoutSec: parseSeconds(o.timeout), wait: o.wait }), () => undefined);
+    .action(async (name: string, o: { timeout: string; wait: boolean; json?: boolean }, cmd: Command) => {
+      const timeoutSec = parseNumber('--timeout', o.timeout, SECONDS);
+      emit(o, await startVm(name, { timeoutSec, wait: o.wait, vmDir: vmDirOf(cmd) }), () => undefined);
     });
 
   withVmDir(vm.command('rm'))
     .description('remove a VM: stop it if running, undefine it, delete its overlay and console log')
     .argument('<name>', 'VM name')
     .option('--json', 'machine-readable result on stdout')
-    .action(async (name: string, o: { vmDir: string; json?: boolean }) => {
-      emit(o, await rmVm(name, o.vmDir), () => undefined);
+    .action(async (name: string, o: { json?: boolean }, cmd: Command) => {
+      emit(o, await rmVm(name, vmDirOf(cmd)), () => undefined);
     });
 }

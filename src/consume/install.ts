@@ -4,13 +4,15 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { checkNames } from '../input/args.js';
+import { onUserPath, repoDirOrUrl } from '../input/paths.js';
 import { log } from '../log.js';
 import { PUBLIC_KEY_FILE } from '../publish/snapshot.js';
 import { dnf } from '../tools/dnf.js';
 import { installedNvrs } from '../tools/rpmbuild.js';
 
 export function repoUrl(repo: string): string {
-  return /^[a-z]+:\/\//.test(repo) ? repo : pathToFileURL(path.resolve(repo)).href;
+  return /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(repo) ? repo : pathToFileURL(path.resolve(repo)).href;
 }
 
 export interface InstallResult {
@@ -19,17 +21,23 @@ export interface InstallResult {
 }
 
 
-/** With `gpgcheck`, signatures are checked against the key published beside the repository. */
+/**
+ * With `gpgcheck`, signatures are checked against the key published beside the repository. Bad
+ * input (a package name dnf would read as an option, a repository that is no directory or URL, a
+ * root that cannot be a directory) is refused before anything is made.
+ */
 export async function installInto(rootArg: string, repo: string, packages: string[], gpgcheck = false): Promise<InstallResult> {
+  checkNames('package name', packages, ' (ost-images install passes names to dnf, which has no way to take such a word as a name)');
+  repoDirOrUrl('--repo', repo);
   // rpm --root and dnf --installroot both want an absolute path.
   const root = path.resolve(rootArg);
-  mkdirSync(root, { recursive: true });
+  onUserPath('--root', rootArg, () => mkdirSync(root, { recursive: true }));
   const cacheDir = mkdtempSync(path.join(os.tmpdir(), 'ost-images-dnf-'));
   try {
     log.info(`dnf install ${packages.join(' ')} from ${repoUrl(repo)} into ${root}`);
     const url = repoUrl(repo).replace(/\/?$/, '/');
     const gpgKey = gpgcheck ? `${url}${PUBLIC_KEY_FILE}` : undefined;
-    await dnf({ root, repoUrl: url, cacheDir, gpgKey }, ['install', ...packages], { onLine: (l) => log.debug(`  | ${l}`) });
+    await dnf({ root, repoUrl: url, cacheDir, gpgKey }, ['install'], { packages, onLine: (l) => log.debug(`  | ${l}`) });
   } finally {
     rmSync(cacheDir, { recursive: true, force: true });
   }

@@ -2,6 +2,7 @@
 // publishes (each layer package provides `ost-images-key(<input key>)`), and where. Taking such a
 // layer into the store is the build stage's job (build/fetch.ts).
 import { StepError } from '../errors.js';
+import { repoDirOrUrl } from '../input/paths.js';
 import { log } from '../log.js';
 import { decompress, primaryPackages, repomdLocations } from '../publish/repodata.js';
 import { fetchBytes, fetchBytesIfExists } from '../tools/http.js';
@@ -42,6 +43,8 @@ export function keysInPrimary(xml: string, repo: string): Map<string, RemoteRef>
 /** Every published layer key of the given repositories (directories or URLs), first repo wins. */
 export async function publishedKeys(repos: string[]): Promise<Map<string, RemoteRef>> {
   const all = new Map<string, RemoteRef>();
+  // Every one checked before the first is fetched: bad input is exit 2 with nothing done.
+  for (const repo of repos) repoDirOrUrl('--cache-repo', repo);
   for (const repo of repos) {
     const base = repoUrl(repo).replace(/\/?$/, '/');
     const repomd = (await fetchBytes(`${base}repodata/repomd.xml`)).toString('utf8');

@@ -111,6 +111,21 @@ async function getVm(name: string): Promise<VmEntry> {
   return { name, state, facts };
 }
 
+/**
+ * Our VM `name`, when its overlay is in the VM directory in effect: libvirt's domain names are the
+ * host's, VM directories are not, so a CI job or a checkout acting on its own VMs by name must not
+ * stop, start, enter or remove another's that happens to share the name (UsageError, exit 2).
+ */
+async function getOwnVm(name: string, vmDirArg: string, verb: string): Promise<VmEntry> {
+  const v = await getVm(name);
+  const vmDir = path.resolve(vmDirArg);
+  const dir = path.dirname(path.resolve(v.facts.overlay));
+  if (dir !== vmDir) {
+    throw new UsageError(`VM '${name}' has its overlay in ${dir}, not in the VM directory ${vmDir}; not touching it (ost-images vm ${verb} ${name} --vm-dir ${dir})`);
+  }
+  return v;
+}
+
 /** Destroys (if running) and undefines a domain; runs after an interrupt too. */
 async function removeDomain(name: string): Promise<void> {
   const state = await virsh.domstate(name, { cleanup: true });
@@ -387,16 +402,16 @@ export async function vmUses(vmDirArg: string): Promise<VmUse[]> {
   return out;
 }
 
-export async function sshVm(name: string, command: string[]): Promise<number> {
-  const v = await getVm(name);
+export async function sshVm(name: string, command: string[], vmDir: string = defaultVmDir()): Promise<number> {
+  const v = await getOwnVm(name, vmDir, 'ssh');
   if (v.state !== 'running') throw new UsageError(`VM ${name} is not running (${v.state}); 'ost-images vm start ${name}' starts it`);
   const r = await run('ssh', sshArgs(v.facts.sshPort, v.facts.key, command), { interactive: true, allowFailure: true });
   return r.exitCode;
 }
 
 /** Writes the VM's console log to `out`; with `follow`, keeps writing what arrives until the VM stops. */
-export async function consoleVm(name: string, opts: { follow?: boolean; out?: NodeJS.WritableStream } = {}): Promise<void> {
-  const v = await getVm(name);
+export async function consoleVm(name: string, opts: { follow?: boolean; out?: NodeJS.WritableStream; vmDir?: string } = {}): Promise<void> {
+  const v = await getOwnVm(name, opts.vmDir ?? defaultVmDir(), 'console');
   const out = opts.out ?? process.stdout;
   const file = v.facts.consoleLog;
   let pos = 0;
@@ -423,8 +438,8 @@ export async function consoleVm(name: string, opts: { follow?: boolean; out?: No
   await copy();
 }
 
-export async function stopVm(name: string): Promise<{ name: string; wasRunning: boolean }> {
-  const v = await getVm(name);
+export async function stopVm(name: string, vmDir: string = defaultVmDir()): Promise<{ name: string; wasRunning: boolean }> {
+  const v = await getOwnVm(name, vmDir, 'stop');
   if (v.state === 'shut off') {
     log.info(`VM ${name} is not running`);
     return { name, wasRunning: false };
@@ -434,8 +449,8 @@ export async function stopVm(name: string): Promise<{ name: string; wasRunning: 
   return { name, wasRunning: true };
 }
 
-export async function startVm(name: string, opts: { timeoutSec: number; wait?: boolean }): Promise<{ name: string; port: number; sshSeconds?: number }> {
-  const v = await getVm(name);
+export async function startVm(name: string, opts: { timeoutSec: number; wait?: boolean; vmDir?: string }): Promise<{ name: string; port: number; sshSeconds?: number }> {
+  const v = await getOwnVm(name, opts.vmDir ?? defaultVmDir(), 'start');
   if (v.state === 'running') {
     log.info(`VM ${name} is already running`);
     return { name, port: v.facts.sshPort };
@@ -465,13 +480,7 @@ export async function rmVm(name: string, vmDirArg: string): Promise<{ name: stri
     log.info(`removed ${files.overlay} (its domain was already gone)`);
     return { name, removed: [files.overlay] };
   }
-  const v = await getVm(name);
-  // Domain names are the host's, VM directories are not: a CI job or a checkout cleaning up its own
-  // VMs by name must not remove another's that happens to share the name.
-  const vmDir = path.resolve(vmDirArg);
-  if (path.dirname(path.resolve(v.facts.overlay)) !== vmDir) {
-    throw new UsageError(`VM '${name}' has its overlay in ${path.dirname(v.facts.overlay)}, not in the VM directory ${vmDir}; not touching it (ost-images vm rm ${name} --vm-dir ${path.dirname(v.facts.overlay)})`);
-  }
+  const v = await getOwnVm(name, vmDirArg, 'rm');
   await removeDomain(name);
   rmSync(v.facts.overlay, { force: true });
   removeConsoleLogs(v.facts.consoleLog);

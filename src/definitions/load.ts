@@ -36,8 +36,9 @@ import {
   guestPackageNameRule,
   parseSize,
   parseSourceDate,
-  urlProblem,
 } from './names.js';
+import { onUserPath } from '../input/paths.js';
+import { urlMessage } from '../input/urls.js';
 import { NAME_MAX, derivedNames, maxLayerNameLength, tooLong, type NamePart, type NameParts } from './limits.js';
 import { MAX_FILE_BYTES, formatPath, parseYamlFile, readText, type Parsed, type Seg } from './yaml-file.js';
 
@@ -163,9 +164,9 @@ class FileIssues {
   }
   /** A URL the set names: well-formed http(s) or file (see urlProblem). */
   url(segs: Seg[], value: string): boolean {
-    const problem = urlProblem(value);
-    if (problem) this.add(segs, `${quote(value)} is not a usable URL: ${problem}`);
-    return !problem;
+    const message = urlMessage(value);
+    if (message) this.add(segs, message);
+    return !message;
   }
   /** Free text that ends up in package metadata: no control characters (rpm would choke on them). */
   text(segs: Seg[], value: unknown): void {
@@ -742,8 +743,9 @@ function byFile(issues: ConfigIssue[]): ConfigIssue[] {
 
 /** Names of the sets in a layers directory: valid set names with a set.yaml. */
 export function listSets(layersDir: string): string[] {
-  if (!existsSync(layersDir)) return [];
-  return readdirSync(layersDir)
+  // A file given as --layers-dir (or a name too long) is bad input, not a failure of the listing.
+  if (!onUserPath('--layers-dir', layersDir, () => statSync(layersDir, { throwIfNoEntry: false }))) return [];
+  return onUserPath('--layers-dir', layersDir, () => readdirSync(layersDir))
     .filter((d) => setNameProblem(d) === undefined && statSync(path.join(layersDir, d, SET_FILE), { throwIfNoEntry: false })?.isFile())
     .sort();
 }

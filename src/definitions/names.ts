@@ -38,41 +38,6 @@ export const INSTALL_DIR = /^(\/[A-Za-z0-9._+-]+)+$/;
 /** Control characters a text field (description, name, license) must not hold; tab and newline are folded. */
 export const TEXT_CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/;
 
-/** The schemes a URL in a layer set may use: what both the downloader and the package managers read. */
-export const URL_SCHEMES = ['http', 'https', 'file'] as const;
-
-/**
- * Why `text` is not a URL the toolchain can use, or undefined when it is one: http(s) with a host,
- * or file:///absolute/path. Checked on the text as written, not only as WHATWG's lenient parser
- * reads it (`new URL('http:example.com')` succeeds, mmdebstrap would not agree): the scheme and
- * '//' must be spelled out, and only characters RFC 3986 allows unencoded may appear.
- */
-export function urlProblem(text: string): string | undefined {
-  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(text)?.[1];
-  if (!scheme || !(URL_SCHEMES as readonly string[]).includes(scheme)) return 'only http://, https:// and file:// URLs are supported';
-  if (!text.startsWith(`${scheme}://`)) return `write it as ${scheme}://...`;
-  // RFC 3986's characters only: no space, control character, quote, '\\', '<>{}|^`' or non-ASCII
-  // letter, which tools disagree on (or split at); they can all be percent-encoded.
-  const bad = /[^A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]/.exec(text)?.[0];
-  if (bad === ' ') return 'a URL has no spaces (write a space as %20)';
-  if (bad !== undefined) return `${/[\u0000-\u001f\u007f-\u009f]/.test(bad) ? 'a control character' : `'${bad}'`} cannot appear in a URL as it is (percent-encode it)`;
-  // WHATWG reads https:///x as https://x/; as written it has no host.
-  if (scheme !== 'file' && /^[a-z]+:\/\/[/?#]/.test(text)) return `an ${scheme}:// URL needs a host name`;
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    return 'it is not a well-formed URL';
-  }
-  if (url.username || url.password) return 'a user name or password in a URL would be recorded in build records and published packages';
-  if (scheme === 'file') {
-    if (url.hostname !== '' && url.hostname !== 'localhost') return 'a file:// URL names a local path: file:///path (no host)';
-  } else if (!url.hostname) {
-    return `an ${scheme}:// URL needs a host name`;
-  }
-  return undefined;
-}
-
 /** A known difference's path: absolute, plain names, with `*` and `**` as wildcards. */
 export const KNOWN_DIFFERENCE_PATH = /^(\/(\*\*|[A-Za-z0-9._+@:~*-]+))+$/;
 

@@ -18,6 +18,9 @@
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createGunzip } from 'node:zlib';
+import { OstError } from '../errors.js';
+import { checkInterrupted } from '../interrupt.js';
+import { faultAt } from '../test-hooks.js';
 
 export interface Request {
   kind: 'request';
@@ -60,8 +63,10 @@ const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', '
 // host ident user [date] "request" status bytes, then optionally "referer" "agent", then anything.
 // The user field may itself be quoted or hold spaces in odd configurations: it is lazily matched
 // up to the bracket. A quoted string is any run of non-quote, non-backslash bytes or escapes.
+// The date is at most 64 characters: unbounded, every " [" of a long line without a ']' would be
+// tried against the rest of the line (quadratic: 1.4 s for one 64 KiB line of " [").
 const Q = '"((?:[^"\\\\]|\\\\.)*)"';
-const LINE = new RegExp(`^(\\S+) (\\S+) (.*?) \\[([^\\]]*)\\] (?:${Q} ([0-9]{3}) ([0-9]+|-)(?: ${Q} ${Q})?(?: .*)?|(.*))$`);
+const LINE = new RegExp(`^(\\S+) (\\S+) (.*?) \\[([^\\]]{1,64})\\] (?:${Q} ([0-9]{3}) ([0-9]+|-)(?: ${Q} ${Q})?(?: .*)?|(.*))$`);
 const CLF_DATE = /^([0-9]{2})\/([A-Z][a-z]{2})\/([0-9]{4}):([0-9]{2}):([0-9]{2}):([0-9]{2}) ([+-])([0-9]{2})([0-9]{2})$/;
 const PY_DATE = /^([0-9]{2})\/([A-Z][a-z]{2})\/([0-9]{4}) ([0-9]{2}):([0-9]{2}):([0-9]{2})$/;
 
@@ -174,38 +179,120 @@ export function parseLine(line: string, localTime: LocalTime = systemLocalTime):
 }
 
 /**
+ * The bounds of reading one log: what no access log line or file reaches, so that a damaged or
+ * hostile file (a rotated log zero-filled after a crash, a gzip bomb, a 50 MB "line") costs time
+ * linear in its size and bounded memory, never a hang.
+ */
+export interface LogLimits {
+  /** A longer line is skipped (counted as malformed, its length said): no server writes one. */
+  maxLineBytes: number;
+  /** Bytes of a log after decompression; past it the log is refused (LogTooLarge). */
+  maxBytes: number;
+}
+
+export const LOG_LIMITS: Readonly<LogLimits> = Object.freeze({ maxLineBytes: 64 * 1024, maxBytes: 16 * 2 ** 30 });
+
+/** A log that decompresses to more than LogLimits.maxBytes. */
+export class LogTooLarge extends Error {
+  constructor(readonly limit: number) {
+    super(`decompresses to more than ${limit} bytes`);
+  }
+}
+
+export interface LogLine {
+  /** The line without its line break; of an overlong one, its first maxLineBytes bytes. */
+  line: string;
+  complete: boolean;
+  /** Set for a line longer than maxLineBytes: its whole length in bytes. */
+  overlong?: number;
+  error?: string;
+}
+
+/** Bytes read between two turns of the event loop: an interrupt is seen within one such slice. */
+const YIELD_EVERY = 4 * 2 ** 20;
+
+/**
  * The lines of a log file, plain or gzip-compressed (told by the content, not the name: logrotate
  * names vary), as they are read, without loading the file whole. `complete` is false for a last
  * line without its line break: in a live log that is a line still being written. A gzip stream
  * that ends early (a rotation compressing right now) or is damaged ends the lines there, with
  * `error` set on the last item.
+ *
+ * Linear in the input: each byte is looked at once (no growing buffer copied per chunk), a line
+ * keeps at most `maxLineBytes` of itself, and the reader gives the event loop a turn every few
+ * MiB and checks for an interrupt there, so SIGINT/SIGTERM stop it even inside one huge line.
  */
-export async function* readLogLines(file: string): AsyncGenerator<{ line: string; complete: boolean; error?: string }> {
+export async function* readLogLines(file: string, limits: LogLimits = LOG_LIMITS): AsyncGenerator<LogLine> {
   const head = await firstBytes(file, 2);
   const gzip = head.length === 2 && head[0] === 0x1f && head[1] === 0x8b;
-  const raw = createReadStream(file);
-  const stream = gzip ? raw.pipe(createGunzip()) : raw;
+  const raw = createReadStream(file, { highWaterMark: 256 * 1024 });
+  const stream = gzip ? raw.pipe(createGunzip({ chunkSize: 256 * 1024 })) : raw;
   if (gzip) raw.on('error', (err) => stream.destroy(err));
-  let rest = Buffer.alloc(0);
+  const chunks = faultAt('usage:endless-log') ? endless(stream as AsyncIterable<Buffer>) : (stream as AsyncIterable<Buffer>);
+  // The current line: its kept pieces (at most maxLineBytes) and its whole length.
+  let parts: Buffer[] = [];
+  let kept = 0;
+  let length = 0;
+  let total = 0;
+  let sinceYield = 0;
+  const take = (): LogLine => {
+    const buf = parts.length === 1 ? parts[0]! : Buffer.concat(parts, kept);
+    let end = buf.length;
+    if (length <= limits.maxLineBytes && end > 0 && buf[end - 1] === 0x0d) end--; // CRLF, from a log copied through Windows
+    const item: LogLine = { line: buf.subarray(0, end).toString('utf8'), complete: true };
+    if (length > limits.maxLineBytes) item.overlong = length;
+    parts = [];
+    kept = 0;
+    length = 0;
+    return item;
+  };
   try {
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
-      let buf = rest.length ? Buffer.concat([rest, chunk]) : chunk;
-      let nl: number;
-      while ((nl = buf.indexOf(0x0a)) >= 0) {
-        let end = nl;
-        if (end > 0 && buf[end - 1] === 0x0d) end--; // CRLF, from a log copied through Windows
-        yield { line: buf.subarray(0, end).toString('utf8'), complete: true };
-        buf = buf.subarray(nl + 1);
+    for await (const chunk of chunks) {
+      total += chunk.length;
+      if (total > limits.maxBytes) throw new LogTooLarge(limits.maxBytes);
+      let start = 0;
+      while (start < chunk.length) {
+        const nl = chunk.indexOf(0x0a, start);
+        const end = nl < 0 ? chunk.length : nl;
+        length += end - start;
+        if (kept < limits.maxLineBytes && end > start) {
+          const piece = chunk.subarray(start, Math.min(end, start + limits.maxLineBytes - kept));
+          parts.push(piece);
+          kept += piece.length;
+        }
+        if (nl < 0) break;
+        yield take();
+        start = nl + 1;
       }
-      rest = Buffer.from(buf);
+      sinceYield += chunk.length;
+      if (sinceYield >= YIELD_EVERY) {
+        sinceYield = 0;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      checkInterrupted();
     }
   } catch (err) {
-    if (!gzip) throw err;
-    yield { line: rest.toString('utf8'), complete: false, error: (err as Error).message };
+    if (!gzip || err instanceof LogTooLarge || err instanceof OstError) throw err;
+    const rest = take();
+    yield { ...rest, complete: false, error: (err as Error).message };
     return;
+  } finally {
+    stream.destroy();
+    raw.destroy();
   }
   // A compressed log is a rotated one: nobody appends to it, its last line is complete as it is.
-  if (rest.length > 0) yield { line: rest.toString('utf8'), complete: gzip };
+  if (length > 0) yield { ...take(), complete: gzip };
+}
+
+/**
+ * Test hook OST_IMAGES_FAULT=usage:endless-log (test-hooks.ts): the log goes on with zeros after
+ * its end, so that its parse ends only by an interrupt (or, bounded, at LogLimits.maxBytes): a
+ * test can interrupt a parse that is certainly still running.
+ */
+async function* endless(stream: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  yield* stream;
+  const zeros = Buffer.alloc(256 * 1024);
+  for (;;) yield zeros;
 }
 
 async function firstBytes(file: string, n: number): Promise<Buffer> {

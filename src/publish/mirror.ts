@@ -23,21 +23,31 @@
 // after their publish (pushToMirrors below); a site that publishes otherwise runs `ost-images
 // mirror` after each publish.
 //
+// A destination is written only when it is empty (or does not exist yet), or holds the marker
+// file MIRROR_MARKER that an earlier push wrote there before anything else: phase 4 deletes
+// whatever the source does not have, so a mistyped destination that merely looks like a mirror
+// (any JavaScript checkout has a packages/ folder) must never be taken for one. The marker is
+// checked before anything is written, and survives every phase (excluded from transfer and
+// deletion alike).
+//
 // The source is read under its repository lock (the one every publisher takes): the mirror copies
 // exactly one state of the repository, and no publish changes the pool (re-signing, retention)
 // between the phases. A publisher waits meanwhile; it does not fail. Copying from one snapshot's
 // own files without the lock would still race with re-signing and with retention removing that
 // snapshot, and would need its own rules for everything else at the top level.
-import { accessSync, constants, existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, realpathSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { EXIT_INTERRUPTED, OstError, StepError, ToolMissingError, UsageError, quote } from '../errors.js';
 import { checkInterrupted } from '../interrupt.js';
 import { acquireLock } from '../lock.js';
 import { log } from '../log.js';
 import { pidsUsing, pidsWhere } from '../proc.js';
+import { fsError } from '../input/paths.js';
+import { faultAt, holdPoint, killSelf, stopProcesses, whenInDir } from '../test-hooks.js';
 import { haveTool, missingToolMessage } from '../tools/run.js';
 import { POOL, SNAPSHOTS, servedStamp } from './snapshot.js';
-import { destinationArg, describeDestination, listArgs, parentDestination, parseDestination, parseItemized, parseStats, remoteShellEnv, rsync, transferArgs, type Destination, type Differences, type TransferStats } from '../tools/rsync.js';
+import { destinationArg, describeDestination, fileArgs, listArgs, parentDestination, parseDestination, parseItemized, parseStats, remoteShellEnv, rsync, transferArgs, type Destination, type Differences, type TransferStats } from '../tools/rsync.js';
 
 export type Phase = 'data' | 'metadata' | 'switch' | 'delete';
 
@@ -50,7 +60,17 @@ export type Phase = 'data' | 'metadata' | 'switch' | 'delete';
  */
 export const SOURCE_INTERNALS = ['-s /.lock', '-s /.lock.*', '-s /.incoming-*', '-s /.*.tmp*', `-s /${SNAPSHOTS}/*.partial-*`, `-s /${SNAPSHOTS}/*/.*`, '-s .*.tmp-*'];
 
-/** The rsync filter rules of each phase, after SOURCE_INTERNALS. */
+/**
+ * The file a push writes into a destination before anything else, so that a later push knows the
+ * directory is a mirror it may delete in (a hidden name: web servers do not list it).
+ */
+export const MIRROR_MARKER = '.ost-images-mirror';
+const MARKER_TEXT = 'A mirror of an ost-images repository, written by `ost-images mirror`.\nEach push deletes here whatever the repository no longer has.\n';
+
+/** Excluded on both sides: never sent (a source that is itself a mirror) and never deleted. */
+export const MARKER_FILTER = `- /${MIRROR_MARKER}`;
+
+/** The rsync filter rules of each phase, after SOURCE_INTERNALS and MARKER_FILTER. */
 export function phaseFilters(phase: Phase, switchNames: string[] = []): string[] {
   switch (phase) {
     case 'data':
@@ -169,6 +189,8 @@ export interface Target {
   rsh?: string;
   /** For an ssh destination: what ssh needs from our environment (the agent's socket). */
   env: Record<string, string>;
+  /** Holds the marker already (else the push writes it first). */
+  marked?: boolean;
 }
 
 /** Checks everything before anything is written: bad input is exit 2 with nothing changed. */
@@ -259,10 +281,18 @@ async function destinationEntries(t: Target, option: string): Promise<string[]> 
   return [];
 }
 
-/** Why a destination's top-level names show it is no mirror (mirroring would delete them), or undefined. */
+/**
+ * Why a destination's top-level names show it is no mirror (mirroring would delete them), or
+ * undefined: only an empty directory, or one holding the marker of an earlier push, is one.
+ */
 function notAMirror(option: string, label: string, names: string[]): string | undefined {
-  if (names.length === 0 || names.includes(POOL) || names.includes(SNAPSHOTS)) return undefined;
-  return `${option}: ${quote(label)} is neither empty nor a mirror of a repository (no ${POOL}/ or ${SNAPSHOTS}/); mirroring would delete its ${names.length} entr${names.length === 1 ? 'y' : 'ies'}`;
+  if (names.length === 0 || names.includes(MIRROR_MARKER)) return undefined;
+  const shown = [...names].sort().slice(0, 5).map((n) => quote(n)).join(', ');
+  return (
+    `${option}: ${quote(label)} is neither empty nor a mirror an earlier \`ost-images mirror\` wrote (it has no ${MIRROR_MARKER} file): ` +
+    `it holds ${shown}${names.length > 5 ? ` and ${names.length - 5} more` : ''}, which mirroring would delete. ` +
+    `Give an empty or new directory (a mirror made before ost-images wrote the marker: create an empty ${MIRROR_MARKER} in it)`
+  );
 }
 
 /**
@@ -296,12 +326,22 @@ export function checkDestinations(src: string, given: string[], option = '--to',
         continue;
       }
       dest.path = path.resolve(dest.path);
-      const st = statSync(dest.path, { throwIfNoEntry: false });
-      if (st && !st.isDirectory()) {
-        problems.push(`${option}: ${quote(text)} exists and is not a directory`);
+      let names: string[] | undefined;
+      try {
+        const st = statSync(dest.path, { throwIfNoEntry: false });
+        if (st && !st.isDirectory()) {
+          problems.push(`${option}: ${quote(text)} exists and is not a directory`);
+          continue;
+        }
+        names = st ? readdirSync(dest.path) : undefined;
+      } catch (err) {
+        // Too long a name, a file on the way, no permission: the path is wrong, say which.
+        const bad = fsError(option, text, err);
+        if (!bad) throw err;
+        problems.push(bad.message);
         continue;
       }
-      const busy = st ? notAMirror(option, text, readdirSync(dest.path)) : undefined;
+      const busy = names ? notAMirror(option, text, names) : undefined;
       if (busy) {
         problems.push(busy);
         continue;
@@ -322,20 +362,12 @@ export function checkDestinations(src: string, given: string[], option = '--to',
 }
 
 /**
- * Test hook: with OST_IMAGES_MIRROR_HOLD=1 the mirror stops before each phase (and after the last),
- * says `mirror-hold <point> <destination>` on stderr and goes on at SIGUSR2. A test makes its
- * readers complete a read at every point, counting events rather than sleeping.
+ * Test hook (test-hooks.ts): with OST_IMAGES_MIRROR_HOLD=1 the mirror stops before each phase
+ * (and after the last), says `mirror-hold <point> <destination>` on stderr and goes on at SIGUSR2
+ * (bounded). A test makes its readers complete a read at every point, counting events rather than
+ * sleeping.
  */
-async function holdPoint(point: Phase | 'end', label: string): Promise<void> {
-  if (process.env.OST_IMAGES_MIRROR_HOLD !== '1') return;
-  // A signal listener does not keep Node's event loop alive: without the timer the process would
-  // simply end here.
-  const alive = setInterval(() => undefined, 1 << 30);
-  const resumed = new Promise<void>((resolve) => process.once('SIGUSR2', () => resolve()));
-  process.stderr.write(`mirror-hold ${point} ${label}\n`);
-  await resumed;
-  clearInterval(alive);
-}
+const hold = (point: Phase | 'end', label: string): Promise<void> => holdPoint(`mirror-hold ${point} ${label}`);
 
 /**
  * rsync processes of an earlier mirror of this source that was killed (SIGKILL leaves its children
@@ -364,12 +396,47 @@ function stopOrphans(srcArg: string): void {
 
 /** KiB/s of a faulted transfer to a local mirror (test hook). */
 const FAULT_BWLIMIT = 4096;
+/** How long the fault hook waits for rsync's temporary file to hold data before it fails loudly. */
+const FAULT_WAIT_S = 600;
+
+/**
+ * Test hook OST_IMAGES_FAULT=mirror:during-<phase> (test-hooks.ts), called with each line rsync
+ * prints: at the first package whose transfer starts, it stops the transfer's rsync processes
+ * (SIGSTOP: they are still there, mid-file, whenever the next run looks, as faultWhileRunning does
+ * for createrepo_c) and SIGKILLs the mirror. At a local destination it first waits, by inotify
+ * events on the pool directory, until rsync's temporary file of that package holds data (mid-file
+ * for certain); elsewhere it stops the local rsync (the sender) at once, and the ssh client and the
+ * rsync on the mirror host wait on it.
+ */
+function faultHook(src: string, t: Target): (line: string) => void {
+  let faulted = false;
+  return (line) => {
+    const m = new RegExp(`(?:^|\\s)${POOL}/([^/]+\\.rpm)$`).exec(line.trim());
+    if (faulted || !m) return;
+    faulted = true;
+    const stopAndDie = (pids: Iterable<number>) => {
+      stopProcesses(pids);
+      killSelf();
+    };
+    if (t.dest.kind !== 'local') return stopAndDie(orphanedTransfers(src));
+    const dest = t.dest.path;
+    const pool = path.join(dest, POOL);
+    const started = () => existsSync(pool) && readdirSync(pool).some((f) => f.startsWith(`.${m[1]}.`) && (statSync(path.join(pool, f), { throwIfNoEntry: false })?.size ?? 0) > 0);
+    whenInDir(pool, started, FAULT_WAIT_S).then(
+      () => stopAndDie(pidsUsing([dest]).keys()),
+      (err: Error) => {
+        log.error(`test hook OST_IMAGES_FAULT=mirror:during-...: rsync's temporary file of ${m[1]} never held data: ${err.message}`);
+        process.exit(1);
+      },
+    );
+  };
+}
 
 async function transfer(src: string, t: Target, phase: Phase, filters: string[], opts: MirrorOptions): Promise<PhaseReport> {
   const t0 = Date.now();
-  const fault = process.env.OST_IMAGES_FAULT === `mirror:during-${phase}`;
+  const fault = faultAt(`mirror:during-${phase}`);
   const args = transferArgs(src, t.arg, {
-    filters: [...SOURCE_INTERNALS, ...filters],
+    filters: [...SOURCE_INTERNALS, MARKER_FILTER, ...filters],
     delete: phase === 'delete',
     checksum: opts.checksum,
     // The hook below must see rsync's temporary file of a package while it is still being written:
@@ -379,44 +446,37 @@ async function transfer(src: string, t: Target, phase: Phase, filters: string[],
     progress: fault,
     rsh: t.rsh,
   });
-  let faulted = false;
-  const onLine = fault
-    ? (line: string) => {
-        // The name of a package is printed as its transfer starts. At a local destination the
-        // hook waits until rsync's temporary file of it holds data (mid-file for certain), stops
-        // rsync there (so it is still mid-file whenever the next run looks, as snapshot.ts's
-        // faultWhileRunning does for createrepo_c) and kills the mirror; elsewhere it kills the
-        // mirror at once.
-        const m = new RegExp(`(?:^|\\s)${POOL}/([^/]+\\.rpm)$`).exec(line.trim());
-        if (faulted || !m) return;
-        faulted = true;
-        if (t.dest.kind !== 'local') process.kill(process.pid, 'SIGKILL');
-        const pool = path.join(t.dest.path, POOL);
-        const started = () => existsSync(pool) && readdirSync(pool).some((f) => f.startsWith(`.${m[1]}.`) && statSync(path.join(pool, f), { throwIfNoEntry: false })?.size);
-        const timer = setInterval(() => {
-          if (!started()) return;
-          clearInterval(timer);
-          for (const pid of pidsUsing([t.dest.path]).keys()) {
-            try {
-              process.kill(pid, 'SIGSTOP');
-            } catch {
-              // Exited meanwhile.
-            }
-          }
-          process.kill(process.pid, 'SIGKILL');
-        }, 2);
-      }
-    : undefined;
-  const r = await rsync(args, { onLine, env: t.env });
+  const r = await rsync(args, { onLine: fault ? faultHook(src, t) : undefined, env: t.env });
   const stats = parseStats(r.stdout);
   return { phase, ...stats, seconds: (Date.now() - t0) / 1000 };
 }
 
+/**
+ * Writes MIRROR_MARKER into a destination that does not hold it yet (an empty or new one), before
+ * anything else: from then on, a push interrupted at any point leaves a directory the next push
+ * recognizes. One rsync run of that file alone (rsync makes the directory), whatever the kind.
+ */
+async function markDestination(t: Target): Promise<void> {
+  if (t.marked) return;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'ost-images-mirror-'));
+  try {
+    const marker = path.join(dir, MIRROR_MARKER);
+    writeFileSync(marker, MARKER_TEXT, { mode: 0o644 });
+    // A fixed time: a later push of it (a mirror of a mirror) finds nothing to send.
+    utimesSync(marker, 0, 0);
+    await rsync(fileArgs(marker, t.arg, t.rsh), { env: t.env });
+    t.marked = true;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function syncOne(src: string, t: Target, opts: MirrorOptions): Promise<PhaseReport[]> {
   if (t.dest.kind === 'local') mkdirSync(t.dest.path, { recursive: true });
+  await markDestination(t);
   const phases: PhaseReport[] = [];
   const step = async (phase: Phase, filters: string[]) => {
-    await holdPoint(phase, t.label);
+    await hold(phase, t.label);
     checkInterrupted();
     const p = await transfer(src, t, phase, filters, opts);
     log.info(`mirror ${t.label}: ${phase}: ${p.files} file(s), ${p.bytes} byte(s)${p.deleted ? `, ${p.deleted} deleted` : ''} in ${p.seconds.toFixed(1)} s`);
@@ -425,7 +485,7 @@ async function syncOne(src: string, t: Target, opts: MirrorOptions): Promise<Pha
   await step('data', phaseFilters('data'));
   await step('metadata', phaseFilters('metadata'));
   const groups = switchOrder(switchEntries(src));
-  await holdPoint('switch', t.label);
+  await hold('switch', t.label);
   const t0 = Date.now();
   const sw: PhaseReport = { phase: 'switch', files: 0, bytes: 0, sentBytes: 0, deleted: 0, seconds: 0 };
   for (const g of groups) {
@@ -439,7 +499,7 @@ async function syncOne(src: string, t: Target, opts: MirrorOptions): Promise<Pha
   log.info(`mirror ${t.label}: switch: ${groups.flat().join(', ')} in ${sw.seconds.toFixed(1)} s`);
   phases.push(sw);
   await step('delete', phaseFilters('delete'));
-  await holdPoint('end', t.label);
+  await hold('end', t.label);
   return phases;
 }
 
@@ -448,7 +508,7 @@ async function verifyOne(src: string, t: Target): Promise<Differences & { ok: bo
     // rsync would create the directory in a dry run's report only; say it plainly.
     return { ok: false, differing: [], missing: ['.'], extra: [] };
   }
-  const r = await rsync(transferArgs(src, t.arg, { filters: SOURCE_INTERNALS, delete: true, checksum: true, dryRun: true, hardLinks: false, rsh: t.rsh }), { env: t.env });
+  const r = await rsync(transferArgs(src, t.arg, { filters: [...SOURCE_INTERNALS, MARKER_FILTER], delete: true, checksum: true, dryRun: true, hardLinks: false, rsh: t.rsh }), { env: t.env });
   const d = parseItemized(r.stdout);
   return { ...d, ok: d.differing.length + d.missing.length + d.extra.length === 0 };
 }
@@ -463,8 +523,10 @@ export async function mirror(srcGiven: string, dests: string[], opts: MirrorOpti
   }
   for (const t of targets) {
     // Local ones were looked at above; a remote one can only be listed now.
-    const busy = notAMirror(option, t.label, await destinationEntries(t, option));
+    const names = await destinationEntries(t, option);
+    const busy = notAMirror(option, t.label, names);
     if (busy) throw new UsageError(busy);
+    t.marked = names.includes(MIRROR_MARKER);
   }
   const srcArg = `${src}/`;
   let unlock: () => void;

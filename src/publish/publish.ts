@@ -18,7 +18,11 @@ import { detachSign, exportPublicKey, secretKeyFingerprints, verifyDetached } fr
 import { readHeader, signatureKeyId } from '../tools/rpmbuild.js';
 import { addSign } from '../tools/rpmsign.js';
 import { decompress, primaryPackages, repomdLocations } from './repodata.js';
-import { renderRepoFile } from './repo-file.js';
+import { BASE_URL, renderRepoFile } from './repo-file.js';
+import { KEEP, numberProblem } from '../input/numbers.js';
+import { parseUrlList } from '../input/urls.js';
+import { onUserPath } from '../input/paths.js';
+import { faultPoint } from '../test-hooks.js';
 import { collectBuilds, readBuilds } from './builds.js';
 import { writeStatusPage } from './status-page.js';
 import {
@@ -27,7 +31,6 @@ import {
   POOL,
   PUBLIC_KEY_FILE,
   REPO_FILE,
-  faultPoint,
   faultWhileRunning,
   graceSeconds,
   listSnapshots,
@@ -214,11 +217,15 @@ function carryMetadata(prevSnap: string, building: string): void {
 }
 
 export async function publish(repo: string, rpms: string[], opts: PublishOptions = {}): Promise<PublishResult> {
-  if (opts.keep !== undefined && (!Number.isInteger(opts.keep) || opts.keep < 1)) throw new UsageError(`--keep: '${opts.keep}' is not a positive whole number`);
+  // The commands check their options already; a caller of this function gets the same rules.
+  const keepProblem = opts.keep === undefined ? undefined : numberProblem(opts.keep, KEEP);
+  if (keepProblem) throw new UsageError(`--keep: ${keepProblem}`);
+  if (opts.url !== undefined) parseUrlList('--url', opts.url, BASE_URL);
+  graceSeconds();
   // A wrong key is bad input: found before anything is written.
   const fprs = opts.signKey ? await secretKeyFingerprints(opts.signKey) : [];
   if (opts.dryRun && !existsSync(repo)) throw new UsageError(`repository ${repo} does not exist`);
-  if (!opts.dryRun) mkdirSync(repo, { recursive: true });
+  if (!opts.dryRun) onUserPath('--repo', repo, () => mkdirSync(repo, { recursive: true }));
   // Publishers of any set serialize on the repository.
   const unlock = opts.dryRun ? () => undefined : await acquireLock(path.join(repo, '.lock'), `repository ${repo}`);
   try {
@@ -474,6 +481,7 @@ export interface RollbackResult {
 /** Serves the snapshot the current one replaced again (`publish --rollback`). */
 export async function rollback(repo: string, opts: { url?: string; unsigned?: boolean } = {}): Promise<RollbackResult> {
   if (!existsSync(path.join(repo, 'repodata'))) throw new UsageError(`${repo} is not a published repository (no repodata)`);
+  if (opts.url !== undefined) parseUrlList('--url', opts.url, BASE_URL);
   const unlock = await acquireLock(path.join(repo, '.lock'), `repository ${repo}`);
   try {
     await recoverRepo(repo);

@@ -1,6 +1,13 @@
 // The .repo file a test machine drops into /etc/yum.repos.d/, written beside the repository on
 // every publish so it always matches how the repository is signed.
+import type { UrlRules } from '../input/urls.js';
 import { PUBLIC_KEY_FILE, REPO_FILE } from './snapshot.js';
+
+/**
+ * What a base URL of ost-images.repo must be: a URL dnf fetches, one word (the file lists several
+ * on one line, separated by spaces), and no password (the file is served to anyone).
+ */
+export const BASE_URL: UrlRules = { schemes: ['http', 'https', 'ftp', 'file'], secretsEndUpIn: 'ost-images.repo, which the repository serves to anyone' };
 
 /**
  * `baseUrl`: one URL, or several separated by whitespace (the repository and its mirrors, in the

@@ -28,6 +28,8 @@ import { existsSync, linkSync, lstatSync, readdirSync, readFileSync, readlinkSyn
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { StepError } from '../errors.js';
+import { parseNumber, type NumberRule } from '../input/numbers.js';
+import { faultAt, faultPoint, killSelf, stopProcesses } from '../test-hooks.js';
 import { writeJsonAtomic } from '../fsutil.js';
 import { log } from '../log.js';
 import { pidsUsing } from '../proc.js';
@@ -38,10 +40,16 @@ export const POOL = 'packages';
 export const PUBLIC_KEY_FILE = 'RPM-GPG-KEY-ost-images';
 export const REPO_FILE = 'ost-images.repo';
 
-/** A snapshot retired less than this long ago is kept, for clients still reading its metadata. */
+/** What OST_IMAGES_SNAPSHOT_GRACE may be: whole seconds, up to a year. */
+export const GRACE: NumberRule = { what: 'a whole number of seconds', whole: true, min: 0, max: 365 * 86400 };
+
+/**
+ * A snapshot retired less than this long ago is kept, for clients still reading its metadata.
+ * A bad OST_IMAGES_SNAPSHOT_GRACE is bad input: publish reads it before it writes anything.
+ */
 export function graceSeconds(): number {
   const env = process.env.OST_IMAGES_SNAPSHOT_GRACE;
-  return env !== undefined && /^[0-9]+$/.test(env) ? Number(env) : 600;
+  return env === undefined || env === '' ? 600 : parseNumber('OST_IMAGES_SNAPSHOT_GRACE', env, GRACE);
 }
 
 export interface PackageEntry extends PackageDeps {
@@ -165,23 +173,15 @@ export function switchTo(repo: string, stamp: string): void {
 }
 
 /**
- * Test hook: `OST_IMAGES_FAULT=<point>` makes the process SIGKILL itself there, so tests can show
- * that a publisher killed at that exact moment leaves the repository serving what it served.
- */
-export function faultPoint(point: string): void {
-  if (process.env.OST_IMAGES_FAULT === point) process.kill(process.pid, 'SIGKILL');
-}
-
-/**
- * Test hook like faultPoint, for a publisher killed while a child process works in `dir`: the
- * children working there are stopped (SIGSTOP) first, so they are still there, mid-run, whenever
- * the next publisher looks. Without it a test has to catch the child in the act, and loses the
- * race to a fast child or a busy machine.
+ * Test hook like faultPoint (test-hooks.ts), for a publisher killed while a child process works in
+ * `dir`: the children working there are stopped (SIGSTOP) first, so they are still there, mid-run,
+ * whenever the next publisher looks. Without it a test has to catch the child in the act, and
+ * loses the race to a fast child or a busy machine.
  */
 export function faultWhileRunning(point: string, dir: string): void {
-  if (process.env.OST_IMAGES_FAULT !== point) return;
-  for (const pid of pidsUsing([dir]).keys()) process.kill(pid, 'SIGSTOP');
-  process.kill(process.pid, 'SIGKILL');
+  if (!faultAt(point)) return;
+  stopProcesses(pidsUsing([dir]).keys());
+  killSelf();
 }
 
 /**

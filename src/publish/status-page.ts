@@ -84,8 +84,10 @@ export async function refreshServedPage(repo: string): Promise<void> {
  * run: the run's own exit code and report say what happened to it.
  */
 export async function recordRun(repo: string, rec: RunRecord): Promise<void> {
-  if (!existsSync(repo)) {
-    log.debug(`not recording the ${rec.kind} run in ${repo}: no repository there yet`);
+  // Only into a published repository: a run that failed (or a promotion that was refused) before
+  // anything was ever published there must leave an empty or mistyped directory as it found it.
+  if (!existsSync(repo) || !servedStamp(repo)) {
+    log.debug(`not recording the ${rec.kind} run in ${repo}: no published repository there yet`);
     return;
   }
   try {

@@ -14,7 +14,7 @@
 // times. Writers take the repository lock (the one publish takes) and replace the file atomically,
 // so a reader (the status page, prune) sees the old record or the new one, never a part.
 import { createHash } from 'node:crypto';
-import { accessSync, constants, existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { accessSync, constants, readFileSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { StepError, UsageError } from '../errors.js';
 import { writeJsonAtomic } from '../fsutil.js';
@@ -22,7 +22,8 @@ import { checkInterrupted } from '../interrupt.js';
 import { acquireLock } from '../lock.js';
 import { log } from '../log.js';
 import { nvr, planRetention, usedWithinWindow, type KeepRule, type UsedWithin } from '../plan/retention.js';
-import { parseLine, readLogLines, systemLocalTime, type LocalTime, type LogEntry } from './access-log.js';
+import { LOG_LIMITS, LogTooLarge, parseLine, readLogLines, systemLocalTime, type LocalTime, type LogEntry, type LogLimits } from './access-log.js';
+import { existingDir, existingFile, onUserPath, quotePath } from '../input/paths.js';
 import { prune, type PublishOptions, type PublishResult } from './publish.js';
 import { listSnapshots, readSnapshot, servedStamp, type PackageEntry } from './snapshot.js';
 
@@ -227,20 +228,24 @@ export function findProgress(logs: Readonly<Record<string, LogProgress>>, hashes
 export async function recordUsage(
   repo: string,
   logs: string[],
-  opts: { localTime?: LocalTime; now?: Date; /** Run under the lock once the record is written (the status page's "last downloaded"). */ afterWrite?: () => Promise<void> } = {},
+  opts: {
+    localTime?: LocalTime;
+    now?: Date;
+    /** Run under the lock once the record is written (the status page's "last downloaded"). */
+    afterWrite?: () => Promise<void>;
+    /** The bounds of reading a log (LOG_LIMITS; tests use small ones). */
+    limits?: LogLimits;
+  } = {},
 ): Promise<UsageResult> {
-  if (!existsSync(repo) || (!servedStamp(repo) && listSnapshots(repo).length === 0)) throw new UsageError(`--repo: ${repo} is not a published repository (no snapshots)`);
+  existingDir('--repo', repo);
+  if (!servedStamp(repo) && listSnapshots(repo).length === 0) throw new UsageError(`--repo: ${repo} is not a published repository (no snapshots)`);
   if (logs.length === 0) throw new UsageError('give at least one --access-log FILE');
   for (const f of logs) {
-    try {
-      if (!statSync(f).isFile()) throw new UsageError(`--access-log: ${f} is not a file`);
-      accessSync(f, constants.R_OK);
-    } catch (err) {
-      if (err instanceof UsageError) throw err;
-      throw new UsageError(`--access-log: cannot read ${f}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-    }
+    existingFile('--access-log', f);
+    onUserPath('--access-log', f, () => accessSync(f, constants.R_OK));
   }
   const localTime = opts.localTime ?? systemLocalTime;
+  const limits = opts.limits ?? LOG_LIMITS;
   const now = opts.now ?? new Date();
   const unlock = await acquireLock(path.join(repo, '.lock'), `repository ${repo}`);
   try {
@@ -255,6 +260,7 @@ export async function recordUsage(
       let prior: string | undefined;
       // The first lines are held until the identity is known (HEAD_LINES of them, or the end).
       const head: string[] = [];
+      const headOverlong: (number | undefined)[] = [];
       let decided = false;
       const decide = () => {
         decided = true;
@@ -264,13 +270,13 @@ export async function recordUsage(
         prior = found?.key;
         r.identity = hashes.at(-1);
       };
-      const consume = (line: string, n: number) => {
+      const consume = (line: string, n: number, overlong?: number) => {
         if (n <= done) {
           r.alreadyRead++;
           return;
         }
-        if (n % 10000 === 0) checkInterrupted();
-        const entry = parseLine(line, localTime);
+        checkInterrupted();
+        const entry: LogEntry = overlong !== undefined ? { kind: 'malformed', reason: `a line of ${overlong} bytes, longer than any server writes (at most ${limits.maxLineBytes} read): skipped` } : parseLine(line, localTime);
         const v = classify(entry, known);
         if (v.use === 'malformed') {
           r.malformed++;
@@ -291,19 +297,26 @@ export async function recordUsage(
       };
       const flushHead = () => {
         decide();
-        head.forEach((l, i) => consume(l, i + 1));
+        head.forEach((l, i) => consume(l, i + 1, headOverlong[i]));
       };
-      for await (const { line, complete, error } of readLogLines(file)) {
-        if (error) r.warning = `${file}: compressed data ends early or is damaged after line ${r.lines} (${error}); the lines before were read`;
-        // A line still being written is left for the next run.
-        if (!complete) break;
-        r.lines++;
-        if (decided) {
-          consume(line, r.lines);
-          continue;
+      try {
+        for await (const { line, complete, error, overlong } of readLogLines(file, limits)) {
+          if (error) r.warning = `${file}: compressed data ends early or is damaged after line ${r.lines} (${error}); the lines before were read`;
+          // A line still being written is left for the next run.
+          if (!complete) break;
+          r.lines++;
+          if (decided) {
+            consume(line, r.lines, overlong);
+            continue;
+          }
+          // An overlong line counts in the identity by its kept start and its length.
+          head.push(overlong === undefined ? line : `${line}\u0000${overlong}`);
+          headOverlong.push(overlong);
+          if (head.length === HEAD_LINES) flushHead();
         }
-        head.push(line);
-        if (head.length === HEAD_LINES) flushHead();
+      } catch (err) {
+        if (err instanceof LogTooLarge) throw new UsageError(`--access-log: ${quotePath(file)} ${err.message} (the limit of one log): not an access log as a server writes one? Nothing was recorded`);
+        throw err;
       }
       if (!decided && head.length > 0) flushHead();
       // Recorded under its longest head (the record found under a shorter one is replaced). The
@@ -399,11 +412,4 @@ export async function pruneByUse(repo: string, keep: number, days: number, opts:
     log.warn(`the explanation of what was kept may not match what was removed (${result.removed.join(', ')}): the repository changed meanwhile`);
   }
   return { ...result, keepUsedWithinDays: days, kept, removedBuilds };
-}
-
-/** `--keep-used-within DAYS`: a positive number of days (fractions allowed: 0.5 is twelve hours). */
-export function parseUsedWithin(v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  if (!/^[0-9]+(\.[0-9]+)?$/.test(v) || Number(v) <= 0) throw new UsageError(`--keep-used-within: '${v}' is not a positive number of days`);
-  return Number(v);
 }

@@ -1,4 +1,9 @@
 // dnf: installs layer packages into a root from one repository, ignoring the host's own repos.
+//
+// Package names go last, each checked: dnf reads any word starting with '-' as an option, even
+// after the subcommand, and (dnf 4.14) does not take `--` as the end of its options ("unrecognized
+// arguments"), so `install -- --installroot=X pkg` would install into X. Such a name is refused.
+import { checkNames } from '../input/args.js';
 import { run, type RunOptions } from './run.js';
 
 export interface DnfRepoOptions {
@@ -12,7 +17,9 @@ export interface DnfRepoOptions {
   setopts?: string[];
 }
 
-export function dnfArgs(o: DnfRepoOptions, command: string[]): string[] {
+/** `command`: dnf's subcommand and its options; `packages`: names, checked (UsageError) and put last. */
+export function dnfArgs(o: DnfRepoOptions, command: string[], packages: string[] = []): string[] {
+  checkNames('package name', packages);
   return [
     '-y',
     `--installroot=${o.root}`,
@@ -31,11 +38,13 @@ export function dnfArgs(o: DnfRepoOptions, command: string[]): string[] {
       : ['--nogpgcheck']),
     ...(o.setopts ?? []),
     ...command,
+    ...packages,
   ];
 }
 
-export async function dnf(o: DnfRepoOptions, command: string[], opts: RunOptions = {}): Promise<string> {
-  return (await run('dnf', dnfArgs(o, command), opts)).stdout;
+export async function dnf(o: DnfRepoOptions, command: string[], opts: RunOptions & { packages?: string[] } = {}): Promise<string> {
+  const { packages, ...runOpts } = opts;
+  return (await run('dnf', dnfArgs(o, command, packages), runOpts)).stdout;
 }
 
 /**
@@ -43,6 +52,7 @@ export async function dnf(o: DnfRepoOptions, command: string[], opts: RunOptions
  * "unneeded" dependencies beyond the list.
  */
 export function dnfRemoveArgs(root: string, nvrs: string[]): string[] {
+  checkNames('package name', nvrs);
   const args = ['-y', '--setopt=reposdir=/dev/null', '--setopt=clean_requirements_on_remove=False', '--disableplugin=*'];
   if (root !== '/') args.push(`--installroot=${root}`, '--releasever=ost');
   return [...args, 'remove', ...nvrs];

@@ -21,6 +21,8 @@
 //   words itself (spaces separate, single and double quotes group; no shell is involved).
 import path from 'node:path';
 import { UsageError, quote } from '../errors.js';
+import { optionLikeProblem } from '../input/args.js';
+import { maskUrl } from '../input/urls.js';
 import { run, type RunOptions, type RunResult } from './run.js';
 
 export type Destination =
@@ -37,7 +39,7 @@ const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-
  */
 export function parseDestination(text: string, option = '--to'): Destination {
   const d = readDestination(text);
-  if (typeof d === 'string') throw new UsageError(`${option}: ${quote(text)} ${d}`);
+  if (typeof d === 'string') throw new UsageError(`${option}: ${quote(maskUrl(text))} ${d}`);
   return d;
 }
 
@@ -52,6 +54,9 @@ export function readDestination(text: string): Destination | string {
     const m = /^rsync:\/\/([^/]+)\/([^/]+)((?:\/[^/]*)*)$/.exec(text);
     if (!m) return 'is not rsync://host[:port]/module[/path]';
     const [, hostPort, module, rest] = m;
+    // A password there would be repeated in logs and process lists; the daemon's own login
+    // (RSYNC_PASSWORD) is not passed on to rsync here.
+    if (hostPort!.includes('@')) return 'names a user or password; a mirror module is written without a login here (rsync://host[:port]/module/path)';
     const hp = /^(.+?)(?::([0-9]+))?$/.exec(hostPort!)!;
     const host = hp[1]!;
     if (!HOST.test(host)) return `names no valid host (${quote(host)})`;
@@ -65,6 +70,10 @@ export function readDestination(text: string): Destination | string {
     return { kind: 'daemon', host, port, module: module!, path: segments.join('/') };
   }
   if (/^[^/]*::/.test(text)) return 'uses the host::module form; write it rsync://host/module/path';
+  if (/^[^/@:]+:[^/]*@[^/]*:/.test(text)) return 'holds a password (user:password@host:path); rsync over ssh logs in with a key: [user@]host:path';
+  // rsync would take it as an option, not as a directory.
+  const dash = optionLikeProblem(text);
+  if (dash) return `${dash}; for a directory of that name write ./${text}`;
   const ssh = /^(?:([^/@:]+)@)?([^/:]+):(.*)$/.exec(text);
   if (ssh) {
     const [, user, host, p] = ssh;
@@ -137,6 +146,14 @@ export function transferArgs(src: string, dest: string, o: TransferOptions): str
   for (const f of o.filters) args.push(`--filter=${f}`);
   args.push(src.endsWith('/') ? src : `${src}/`, dest);
   return args;
+}
+
+/**
+ * Copies one file into the destination directory (made when missing, as rsync makes the last
+ * directory of a destination): the mirror's marker, before anything else is written there.
+ */
+export function fileArgs(file: string, dest: string, rsh?: string): string[] {
+  return ['-a', '--numeric-ids', `--timeout=${IO_TIMEOUT_S}`, ...(rsh === undefined ? [] : [`--rsh=${rsh}`]), file, dest.endsWith('/') ? dest : `${dest}/`];
 }
 
 /** Lists the top level of a directory (local or remote) without changing anything. */

@@ -8,6 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'vitest';
 import { BIN, ROOT } from './cli.js';
+import { output } from './run.js';
 
 export const GLCL = path.join(ROOT, 'node_modules', '.bin', 'gitlab-ci-local');
 
@@ -39,23 +40,34 @@ export class ScratchRepo {
     }
   }
 
-  /** The pipeline as the real CLI generates it from the repository's layers/ and ci.yaml. */
-  generate(): void {
-    execFileSync(process.execPath, [BIN, 'ci', 'gitlab', '--config', 'ci.yaml', '--layers-dir', 'layers', '--out', '.gitlab-ci.yml'], { cwd: this.dir, stdio: 'ignore' });
+  /** The pipeline as the real CLI generates it from the repository's layers/ and ci.yaml (asynchronously: no test blocks its worker). */
+  async generate(): Promise<void> {
+    await output(process.execPath, [BIN, 'ci', 'gitlab', '--config', 'ci.yaml', '--layers-dir', 'layers', '--out', '.gitlab-ci.yml'], { cwd: this.dir });
   }
 
   /**
    * Runs the committed pipeline. Every job gets its own store ("runner": XDG_CACHE_HOME inside the
    * job's build directory), so layers can only travel through staging. `boundMs` only ends a hang.
    */
-  run(extra: string[], o: { concurrency?: number; boundMs: number; env?: Record<string, string> }): Promise<PipelineRun> {
+  run(extra: string[], o: { concurrency?: number; boundMs: number; env?: Record<string, string>; /** Each line of its report as it arrives (colours stripped). */ onLine?: (line: string) => void }): Promise<PipelineRun> {
     const args = ['--shell-isolation', '--no-artifacts-to-source', '--concurrency', String(o.concurrency ?? 2), '--variable', 'XDG_CACHE_HOME=$CI_PROJECT_DIR/.runner', ...extra];
     // Its own process group: a hang is ended with everything it started (jobs, their CLIs, QEMU).
     const child = spawn(GLCL, args, { cwd: this.dir, env: { ...process.env, OST_IMAGES_KVM: '0', FORCE_COLOR: '0', NO_COLOR: '1', ...o.env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     this.running.add(child);
     let text = '';
-    child.stdout!.on('data', (d: Buffer) => (text += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (text += d.toString()));
+    // Lines of each stream on their own: a line may arrive in pieces.
+    const take = () => {
+      let partial = '';
+      return (d: Buffer) => {
+        text += d.toString();
+        if (!o.onLine) return;
+        const lines = (partial + d.toString()).split('\n');
+        partial = lines.pop()!;
+        for (const l of lines) o.onLine(l.replace(/\x1b\[[0-9;]*m/g, ''));
+      };
+    };
+    child.stdout!.on('data', take());
+    child.stderr!.on('data', take());
     const bound = setTimeout(() => process.kill(-child.pid!, 'SIGTERM'), o.boundMs);
     return new Promise((resolve) =>
       child.on('close', (code) => {

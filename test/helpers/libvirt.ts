@@ -1,14 +1,15 @@
 // libvirt for the tests: used as it is when it answers; otherwise virtlogd and libvirtd are
 // started here without systemd (as on these machines) and stopped again afterwards. Only what this
-// helper started is stopped, by the pids in its own pid files.
-import { execFileSync, spawnSync } from 'node:child_process';
+// helper started is stopped, by the pids in its own pid files. Every virsh call is asynchronous
+// (test/helpers/run.ts): a busy libvirtd must not block the test worker.
 import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
+import { output, run } from './run.js';
 
 const URI = 'qemu:///system';
 
-function answers(): boolean {
-  return spawnSync('virsh', ['-c', URI, '-q', 'version'], { stdio: 'ignore', timeout: 30_000 }).status === 0;
+async function answers(): Promise<boolean> {
+  return (await run('virsh', ['-c', URI, '-q', 'version'])).code === 0;
 }
 
 /** A live process of that name (a zombie left by an init that does not reap is none). */
@@ -32,9 +33,9 @@ function pidAlive(pid: number): boolean {
   }
 }
 
-async function until(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
+async function until(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const t0 = Date.now();
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -45,9 +46,9 @@ async function until(cond: () => boolean, timeoutMs: number, what: string): Prom
  * (nothing, when libvirt was already running).
  */
 export async function ensureLibvirt(workDir: string): Promise<() => Promise<void>> {
-  if (answers()) return async () => undefined;
+  if (await answers()) return async () => undefined;
   for (const p of ['virsh', 'libvirtd', 'virtlogd']) {
-    if (spawnSync('sh', ['-c', `command -v ${p}`], { stdio: 'ignore', env: { PATH: `${process.env.PATH}:/usr/sbin:/sbin` } }).status !== 0) {
+    if ((await run('sh', ['-c', `command -v ${p}`], { env: { PATH: `${process.env.PATH}:/usr/sbin:/sbin` } })).code !== 0) {
       throw new Error(`${p} is missing: install libvirt-daemon-system and libvirt-clients (scripts/install-deps)`);
     }
   }
@@ -56,12 +57,12 @@ export async function ensureLibvirt(workDir: string): Promise<() => Promise<void
   // libvirtd cannot start a domain with a console log without virtlogd ("virtlogd-sock: No such file").
   if (!running('virtlogd')) {
     const pidFile = path.join(workDir, 'virtlogd.pid');
-    execFileSync('virtlogd', ['--daemon', '--pid-file', pidFile]);
+    await output('virtlogd', ['--daemon', '--pid-file', pidFile]);
     started.push({ name: 'virtlogd', pidFile });
   }
   if (!running('libvirtd')) {
     const pidFile = path.join(workDir, 'libvirtd.pid');
-    execFileSync('libvirtd', ['--daemon', '--pid-file', pidFile]);
+    await output('libvirtd', ['--daemon', '--pid-file', pidFile]);
     started.push({ name: 'libvirtd', pidFile });
   }
   await until(answers, 60_000, 'libvirtd to answer on qemu:///system');
@@ -78,21 +79,26 @@ export async function ensureLibvirt(workDir: string): Promise<() => Promise<void
 }
 
 /** Every domain name, running or not. */
-export function domains(): string[] {
-  return execFileSync('virsh', ['-c', URI, '-q', 'list', '--all', '--name'], { encoding: 'utf8' }).split('\n').map((l) => l.trim()).filter(Boolean);
+export async function domains(): Promise<string[]> {
+  return (await output('virsh', ['-c', URI, '-q', 'list', '--all', '--name'])).split('\n').map((l) => l.trim()).filter(Boolean);
 }
 
 /** libvirt's state word for a domain, or undefined when there is no such domain. */
-export function domainState(name: string): string | undefined {
-  const r = spawnSync('virsh', ['-c', URI, '-q', 'domstate', name], { encoding: 'utf8' });
-  return r.status === 0 ? r.stdout.trim() : undefined;
+export async function domainState(name: string): Promise<string | undefined> {
+  const r = await run('virsh', ['-c', URI, '-q', 'domstate', name]);
+  return r.code === 0 ? r.stdout.trim() : undefined;
 }
 
 /** Removes domains a failed test may have left (destroy, undefine), by name. */
-export function removeDomains(names: string[]): void {
+export async function removeDomains(names: string[]): Promise<void> {
   for (const n of names) {
-    if (domainState(n) === undefined) continue;
-    spawnSync('virsh', ['-c', URI, '-q', 'destroy', n], { stdio: 'ignore' });
-    spawnSync('virsh', ['-c', URI, '-q', 'undefine', n], { stdio: 'ignore' });
+    if ((await domainState(n)) === undefined) continue;
+    await run('virsh', ['-c', URI, '-q', 'destroy', n]);
+    await run('virsh', ['-c', URI, '-q', 'undefine', n]);
   }
+}
+
+/** Destroys a transient domain (virsh create) by name; nothing when there is none. */
+export async function destroyDomain(name: string): Promise<void> {
+  await run('virsh', ['-q', '-c', URI, 'destroy', name]);
 }

@@ -89,7 +89,7 @@ describe('mirrors and retention by use', () => {
     const r = await cli(['ci', 'gitlab', '--config', config]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(`  ${config}:1: .mirrors[0]: 'relative/dir' is a relative directory`);
-    expect(r.stderr).toContain(`  ${config}:2: .keep_used_within: must be a positive number of days, got string "soon"`);
+    expect(r.stderr).toContain(`  ${config}:2: .keep_used_within: must be a positive number of days (more than 0, at most 3650), got string "soon"`);
     const o = await cli(['ci', 'gitlab', '--mirror', 'rsync://host']);
     expect(o.code).toBe(2);
     expect(o.stderr).toContain("--mirror: 'rsync://host' is not rsync://host[:port]/module[/path]");
@@ -103,7 +103,7 @@ describe('bad input: exit 2, nothing written', () => {
     const out = path.join(tmp, 'never.yml');
     const r = await cli(['ci', 'gitlab', '--config', config, '--out', out]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain(`error: invalid CI settings:\n  ${config}:2: .staging.url: 'ftp://x/' is not a usable URL: only http://, https:// and file:// URLs are supported\n  ${config}:3: .keep: must be a whole number from 1 up, got number 0`);
+    expect(r.stderr).toContain(`error: invalid CI settings:\n  ${config}:2: .staging.url: 'ftp://x/' is not a usable URL: only http://, https:// and file:// URLs are supported\n  ${config}:3: .keep: must be a positive whole number (1 to 1000), got number 0`);
     expect(existsSync(out)).toBe(false);
     const o = await cli(['ci', 'github', '--repo-url', 'gopher://x', '--out', out]);
     expect(o.code).toBe(2);

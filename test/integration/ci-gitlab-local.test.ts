@@ -9,8 +9,10 @@
 // test/helpers/tiny-vm.ts); the layers above are built by the jobs with the chroot backend. What
 // the steps of mid, left and right do is call the test's event server, which notes what staging
 // served at that moment; the two leaves meet there at a barrier that releases them only when both
-// have arrived, so a pipeline that ran them one after the other fails (bounded: a hang is an error,
-// never a verdict). Nothing here reads a wall clock to decide anything.
+// have arrived, so a pipeline that ran them one after the other fails: the barrier answers the
+// waiting leaf with an error when gitlab-ci-local reports the other leaf's job finished (an event),
+// and a pipeline that never starts the second leaf hangs until the pipeline's bound ends it (a hang
+// is an error, never a verdict). Nothing here reads a wall clock to decide anything.
 //
 // gitlab-ci-local ignores resource_group and a failed job only makes it skip dependants: the
 // failed-boot case therefore also starts the promotion job by hand for that run, and the
@@ -39,8 +41,6 @@ const tmp = testTmp('ci-gitlab-local');
 const repo = path.join(tmp, 'repo');
 const staging = path.join(tmp, 'staging');
 const production = path.join(tmp, 'production');
-/** Only bounds a hang: the barrier answers the first leaf when the second arrives, however late. */
-const BARRIER_BOUND_MS = 300_000;
 /** Only bounds a hang of a whole pipeline. */
 const PIPELINE_BOUND_MS = 1_800_000;
 
@@ -81,11 +81,6 @@ function startEventServer(): Promise<void> {
       return void res.end('ok\n');
     }
     waiting.set(layer, res);
-    setTimeout(() => {
-      if (waiting.get(layer) !== res) return;
-      waiting.delete(layer);
-      res.writeHead(504).end(`${other} never reached its step while ${layer} waited: the leaves did not run in parallel\n`);
-    }, BARRIER_BOUND_MS).unref();
   });
   return new Promise((resolve) =>
     server.listen(0, '127.0.0.1', () => {
@@ -93,6 +88,21 @@ function startEventServer(): Promise<void> {
       resolve();
     }),
   );
+}
+
+/**
+ * The barrier's other way out, an event rather than a time: gitlab-ci-local reports a leaf's job
+ * finished (passed or failed) while the other leaf waits at the barrier, so the finished one will
+ * never arrive: the waiting leaf is answered 504 (its job fails, and so does the test, saying why).
+ * A pipeline that never starts the second leaf at all hangs, which the pipeline bound ends.
+ */
+function onPipelineLine(line: string): void {
+  for (const [layer, res] of waiting) {
+    const other = layer === 'left' ? 'right' : 'left';
+    if (arrived.has(other) || !line.startsWith(`tiny ${other}`) || !/^ +finished in /.test(line.slice(`tiny ${other}`.length))) continue;
+    waiting.delete(layer);
+    res.writeHead(504).end(`${other} finished without reaching its step while ${layer} waited: the leaves did not run in parallel\n`);
+  }
 }
 
 // --- the scratch repository -------------------------------------------------------------------
@@ -113,12 +123,12 @@ const layerFiles = () => ({
 const scratch = new ScratchRepo(repo);
 const writeRepoFiles = (files: Record<string, string>) => scratch.write(files);
 /** The pipeline as the real CLI generates it, as the repository has it now. */
-function generate(): string {
-  scratch.generate();
+async function generate(): Promise<string> {
+  await scratch.generate();
   return readFileSync(path.join(repo, '.gitlab-ci.yml'), 'utf8');
 }
 const git = (...args: string[]) => scratch.git(...args);
-const gitlabCiLocal = (extra: string[] = []) => scratch.run(extra, { boundMs: PIPELINE_BOUND_MS });
+const gitlabCiLocal = (extra: string[] = []) => scratch.run(extra, { boundMs: PIPELINE_BOUND_MS, onLine: onPipelineLine });
 
 // --- the jobs' runners ------------------------------------------------------------------------
 
@@ -165,7 +175,7 @@ beforeAll(async () => {
   const base = await storeBuild(builder, 'tiny', 'base', '20260101000000', { from: path.join(work, 'tiny.qcow2'), keyFile: path.join(work, 'key') }, computeKeys(ls).get('base'));
   await publish(staging, (await packageLayers(ls, ['base'], builder)).map((p) => p.rpm));
   baseNvr = `ost-images-tiny-base-12-${base.release}`;
-  const pipeline = generate();
+  const pipeline = await generate();
   expect(pipeline).toContain('$OST_IMAGES ci layer --set tiny --layer mid --layers-dir layers');
   git('add', 'layers', 'ci.yaml', '.gitlab-ci.yml');
   git('commit', '-q', '-m', 'tiny set, its site settings and the generated pipeline');
@@ -285,7 +295,7 @@ describe('the generated GitLab pipeline, run by gitlab-ci-local', () => {
       'tiny/right/layer.yaml': 'parent: mid\nsteps:\n  - run: right.sh\n',
       'tiny/right/right.sh': '#!/bin/sh\nset -e\nprintf "#!/bin/sh\\necho no sshd here, powering off\\npoweroff -f\\n" > /etc/init.d/rcS\n',
     });
-    generate();
+    await generate();
     git('add', 'layers', '.gitlab-ci.yml');
     git('commit', '-q', '-m', 'right: a guest that does not come up');
     const run = await gitlabCiLocal();

@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import * as qemuImg from '../../src/tools/qemu-img.js';
 import { testTmp, removeTree } from '../helpers/tmp.js';
 import { cli } from '../helpers/cli.js';
+import { HOSTILE_SETS, writeHostileSet } from '../helpers/hostile-sets.js';
 import { VALID_SET, writeLayerSet } from '../helpers/layerset.js';
 
 const tmp = testTmp('cli');
@@ -37,6 +38,22 @@ describe('bad input', () => {
     expect(r.stderr).toContain("app/layer.yaml:5: .e[0]: alias '*d' expands to 7381 values, past the limit of 10000 values per file (aliases expanded): an alias bomb?");
     expect(r.stderr).not.toContain('unexpected failure');
     expect(r.stderr).not.toContain('    at ');
+  });
+
+  // Every case of the hostile layer-set table (test/helpers/hostile-sets.ts) through the real CLI:
+  // exit 2, each message under the "invalid layer set" line, no stack trace, no store created.
+  it.each(HOSTILE_SETS)('a hostile set through `validate` and `build --dry-run`: %s: %s', async (_rule, _case, files, expected, setName = 'demo') => {
+    const { layersDir, setDir } = writeHostileSet(files, setName);
+    const store = path.join(tmp, `store-hostile-${setName}`);
+    for (const cmd of [['validate'], ['build', '--dry-run', '--offline', '--store', store]]) {
+      const r = await cli([...cmd, '--set', setName, '--layers-dir', layersDir], env);
+      expect(r.code, `${cmd[0]}\n${r.stderr}`).toBe(2);
+      expect(r.stderr).toContain(`error: invalid layer set '${setName}':\n`);
+      for (const m of expected) expect(r.stderr).toContain(`  ${m.startsWith('.:') ? setDir : `${setDir}/`}${m.startsWith('.:') ? m.slice(1) : m}\n`);
+      expect(r.stderr).not.toMatch(/^ +at |unexpected failure/m);
+      expect(r.stdout).toBe('');
+    }
+    expect(existsSync(store)).toBe(false);
   });
 
   it('--set ../x: refused as a name, before anything is read', async () => {

@@ -1,7 +1,7 @@
 // ISO + kickstart bases, what can be checked without an installer ISO: the shipped template
 // rendered with a set's values, the installer's kernel command line, and the exact QEMU and
 // xorriso command lines. The el9stream sets validate and plan offline.
-import { execFileSync } from 'node:child_process';
+import { output } from '../helpers/run.js';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { installerCmdline } from '../../src/builder/kickstart.js';
@@ -60,13 +60,13 @@ describe('the el9stream-iso kickstart', () => {
 });
 
 describe('the el9stream set (cloud image base)', () => {
-  it('validates, and plans offline with the downloads and repositories it cannot reach marked unknown', () => {
+  it('validates, and plans offline with the downloads and repositories it cannot reach marked unknown', async () => {
     const ls = loadLayerSet(layers, 'el9stream');
     const base = ls.layers.get('base')!;
     expect(base.base).toMatchObject({ method: 'image', format: 'qcow2', checksumUrl: expect.stringMatching(/SHA256SUM$/) });
     expect(base.upstream).toEqual([expect.stringMatching(/GenericCloud-9-latest\.x86_64\.qcow2\.SHA256SUM$/)]);
     const store = path.join(process.env.OST_TEST_TMP ?? '/tmp', 'el9-plan-store');
-    const out = execFileSync(process.execPath, ['bin/ost-images', 'plan', '--set', 'el9stream', '--offline', '--store', store, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+    const out = await output(process.execPath, ['bin/ost-images', 'plan', '--set', 'el9stream', '--offline', '--store', store, '--json']);
     const plan = JSON.parse(out) as { entries: { layer: string; action: string; manifest: { upstream?: Record<string, string> } }[] };
     expect(plan.entries.map((e) => `${e.layer}:${e.action}`)).toEqual(['base:build', 'upgrade:build', 'engine-installed:build', 'host-installed:build']);
     expect(Object.values(plan.entries[0]!.manifest.upstream!)).toEqual(['unknown']);

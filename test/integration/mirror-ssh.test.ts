@@ -25,7 +25,7 @@ import { demoSet } from '../helpers/sets.js';
 import { startSshAgent, startSshd, type SshAgent, type Sshd } from '../helpers/sshd.js';
 import { fakeBuild, publishedDemoChain } from '../helpers/tiny.js';
 import { removeTree, testTmp } from '../helpers/tmp.js';
-import { mirrorJson as mirrorJsonOf, packagesOf as packagesOfRepo, sha, topLinks, visibleFiles } from '../helpers/mirror.js';
+import { expectOneSnapshotAtATime, mirrorJson as mirrorJsonOf, packagesOf as packagesOfRepo, pollDuringHeldSync, sha, snapshotLists, topLinks, visibleFiles } from '../helpers/mirror.js';
 import { freePort } from '../../src/consume/guest-ssh.js';
 
 const execFileP = promisify(execFile);
@@ -163,6 +163,19 @@ describe('ost-images mirror over ssh', () => {
     expect(packagesOf(after)).not.toEqual(packagesOf(before));
   }, 300_000);
 
+  it('a client polling the mirror with dnf during a sync over ssh (held at every phase boundary) sees exactly one snapshot each time and never fails a fetch', async () => {
+    const before = servedStamp(repo)!;
+    expect(servedStamp(remote)).toBe(before);
+    const oldest = listSnapshots(repo)[0]!;
+    await publishNew();
+    const after = servedStamp(repo)!;
+    expect(existsSync(path.join(remote, '.snapshots', oldest))).toBe(true);
+    const r = await pollDuringHeldSync({ tmp, url: server.url, args: mirrorArgs('--to', dest, '--rsh', sshd.rsh, '--json'), lists: snapshotLists(repo, before, after) });
+    expectOneSnapshotAtATime(r, before, after, dest);
+    expect(existsSync(path.join(remote, '.snapshots', oldest))).toBe(false);
+    expectIdentical();
+  }, 600_000);
+
   it('the key in an ssh-agent (SSH_AUTH_SOCK) is used; without the agent the login is refused: exit 1 with ssh\'s own words', async () => {
     agent = await startSshAgent(mkdtempSync(path.join(tmp, 'agent-')), sshd.clientKey);
     const ok = await mirrorJson(['--to', dest, '--rsh', sshd.rshWithoutKey, '--verify'], { SSH_AUTH_SOCK: agent.socket });
@@ -243,7 +256,7 @@ describe('ost-images mirror over ssh', () => {
       [['--to', `root@127.0.0.1:${hostDir}/plain-file/sub`, '--rsh', sshd.rsh], 2, new RegExp(`${cut} cannot be used as a mirror directory: rsync: \\[sender\\] change_dir ".*/host/plain-file/sub" failed: Not a directory`)],
       [['--to', `root@127.0.0.1:${hostDir}/no/such/dir`, '--rsh', sshd.rsh], 2, new RegExp(`${cut}: the parent directory root@127\\.0\\.0\\.1:${hostDir}/no/such does not exist`)],
       // The mirror's parent: not empty, and holds no repository.
-      [['--to', `root@127.0.0.1:${hostDir}`, '--rsh', sshd.rsh], 2, new RegExp(`${cut} is neither empty nor a mirror of a repository`)],
+      [['--to', `root@127.0.0.1:${hostDir}`, '--rsh', sshd.rsh], 2, new RegExp(`${cut} is neither empty nor a mirror an earlier \`ost-images mirror\` wrote`)],
       [['--to', dest, '--rsh', ''], 2, /--rsh: is empty/],
       [['--to', path.join(tmp, 'never-written'), '--rsh', sshd.rsh], 2, /--rsh: only \[user@\]host:path mirrors use a remote shell/],
       // rsync's own code for a dead remote shell is 255 or 12 (whichever of its checks sees the closed
@@ -281,12 +294,19 @@ describe('ost-images mirror over ssh', () => {
       const killed = await cli(mirrorArgs('--to', dest, '--rsh', sshd.rsh, '--bwlimit', '2048'), { OST_IMAGES_FAULT: 'mirror:during-data' });
       expect(killed.signal, killed.stderr).toBe('SIGKILL');
       expect(topLinks(remote)).toEqual(linksBefore);
+      // The hook stopped the transfer's rsync before the kill: its orphans are all still there,
+      // the local rsync, its ssh client and the rsync sshd started on the mirror host.
       const orphans = transferProcesses();
-      process.stderr.write(`left by the killed mirror: ${JSON.stringify(orphans)}\n`);
+      expect(orphans.rsync.length, JSON.stringify(orphans)).toBeGreaterThan(0);
+      expect(orphans.ssh.length, JSON.stringify(orphans)).toBeGreaterThan(0);
+      expect(orphans.server.length, JSON.stringify(orphans)).toBeGreaterThan(0);
       const again = await mirrorJson(['--to', dest, '--rsh', sshd.rsh]);
       expect(again.code, again.stderr).toBe(0);
       // The remote rsync ends when its connection does: nothing announces it to us.
       await waitFor(nothingRunning, 300_000, `the killed mirror's processes to end: ${JSON.stringify(transferProcesses())}`);
+      // Each of them is gone, not only some.
+      const left = transferProcesses();
+      for (const pid of [...orphans.rsync, ...orphans.ssh, ...orphans.server]) expect([...left.rsync, ...left.ssh, ...left.server]).not.toContain(pid);
       // Its temporary files at the mirror host are gone too (removed by the delete phase, or by
       // the remote rsync itself as it ended).
       expect(readdirSync(path.join(remote, 'packages')).filter((f) => f.startsWith('.'))).toEqual([]);

@@ -7,7 +7,6 @@ import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync, writeSync, readSync, copyFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { pidsWhere } from '../../src/proc.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,14 +16,13 @@ import { packageLayers } from '../../src/package/package.js';
 import { publish } from '../../src/publish/publish.js';
 import { listSnapshots, readSnapshot, servedStamp } from '../../src/publish/snapshot.js';
 import { Store } from '../../src/store.js';
-import { dnfArgs } from '../../src/tools/dnf.js';
-import { cli, startCli, stopStartedClis, waitFor, type RunningCli } from '../helpers/cli.js';
+import { cli, startCli, stopStartedClis, waitFor } from '../helpers/cli.js';
 import { serveDirectory, type Server } from '../helpers/http.js';
 import { writeLayerSet } from '../helpers/layerset.js';
 import { demoSet } from '../helpers/sets.js';
 import { fakeBuild, publishedDemoChain } from '../helpers/tiny.js';
 import { removeTree, testTmp } from '../helpers/tmp.js';
-import { mirrorJson as mirrorJsonOf, packagesOf as packagesOfRepo, sha, topLinks, visibleFiles } from '../helpers/mirror.js';
+import { expectOneSnapshotAtATime, mirrorJson as mirrorJsonOf, packagesOf as packagesOfRepo, pollDuringHeldSync, sha, snapshotLists, topLinks, visibleFiles } from '../helpers/mirror.js';
 import { freePort } from '../../src/consume/guest-ssh.js';
 
 const packagesOf = (stampName: string) => packagesOfRepo(repo, stampName);
@@ -162,8 +160,14 @@ describe('ost-images mirror', () => {
     ]);
   });
 
-  it('a client polling the mirror with dnf during a sync (held at every phase boundary) sees exactly one snapshot each time and never fails a fetch', async () => {
-    const mirrorDir = path.join(daemonDir, 'ost');
+  /**
+   * A held sync of `dest` (served over HTTP from `mirrorDir`) after a new publish, read all along
+   * by dnf and by a client fetching packages (pollDuringHeldSync): each poll sees exactly one
+   * snapshot, the old one up to the switch and the new one from then on, and no fetch fails.
+   */
+  async function heldSync(dest: string, mirrorDir: string): Promise<void> {
+    // The mirror serves what the source serves now; then the source publishes.
+    expect((await cli(mirrorArgs('--to', dest))).code).toBe(0);
     const server = await serveDirectory(mirrorDir);
     servers.push(server);
     const before = servedStamp(repo)!;
@@ -173,103 +177,21 @@ describe('ost-images mirror', () => {
     // The publish retired the oldest snapshot: the mirror must remove it in its last phase.
     expect(listSnapshots(repo)).not.toContain(oldest);
     expect(existsSync(path.join(mirrorDir, '.snapshots', oldest))).toBe(true);
-    const lists = new Map([
-      [packagesOf(before).join(' '), before],
-      [packagesOf(after).join(' '), after],
-    ]);
-    expect(lists.size).toBe(2);
-
-    // dnf's own metadata loading, from an empty cache every time, in a loop.
-    type Poll = { started: number; snapshot: string };
-    const polls: Poll[] = [];
-    const failures: string[] = [];
-    let events = 0;
-    const wakers = new Set<() => void>();
-    const wake = () => wakers.forEach((w) => w());
-    let stop = false;
-    const root = mkdtempSync(path.join(tmp, 'dnf-root-'));
-    const loop = (async () => {
-      while (!stop) {
-        const started = events;
-        const cache = mkdtempSync(path.join(tmp, 'dnf-cache-'));
-        try {
-          const { stdout } = await execFileP('dnf', dnfArgs({ root, repoUrl: server.url, cacheDir: cache }, ['-q', 'repoquery', '--qf', '%{name}-%{version}-%{release}.%{arch}.rpm']), { maxBuffer: 1 << 24 });
-          const list = stdout.split('\n').filter(Boolean).sort().join(' ');
-          const snapshot = lists.get(list);
-          if (snapshot) polls.push({ started, snapshot });
-          else failures.push(`a poll saw neither snapshot's packages: ${list}`);
-        } catch (err) {
-          failures.push(`dnf failed: ${(err as Error).message}`);
-        } finally {
-          rmSync(cache, { recursive: true, force: true });
-        }
-        wake();
-      }
-    })();
-    // And a client fetching packages as dnf would, checking every checksum.
-    const fetcher = spawn(process.execPath, [path.resolve('test/helpers/poll-repo.mjs'), server.url], { stdio: ['pipe', 'pipe', 'pipe'] });
-    const fetcherLines: string[] = [];
-    createInterface({ input: fetcher.stdout! }).on('line', (l) => {
-      fetcherLines.push(l);
-      wake();
-    });
-    /** A dnf poll that started after `mark` has completed; its snapshot. */
-    const pollAfter = (mark: number) =>
-      new Promise<string>((resolve, reject) => {
-        const check = () => {
-          const p = polls.find((x) => x.started >= mark);
-          if (failures.length > 0) reject(new Error(failures.join('\n')));
-          else if (fetcherLines.some((l) => l.startsWith('error '))) reject(new Error(fetcherLines.join('\n')));
-          else if (p) resolve(p.snapshot);
-          else return;
-          wakers.delete(check);
-        };
-        wakers.add(check);
-        check();
-      });
-
-    let m: RunningCli | undefined;
-    try {
-      m = startCli(mirrorArgs('--to', daemonUrl, '--json'), { OST_IMAGES_MIRROR_HOLD: '1' });
-      const expected: [string, string][] = [
-        ['data', before],
-        ['metadata', before],
-        ['switch', before],
-        ['delete', after],
-        ['end', after],
-      ];
-      const seenAt: string[] = [];
-      for (const [point, snapshot] of expected) {
-        await m.until(new RegExp(`mirror-hold ${point} `));
-        events++;
-        // At least one complete poll, started while the mirror holds here.
-        expect(await pollAfter(events), `a poll at ${point}`).toBe(snapshot);
-        seenAt.push(point);
-        m.child.kill('SIGUSR2');
-      }
-      expect(seenAt).toEqual(expected.map((e) => e[0]));
-      const r = await m.done;
-      expect(r.code, r.stderr).toBe(0);
-    } finally {
-      stop = true;
-      await loop;
-      fetcher.stdin!.end('stop\n');
-    }
-    await new Promise<void>((resolve) => fetcher.on('close', () => resolve()));
-    const result = JSON.parse(fetcherLines.find((l) => l.startsWith('result '))!.slice('result '.length)) as { errors: string[]; snapshots: string[] };
-    expect(failures).toEqual([]);
-    expect(result.errors).toEqual([]);
-    expect(result.snapshots.length).toBeLessThanOrEqual(2);
-    // Every poll saw one of the two snapshots, and once the new one, never the old again.
-    const order = polls.map((p) => p.snapshot);
-    process.stderr.write(`dnf polls during the sync: ${order.filter((x) => x === before).length} saw the old snapshot, then ${order.filter((x) => x === after).length} the new one\n`);
-    expect(order.indexOf(after)).toBeGreaterThan(0);
-    expect(order.slice(order.indexOf(after))).not.toContain(before);
+    const r = await pollDuringHeldSync({ tmp, url: server.url, args: mirrorArgs('--to', dest, '--json'), lists: snapshotLists(repo, before, after) });
+    expectOneSnapshotAtATime(r, before, after, dest);
     expect(existsSync(path.join(mirrorDir, '.snapshots', oldest))).toBe(false);
     expect(topLinks(mirrorDir)).toEqual(topLinks(repo));
     // The new snapshot's packages are links of the pool's files there too, also those that were
     // already at the mirror before this sync.
     for (const p of packagesOf(after)) expect(statSync(path.join(mirrorDir, '.snapshots', after, 'packages', p)).ino, p).toBe(statSync(path.join(mirrorDir, 'packages', p)).ino);
+  }
+
+  it('a client polling an rsync daemon mirror with dnf during a sync (held at every phase boundary) sees exactly one snapshot each time and never fails a fetch', async () => {
+    await heldSync(daemonUrl, path.join(daemonDir, 'ost'));
+  }, 600_000);
+
+  it('the same for a local directory mirror', async () => {
+    await heldSync(local, local);
   }, 600_000);
 
   it('a mirror SIGKILLed mid-package leaves no half file under a final name; run again, it completes and --verify passes', async () => {
@@ -282,6 +204,9 @@ describe('ost-images mirror', () => {
       expect(servedBefore).not.toEqual(topLinks(repo));
       const r = await cli(mirrorArgs('--to', local, '--to', daemonUrl), { OST_IMAGES_FAULT: 'mirror:during-data' });
       expect(r.signal, r.stderr).toBe('SIGKILL');
+      // The hook said it was set, and when it acted.
+      expect(r.stderr).toMatch(/^test hook: OST_IMAGES_FAULT=mirror:during-data: this process kills itself at that point \(for tests only\)$/m);
+      expect(r.stderr).toMatch(/^test hook: OST_IMAGES_FAULT=mirror:during-data: reached$/m);
       // Not switched, and every file under its final name is complete.
       expect(topLinks(local)).toEqual(servedBefore);
       for (const f of visibleFiles(local)) {
@@ -397,12 +322,23 @@ describe('ost-images mirror', () => {
     await m.until(/mirror-hold data /);
     m.child.kill('SIGUSR2');
     await m.until(/mirror-hold metadata /);
+    // An interrupt ends a hold: no SIGUSR2 needed.
     m.child.kill('SIGTERM');
-    // The hold waits for SIGUSR2 only: the interrupt is seen when it goes on.
-    m.child.kill('SIGUSR2');
     const r = await m.done;
     expect(r.code, r.stderr).toBe(130);
+    expect(r.stderr).toMatch(/^test hook: OST_IMAGES_MIRROR_HOLD=1: a mirror stops before each phase until SIGUSR2, at most 600 s each \(for tests only\)$/m);
     expect(existsSync(path.join(repo, '.lock'))).toBe(false);
+    expect((await cli(mirrorArgs('--to', local))).code).toBe(0);
+  });
+
+  it('a hold nobody ends fails loudly at its bound (OST_IMAGES_HOLD_SECONDS): exit 1 saying so, the lock released, the mirror unchanged', async () => {
+    await publishNew();
+    const before = topLinks(local);
+    const r = await cli(mirrorArgs('--to', local), { OST_IMAGES_MIRROR_HOLD: '1', OST_IMAGES_HOLD_SECONDS: '1' });
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toContain(`error: test hook OST_IMAGES_MIRROR_HOLD: no SIGUSR2 within 1 s at 'mirror-hold data ${local}' (OST_IMAGES_HOLD_SECONDS); giving up`);
+    expect(existsSync(path.join(repo, '.lock'))).toBe(false);
+    expect(topLinks(local)).toEqual(before);
     expect((await cli(mirrorArgs('--to', local))).code).toBe(0);
   });
 

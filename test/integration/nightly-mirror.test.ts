@@ -155,7 +155,7 @@ describe('nightly --mirror', () => {
     const cases: [string[], Record<string, string>, string[]][] = [
       [['--mirror', 'rsync://host'], {}, ["--mirror: 'rsync://host' is not rsync://host[:port]/module[/path]"]],
       [['--mirror', path.join(repo, 'inside')], {}, [`--mirror: '${path.join(repo, 'inside')}' is inside the source repository`]],
-      [['--mirror', busy], {}, [`--mirror: '${busy}' is neither empty nor a mirror of a repository`]],
+      [['--mirror', busy], {}, [`--mirror: '${busy}' is neither empty nor a mirror an earlier \`ost-images mirror\` wrote`]],
       [['--mirror', fresh, '--mirror', `${fresh}/`, '--mirror', 'host::m'], {}, [`--mirror: '${fresh}/' is given twice`, "--mirror: 'host::m' uses the host::module form"]],
       [[], { OST_IMAGES_MIRROR: `${fresh} rsync://h:0/m` }, ["--mirror: 'rsync://h:0/m' has port 0, not 1-65535"]],
     ];

@@ -193,7 +193,7 @@ describe('no mirror touched, nothing written', () => {
     const fresh = path.join(tmp, 'never-written');
     const cases: [string[], Record<string, string>, string][] = [
       [['--keep', '1', '--keep-used-within', 'soon'], {}, "--keep-used-within: 'soon' is not a positive number of days"],
-      [[], { OST_IMAGES_KEEP_USED_WITHIN: '0' }, "--keep-used-within: '0' is not a positive number of days"],
+      [[], { OST_IMAGES_KEEP_USED_WITHIN: '0' }, "OST_IMAGES_KEEP_USED_WITHIN: '0' is not a positive number of days"],
       [['--keep-used-within', '7'], {}, '--keep-used-within goes with --keep or OST_IMAGES_KEEP'],
       [['--mirror', 'rsync://host'], {}, "--mirror: 'rsync://host' is not rsync://host[:port]/module[/path]"],
       [['--mirror', path.join(production, 'inside')], {}, `--mirror: '${path.join(production, 'inside')}' is inside the source repository`],

@@ -9,7 +9,7 @@ import { existsSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'nod
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { pidsWhere } from '../../src/proc.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { installInto } from '../../src/consume/install.js';
 import { loadLayerSet } from '../../src/definitions/load.js';
 import type { LayerSet } from '../../src/definitions/types.js';
@@ -345,12 +345,32 @@ describe('retiring snapshots', () => {
     } finally {
       delete process.env.OST_IMAGES_SNAPSHOT_GRACE;
     }
-    // With the default grace, a snapshot retired a moment ago stays. (Wall-clock by design; the
-    // margin is the whole 10-minute grace against two publishes in a row.)
-    const before = servedStamp(repo)!;
-    await publish(repo, [await newEngine()]);
-    await publish(repo, [await newEngine()]);
-    expect(readdirSync(path.join(repo, '.snapshots'))).toContain(before);
+    // The default grace (600 s), on a clock the test sets (publish reads Date; nothing else is
+    // faked): no machine's speed decides what is kept. A snapshot made long ago and retired by the
+    // next publish stays while that retirement is younger than the grace, and goes after.
+    const engines = [await newEngine(), await newEngine(), await newEngine(), await newEngine()];
+    // Two hours ago: every time set below is in the past, so the publishes after this test (on the
+    // real clock) come later, as they would.
+    const t0 = Date.now() - 2 * 3600_000;
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(t0);
+      await publish(repo, [engines[0]!]);
+      const old = servedStamp(repo)!;
+      // An hour later: `old` is retired now (created an hour ago, retired this instant).
+      vi.setSystemTime(t0 + 3600_000);
+      await publish(repo, [engines[1]!]);
+      vi.setSystemTime(t0 + 3600_000 + 1000);
+      await publish(repo, [engines[2]!]);
+      // Retired 1 s ago, made an hour ago: within the grace, counted from retirement.
+      expect(readdirSync(path.join(repo, '.snapshots'))).toContain(old);
+      vi.setSystemTime(t0 + 3600_000 + 601_000);
+      await publish(repo, [engines[3]!]);
+      // Retired 601 s ago: past the grace.
+      expect(readdirSync(path.join(repo, '.snapshots'))).not.toContain(old);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('gives a snapshot served by an older ost-images (no index) an index, so rollback reaches it', async () => {

@@ -2,7 +2,7 @@
 // a test machine configured from the published .repo file (gpgcheck=1, repo_gpgcheck=1) installs
 // from it, and refuses tampered metadata, a tampered package, an unsigned one and one signed by
 // another key.
-import { spawnSync, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, cpSync, mkdirSync, readFileSync, readdirSync, writeFileSync, openSync, writeSync, closeSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,6 +20,7 @@ import { serveDirectory, type Server } from '../helpers/http.js';
 import { writeLayerSet } from '../helpers/layerset.js';
 import { demoSet } from '../helpers/sets.js';
 import { fakeBuild, publishedDemoChain } from '../helpers/tiny.js';
+import { run } from '../helpers/run.js';
 import { removeTree, testTmp } from '../helpers/tmp.js';
 
 const tmp = testTmp('signing');
@@ -42,16 +43,13 @@ async function serve(dir: string): Promise<Server> {
 }
 
 /** dnf as a test machine runs it: configured only by a .repo file, into a scratch root. */
-function dnfInstall(name: string, repoFile: string, pkgs: string[]): { code: number | null; output: string } {
+async function dnfInstall(name: string, repoFile: string, pkgs: string[]): Promise<{ code: number | null; output: string }> {
   const dir = path.join(tmp, `dnf-${name}`);
   mkdirSync(path.join(dir, 'repos.d'), { recursive: true });
   writeFileSync(path.join(dir, 'repos.d', 'ost-images.repo'), repoFile);
-  const r = spawnSync(
-    'dnf',
-    ['-y', `--installroot=${path.join(dir, 'root')}`, '--releasever=ost', `--setopt=reposdir=${path.join(dir, 'repos.d')}`, `--setopt=cachedir=${path.join(dir, 'cache')}`, 'install', ...pkgs],
-    { encoding: 'utf8' },
-  );
-  return { code: r.status, output: `${r.stdout}\n${r.stderr}` };
+  // Asynchronous: dnf can take minutes on a busy machine, and a blocked worker fails the run.
+  const r = await run('dnf', ['-y', `--installroot=${path.join(dir, 'root')}`, '--releasever=ost', `--setopt=reposdir=${path.join(dir, 'repos.d')}`, `--setopt=cachedir=${path.join(dir, 'cache')}`, 'install', ...pkgs]);
+  return { code: r.code, output: `${r.stdout}\n${r.stderr}` };
 }
 
 /**
@@ -112,8 +110,8 @@ describe('a signed publish', () => {
     expect(readSnapshot(repo, servedStamp(repo)!).signedBy).toBe(key.fingerprint);
   });
 
-  it('a test machine configured by the published .repo file installs the chain, checking every signature', () => {
-    const r = dnfInstall('good', readFileSync(path.join(repo, 'ost-images.repo'), 'utf8'), ['ost-images-engine-installed']);
+  it('a test machine configured by the published .repo file installs the chain, checking every signature', async () => {
+    const r = await dnfInstall('good', readFileSync(path.join(repo, 'ost-images.repo'), 'utf8'), ['ost-images-engine-installed']);
     expect(r.code, r.output).toBe(0);
     expect(r.output).toContain('Importing GPG key');
     const root = path.join(tmp, 'dnf-good', 'root');
@@ -134,7 +132,7 @@ describe('a test machine refuses', () => {
     const repomd = path.join(copy, 'repodata', 'repomd.xml');
     writeFileSync(repomd, readFileSync(repomd, 'utf8').replace('</repomd>', '<!-- changed --></repomd>'));
     const evil = await serve(copy);
-    const r = dnfInstall('tampered-md', repoFileFor(evil.url), ['ost-images-engine-installed']);
+    const r = await dnfInstall('tampered-md', repoFileFor(evil.url), ['ost-images-engine-installed']);
     expect(r.code).not.toBe(0);
     expect(r.output).toMatch(/repomd\.xml GPG signature verification error: Bad GPG signature/);
   });
@@ -149,14 +147,14 @@ describe('a test machine refuses', () => {
     closeSync(fd);
     execFileSync('createrepo_c', ['--quiet', path.join(tmp, 'tampered-pkg')]);
     execFileSync('gpg', ['--batch', '--yes', '--armor', '--local-user', key.email, '--detach-sign', path.join(tmp, 'tampered-pkg', 'repodata', 'repomd.xml')], { env: { ...process.env, GNUPGHOME: key.home } });
-    const r = dnfInstall('tampered-pkg', repoFileFor(evil.url), ['ost-images-engine-installed']);
+    const r = await dnfInstall('tampered-pkg', repoFileFor(evil.url), ['ost-images-engine-installed']);
     expect(r.code).not.toBe(0);
     expect(r.output).toMatch(/Problem opening package ost-images-demo-base-[\s\S]*GPG check FAILED/);
   });
 
   it('an unsigned package', async () => {
     const evil = await forgedRepo('unsigned-pkg', [poolFile('base'), poolFile('upgrade'), rpms[2]!], key);
-    const r = dnfInstall('unsigned-pkg', repoFileFor(evil.url), ['ost-images-engine-installed']);
+    const r = await dnfInstall('unsigned-pkg', repoFileFor(evil.url), ['ost-images-engine-installed']);
     expect(r.code).not.toBe(0);
     expect(r.output).toMatch(/ost-images-demo-engine-installed.* is not signed/);
   });
@@ -170,7 +168,7 @@ describe('a test machine refuses', () => {
     copyFileSync(copy, path.join(dir, 'packages', path.basename(rpms[2]!)));
     execFileSync('createrepo_c', ['--quiet', dir]);
     execFileSync('gpg', ['--batch', '--yes', '--armor', '--local-user', key.email, '--detach-sign', path.join(dir, 'repodata', 'repomd.xml')], { env: { ...process.env, GNUPGHOME: key.home } });
-    const r = dnfInstall('other-key', repoFileFor(evil.url), ['ost-images-engine-installed']);
+    const r = await dnfInstall('other-key', repoFileFor(evil.url), ['ost-images-engine-installed']);
     expect(r.code).not.toBe(0);
     expect(r.output).toMatch(/ost-images-demo-engine-installed[\s\S]*(not installed|NOKEY|public key)/i);
   });

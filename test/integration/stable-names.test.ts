@@ -1,7 +1,7 @@
 // The names a test machine's framework opens (`/usr/share/ost-images/<set>-<layer>.qcow2`,
 // `-pkglist.txt`, `<set>_id_rsa`), kept by the layer packages' own Lua scriptlets: real rpmbuild,
 // createrepo_c and dnf --installroot (no ost-images on the "test machine"), tiny real qcow2 chains.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { cpSync, existsSync, lstatSync, readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,7 +18,11 @@ import * as qemuImg from '../../src/tools/qemu-img.js';
 import { writeLayerSet } from '../helpers/layerset.js';
 import { demoSet } from '../helpers/sets.js';
 import { fakeBuild } from '../helpers/tiny.js';
+import { run } from '../helpers/run.js';
 import { removeTree, testTmp } from '../helpers/tmp.js';
+import { dnf } from '../../src/tools/dnf.js';
+import { repoUrl } from '../../src/consume/install.js';
+import { mkdtempSync } from 'node:fs';
 
 const tmp = testTmp('names');
 const repo = path.join(tmp, 'repo');
@@ -52,10 +56,10 @@ function lstatOk(root: string, name: string): boolean {
 }
 
 /** `rpm -Va` over the root: no output, exit 0 (the names are nobody's files; the key files are identical). */
-function rpmVerifyClean(root: string): void {
-  const r = spawnSync('rpm', ['--root', root, '-Va'], { encoding: 'utf8' });
+async function rpmVerifyClean(root: string): Promise<void> {
+  const r = await run('rpm', ['--root', root, '-Va']);
   expect(r.stdout + r.stderr).toBe('');
-  expect(r.status).toBe(0);
+  expect(r.code).toBe(0);
 }
 
 /** The names that exist now, and where each points (files: 'file'). */
@@ -105,7 +109,7 @@ describe('stable names kept by rpm', () => {
     const c = await qemuImg.chain(path.join(dir(root), 'demo-engine-installed.qcow2'));
     expect(c.map((i) => path.basename(i.filename))).toEqual(['demo-engine-installed.qcow2', `demo-upgrade-12-${R1}.qcow2`, `demo-base-12-${R1}.qcow2`]);
     expect(readFileSync(path.join(dir(root), 'demo-engine-installed-pkglist.txt'), 'utf8')).toContain(`engine-installed-marker ${R1}`);
-    rpmVerifyClean(root);
+    await rpmVerifyClean(root);
   });
 
   it('install build 2 beside it: the names move to 2 while a reader never misses them; an overlay on build 1 keeps build 1', async () => {
@@ -114,15 +118,41 @@ describe('stable names kept by rpm', () => {
     await qemuImg.create(overlay, { backing: path.join(dir(root), `demo-engine-installed-12-${R1}.qcow2`) });
     const reader = startReader([path.join(dir(root), 'demo-engine-installed.qcow2'), path.join(dir(root), 'demo-base-pkglist.txt')]);
     await reader.ready;
+    const from = await reader.mark();
     await installInto(root, repo, [NVR('demo', 'engine-installed', R2)]);
+    const to = await reader.mark();
     const seen = await reader.stop();
     expect(seen.errors).toEqual([]);
+    expectSwitchedWhileRead(seen, { from, to }, [
+      [`demo-engine-installed-12-${R1}.qcow2`, `demo-engine-installed-12-${R2}.qcow2`],
+      [`demo-base-12-${R1}.packages`, `demo-base-12-${R2}.packages`],
+    ]);
     expect(names(root)['demo-engine-installed.qcow2']).toBe(`demo-engine-installed-12-${R2}.qcow2`);
     expect(names(root)['demo-base.qcow2']).toBe(`demo-base-12-${R2}.qcow2`);
     expect(names(root)['demo-upgrade-pkglist.txt']).toBe(`demo-upgrade-12-${R2}.packages`);
     const c = await qemuImg.chain(overlay);
     expect(c.map((i) => path.basename(i.filename))).toEqual(['vm1.qcow2', `demo-engine-installed-12-${R1}.qcow2`, `demo-upgrade-12-${R1}.qcow2`, `demo-base-12-${R1}.qcow2`]);
-    rpmVerifyClean(root);
+    await rpmVerifyClean(root);
+  });
+
+  it('a real `dnf upgrade` from build 1 to build 2: the names move while a reader opens them in a loop, never missing', async () => {
+    const up = path.join(tmp, 'root-upgrade');
+    await installInto(up, repo, [NVR('demo', 'engine-installed', R1)]);
+    const reader = startReader([path.join(dir(up), 'demo-engine-installed.qcow2'), path.join(dir(up), 'demo-upgrade.qcow2')]);
+    await reader.ready;
+    const from = await reader.mark();
+    const cacheDir = mkdtempSync(path.join(tmp, 'dnf-cache-'));
+    await dnf({ root: up, repoUrl: repoUrl(repo).replace(/\/?$/, '/'), cacheDir }, ['upgrade']);
+    const to = await reader.mark();
+    const seen = await reader.stop();
+    expect(seen.errors).toEqual([]);
+    expectSwitchedWhileRead(seen, { from, to }, [
+      [`demo-engine-installed-12-${R1}.qcow2`, `demo-engine-installed-12-${R2}.qcow2`],
+      [`demo-upgrade-12-${R1}.qcow2`, `demo-upgrade-12-${R2}.qcow2`],
+    ]);
+    // Install-only: build 1 stays beside build 2.
+    expect(existsSync(path.join(dir(up), `demo-engine-installed-12-${R1}.qcow2`))).toBe(true);
+    await rpmVerifyClean(up);
   });
 
   it('newest by version-release, not by file time: installing the older build later changes nothing', async () => {
@@ -130,7 +160,7 @@ describe('stable names kept by rpm', () => {
     await installInto(r2first, repo, [NVR('demo', 'engine-installed', R2)]);
     await installInto(r2first, repo, [NVR('demo', 'engine-installed', R1)]);
     expect(names(r2first)['demo-engine-installed.qcow2']).toBe(`demo-engine-installed-12-${R2}.qcow2`);
-    rpmVerifyClean(r2first);
+    await rpmVerifyClean(r2first);
   });
 
   it('a flat variant has names of its own, beside those of the chain', async () => {
@@ -141,11 +171,11 @@ describe('stable names kept by rpm', () => {
     // The chain's names are untouched: build 2 of the chain stays the newest engine-installed.
     expect(n['demo-engine-installed.qcow2']).toBe(`demo-engine-installed-12-${R2}.qcow2`);
     expect(await qemuImg.chain(path.join(dir(root), 'demo-engine-installed-flat.qcow2'))).toHaveLength(1);
-    rpmVerifyClean(root);
+    await rpmVerifyClean(root);
     await dnfRemove(root, [NVR('demo', 'engine-installed-flat', R1)]);
     expect(names(root)['demo-engine-installed-flat.qcow2']).toBeUndefined();
     expect(names(root).demo_id_rsa).toBe('file');
-    rpmVerifyClean(root);
+    await rpmVerifyClean(root);
   });
 
   it('a second set has names of its own; neither touches the other', async () => {
@@ -155,7 +185,7 @@ describe('stable names kept by rpm', () => {
     for (const [k, v] of Object.entries(before)) expect(after[k]).toBe(v);
     expect(after['other-host-installed.qcow2']).toBe(`other-host-installed-12-${R1}.qcow2`);
     expect(after.other_id_rsa).toBe('file');
-    rpmVerifyClean(root);
+    await rpmVerifyClean(root);
   });
 
   it('the directory can move: a copy elsewhere resolves chains and names', async () => {
@@ -173,12 +203,19 @@ describe('stable names kept by rpm', () => {
   it('dnf remove of build 2: the names go back to build 1, never dangling on the way', async () => {
     const reader = startReader([path.join(dir(root), 'demo-engine-installed.qcow2'), path.join(dir(root), 'demo-base.qcow2')]);
     await reader.ready;
+    const from = await reader.mark();
     await dnfRemove(root, [NVR('demo', 'engine-installed', R2), NVR('demo', 'upgrade', R2), NVR('demo', 'base', R2)]);
-    expect((await reader.stop()).errors).toEqual([]);
+    const to = await reader.mark();
+    const seen = await reader.stop();
+    expect(seen.errors).toEqual([]);
+    expectSwitchedWhileRead(seen, { from, to }, [
+      [`demo-engine-installed-12-${R2}.qcow2`, `demo-engine-installed-12-${R1}.qcow2`],
+      [`demo-base-12-${R2}.qcow2`, `demo-base-12-${R1}.qcow2`],
+    ]);
     expect(names(root)['demo-engine-installed.qcow2']).toBe(`demo-engine-installed-12-${R1}.qcow2`);
     expect(names(root)['demo-base.qcow2']).toBe(`demo-base-12-${R1}.qcow2`);
     expect(names(root).demo_id_rsa).toBe('file');
-    rpmVerifyClean(root);
+    await rpmVerifyClean(root);
   });
 
   it('removing the last build of a set removes its names and key, and only its own', async () => {
@@ -186,44 +223,111 @@ describe('stable names kept by rpm', () => {
     const left = names(root);
     expect(Object.keys(left).filter((n) => n.startsWith('demo'))).toEqual([]);
     expect(left['other-host-installed.qcow2']).toBe(`other-host-installed-12-${R1}.qcow2`);
-    rpmVerifyClean(root);
+    await rpmVerifyClean(root);
     await dnfRemove(root, [NVR('other', 'host-installed', R1), NVR('other', 'upgrade', R1), NVR('other', 'base', R1)]);
     expect(existsSync(dir(root))).toBe(false);
     expect(target(root, 'other-host-installed.qcow2')).toBeNull();
   });
 });
 
+/** Rounds a reader completes before it says ready, and after it is told to stop: reads on both sides of every switch. */
+const MIN_ROUNDS = 200;
+
+/** What a name pointed at, round after round: one segment per target, with the rounds it was read in. */
+interface Segment {
+  target: string;
+  first: number;
+  last: number;
+  reads: number;
+}
+interface ReaderResult {
+  rounds: number;
+  errors: string[];
+  seen: Segment[][];
+}
+
+/**
+ * Each name switched exactly once, from `[old, new]`, and the reader completed at least MIN_ROUNDS
+ * reads of it on each side of the switch (counted, not timed); the switch fell between the marks
+ * taken before and after the transaction.
+ */
+function expectSwitchedWhileRead(r: ReaderResult, marks: { from: number; to: number }, targets: [string, string][]): void {
+  targets.forEach(([before, after], i) => {
+    const segs = r.seen[i]!;
+    expect(segs.map((g) => g.target), `name ${i}`).toEqual([before, after]);
+    expect(segs[0]!.reads, `reads of ${before}`).toBeGreaterThanOrEqual(MIN_ROUNDS);
+    expect(segs[1]!.reads, `reads of ${after}`).toBeGreaterThanOrEqual(MIN_ROUNDS);
+    // The first read of the new target came after the transaction began and by the round after it ended.
+    expect(segs[1]!.first, `switch of ${before}`).toBeGreaterThan(marks.from);
+    expect(segs[1]!.first, `switch of ${before}`).toBeLessThanOrEqual(marks.to + 1);
+  });
+}
+
 /**
  * A separate process that opens the given names in a loop (following the links, as a consumer
- * does) until told to stop, recording every failure. It says "ready" after its first full round,
- * so the test starts the transaction only once the reader really reads; no timing is assumed.
+ * does) until told to stop, recording every failure and, per name, each target it saw with the
+ * rounds it saw it in. It says "ready" after MIN_ROUNDS rounds, so the test starts the transaction
+ * only once the reader really reads; on SIGUSR2 it says which round it is at (a mark); on SIGTERM it
+ * completes MIN_ROUNDS more rounds, then reports. Counts, not timing.
  */
-function startReader(files: string[]): { ready: Promise<void>; stop: () => Promise<{ rounds: number; errors: string[] }> } {
+function startReader(files: string[]): { ready: Promise<void>; mark: () => Promise<number>; stop: () => Promise<ReaderResult> } {
   const code = `
     const fs = require('fs');
     const files = JSON.parse(process.argv[1]);
-    let stop = false, rounds = 0; const errors = [];
-    process.on('SIGTERM', () => { stop = true; });
+    const MIN = Number(process.argv[2]);
+    let stopping = false, rounds = 0, after = 0; const errors = [];
+    const seen = files.map(() => []);
+    process.on('SIGTERM', () => { stopping = true; });
+    process.on('SIGUSR2', () => process.stderr.write('mark ' + rounds + '\\n'));
     (function loop() {
-      for (const f of files) { try { fs.closeSync(fs.openSync(f, 'r')); } catch (e) { errors.push(f + ': ' + e.code); } }
-      if (++rounds === 1) process.stderr.write('ready\\n');
-      if (stop) { process.stdout.write(JSON.stringify({ rounds, errors: errors.slice(0, 20) })); return; }
+      rounds++;
+      files.forEach((f, i) => {
+        try {
+          const target = fs.readlinkSync(f);
+          fs.closeSync(fs.openSync(f, 'r'));
+          const s = seen[i], last = s[s.length - 1];
+          if (last && last.target === target) { last.last = rounds; last.reads++; }
+          else s.push({ target, first: rounds, last: rounds, reads: 1 });
+        } catch (e) { errors.push(f + ': ' + e.code); }
+      });
+      if (rounds === MIN) process.stderr.write('ready\\n');
+      if (stopping && ++after >= MIN) { process.stdout.write(JSON.stringify({ rounds, errors: errors.slice(0, 20), seen })); return; }
       setImmediate(loop);
     })();`;
-  const child = spawn(process.execPath, ['-e', code, JSON.stringify(files)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['-e', code, JSON.stringify(files), String(MIN_ROUNDS)], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
+  let err = '';
+  const waiters = new Set<() => void>();
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  const ready = new Promise<void>((resolve, reject) => {
-    child.stderr.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
-    child.on('exit', () => reject(new Error('reader exited before it was ready')));
+  child.stderr.on('data', (d: Buffer) => {
+    err += d.toString();
+    waiters.forEach((w) => w());
   });
   const done = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  const ready = new Promise<void>((resolve, reject) => {
+    child.stderr.on('data', () => /^ready$/m.test(err) && resolve());
+    child.on('exit', () => reject(new Error(`reader exited before it was ready: ${err}`)));
+  });
+  let marks = 0;
+  const mark = () =>
+    new Promise<number>((resolve) => {
+      const n = ++marks;
+      const check = () => {
+        const all = [...err.matchAll(/^mark ([0-9]+)$/gm)];
+        if (all.length < n) return;
+        waiters.delete(check);
+        resolve(Number(all[n - 1]![1]));
+      };
+      waiters.add(check);
+      child.kill('SIGUSR2');
+    });
   return {
     ready,
+    mark,
     stop: async () => {
       child.kill('SIGTERM');
       await done;
-      return JSON.parse(out) as { rounds: number; errors: string[] };
+      return JSON.parse(out) as ReaderResult;
     },
   };
 }

@@ -3,8 +3,10 @@
 // --keep-used-within 7` then keeps that build and the chain under it (saying which rule keeps
 // what) while removing the old builds nobody downloaded, and dnf still installs the kept old build
 // from the pruned repository.
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installInto } from '../../src/consume/install.js';
 import { loadLayerSet } from '../../src/definitions/load.js';
@@ -14,7 +16,7 @@ import { publish } from '../../src/publish/publish.js';
 import type { UsagePruneResult, UsageResult } from '../../src/publish/usage.js';
 import { readUsage } from '../../src/publish/usage.js';
 import { Store, type BuildRecord } from '../../src/store.js';
-import { cli, stopStartedClis } from '../helpers/cli.js';
+import { cli, startCli, stopStartedClis } from '../helpers/cli.js';
 import { serveDirectory, type Server } from '../helpers/http.js';
 import { writeLayerSet } from '../helpers/layerset.js';
 import { demoSet } from '../helpers/sets.js';
@@ -92,9 +94,13 @@ describe('retention by use', () => {
     expect(u.logs[0]!.ignored).toBe(lines - 1);
     expect(u.logs[0]!.ignoredBy['not a package']).toBeGreaterThan(0);
     expect(u.builds.map((b) => [b.nvr, b.downloads, b.newDownloads])).toEqual([[nvr(chain1.engine!), 1, 1]]);
-    // The server's zone-less local time, read in the same zone: within a minute of now.
-    const last = Date.parse(u.builds[0]!.lastDownloaded);
-    expect(Math.abs(Date.now() - last)).toBeLessThan(10 * 60_000);
+    // The server's zone-less local time, read in the same zone: exactly the time on the line of
+    // that download (Python's http.server: [27/Nov/2026 10:02:11], local time).
+    const line = serverLog.split('\n').find((l) => l.includes(`"GET /repo/packages/${file(chain1.engine!)} HTTP/1.1" 200`))!;
+    const [, d, mon, y, h, mi, s] = /\[([0-9]{2})\/([A-Z][a-z]{2})\/([0-9]{4}) ([0-9]{2}):([0-9]{2}):([0-9]{2})\]/.exec(line)!;
+    const month = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'].indexOf(mon!);
+    const local = new Date(Number(y), month, Number(d), Number(h), Number(mi), Number(s));
+    expect(u.builds[0]!.lastDownloaded).toBe(local.toISOString().replace(/\.000Z$/, 'Z'));
     expect([...readUsage(repo).keys()]).toEqual([nvr(chain1.engine!)]);
     // The served status page says so at once, not only after the next publish.
     expect(readFileSync(path.join(repo, 'index.html'), 'utf8')).toContain('(1 download(s))');
@@ -143,10 +149,51 @@ describe('retention by use', () => {
     await expect(installInto(path.join(tmp, 'machine3'), repoUrl, [nvr(eng2)])).rejects.toThrow();
   });
 
+  it('a gzip bomb (1 GiB of zeros) and a 50 MB line are read to their end, each skipped as one malformed line naming its length; the lines around them count', async () => {
+    const bomb = path.join(tmp, 'access.log.3.gz');
+    // 1 GiB of zeros, as a rotated log zero-filled by a crash and compressed (about 1 MB).
+    await pipeline(
+      (async function* () {
+        const zeros = Buffer.alloc(1 << 20);
+        for (let i = 0; i < 1024; i++) yield zeros;
+      })(),
+      createGzip({ level: 1 }),
+      createWriteStream(bomb),
+    );
+    const long = path.join(tmp, 'access.log.2');
+    writeFileSync(long, `${serverLog.split('\n')[0]}\n${'x'.repeat(50 * 2 ** 20)}\n${serverLog}`);
+    const before = readFileSync(path.join(repo, 'usage.json'), 'utf8');
+    const r = await cli(['usage', '--repo', repo, '--access-log', bomb, '--access-log', long, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const [b, l] = (JSON.parse(r.stdout) as UsageResult).logs;
+    expect(b).toMatchObject({ lines: 1, malformed: 1, downloads: 0, malformedExamples: [`${bomb}:1: a line of ${2 ** 30} bytes, longer than any server writes (at most 65536 read): skipped`] });
+    // The long log begins with the lines already read from the server's log: only what follows its
+    // first line is new (a log is known by its first lines, and this one's differ).
+    expect(l).toMatchObject({ malformed: 1, malformedExamples: [`${long}:2: a line of ${50 * 2 ** 20} bytes, longer than any server writes (at most 65536 read): skipped`] });
+    expect(l!.lines).toBe(serverLog.trimEnd().split('\n').length + 2);
+    expect(readFileSync(path.join(repo, 'usage.json'), 'utf8')).not.toBe(before);
+  }, 600_000);
+
+  it('SIGTERM inside a log parse that only an interrupt can end: exit 130, the lock released, usage.json unchanged', async () => {
+    const usageJson = path.join(repo, 'usage.json');
+    const before = readFileSync(usageJson);
+    // The hook makes the log go on with zeros after its end: the parse is certainly running when
+    // the signal comes, and only the interrupt (or the reader's size bound, exit 2) ends it.
+    const u = startCli(['usage', '--repo', repo, '--access-log', accessLog], { OST_IMAGES_FAULT: 'usage:endless-log' });
+    await u.until(/test hook: OST_IMAGES_FAULT=usage:endless-log: reached/);
+    u.child.kill('SIGTERM');
+    const r = await u.done;
+    expect(r.code, r.stderr).toBe(130);
+    expect(r.stderr).toMatch(/SIGTERM received: stopping and cleaning up/);
+    expect(r.stderr).toMatch(/interrupted by SIGTERM/);
+    expect(existsSync(path.join(repo, '.lock'))).toBe(false);
+    expect(readFileSync(usageJson).equals(before)).toBe(true);
+  }, 600_000);
+
   it('bad input: exit 2, nothing written', async () => {
     const missing = await cli(['usage', '--repo', repo, '--access-log', path.join(tmp, 'nope.log')]);
     expect(missing.code).toBe(2);
-    expect(missing.stderr).toMatch(/--access-log: cannot read .*nope\.log/);
+    expect(missing.stderr).toMatch(/--access-log: '.*nope\.log': does not exist .*\(ENOENT\)/);
     const days = await cli(['prune', '--repo', repo, '--keep', '1', '--keep-used-within', 'week']);
     expect(days.code).toBe(2);
     expect(days.stderr).toMatch(/--keep-used-within: 'week' is not a positive number of days/);

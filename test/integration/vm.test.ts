@@ -2,7 +2,7 @@
 // and real SSH, on a tiny guest that boots in seconds and runs dropbear with the set's key, from an
 // installed tree made as the packages leave it (test/helpers/tiny-vm.ts). Every wait is for a state
 // (a domain running, a command's exit), never for time. The real Debian image is the e2e test's.
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installInto } from '../../src/consume/install.js';
@@ -51,11 +51,14 @@ interface Created {
   hostname: string;
 }
 
-const ours = (): string[] => domains().filter((d) => d.startsWith(`${tag}-`));
+const ours = async (): Promise<string[]> => (await domains()).filter((d) => d.startsWith(`${tag}-`));
 const vmFiles = (): string[] => (existsSync(vmDir) ? readdirSync(vmDir).filter((f) => !f.startsWith('.')).sort() : []);
 
 beforeAll(async () => {
   stopLibvirt = await ensureLibvirt(path.join(tmp, 'libvirt'));
+  // The VM directory the environment names must exist (a wrong one is bad input, issue 18).
+  mkdirSync(vmDir, { recursive: true });
+  mkdirSync(path.join(tmp, 'empty-images'));
   const pub = makeKeyPair(path.join(work, 'key'));
   await makeBootableTinyDisk(path.join(work, 'tiny.qcow2'), path.join(work, 'w1'), { authorizedKey: pub, hostname: 'tiny' });
   await makeBootableTinyDisk(path.join(work, 'off.qcow2'), path.join(work, 'w2'), { authorizedKey: pub, hostname: 'off', poweroff: true });
@@ -77,7 +80,7 @@ beforeAll(async () => {
 afterAll(async () => {
   // Only after a failure is anything left; `vm rm` is what the tests use otherwise.
   await stopStartedClis();
-  removeDomains(ours());
+  await removeDomains(await ours());
   await stopLibvirt();
   removeTree(tmp);
 }, 300_000);
@@ -88,7 +91,8 @@ describe('ost-images vm: bad input exits 2 and creates nothing', () => {
     ['an unknown set', ['vm', 'create', vmName('x'), '--set', 'nosuch', '--layer', 'engine-installed'], "set 'nosuch' is not installed in"],
     ['an unknown layer', ['vm', 'create', vmName('x'), '--set', 'demo', '--layer', 'nosuch'], "layer 'nosuch' of set 'demo' is not installed in"],
     ['a bad memory size', ['vm', 'create', vmName('x'), '--set', 'demo', '--layer', 'engine-installed', '--memory', 'lots'], "--memory: 'lots' is not a size"],
-    ['a missing tree', ['vm', 'create', vmName('x'), '--set', 'demo', '--layer', 'base', '--images-dir', path.join(tmp, 'nothing')], 'no images installed'],
+    ['a missing tree (a typo)', ['vm', 'create', vmName('x'), '--set', 'demo', '--layer', 'base', '--images-dir', path.join(tmp, 'nothing')], `--images-dir: '${path.join(tmp, 'nothing')}': does not exist`],
+    ['an empty tree', ['vm', 'create', vmName('x'), '--set', 'demo', '--layer', 'base', '--images-dir', path.join(tmp, 'empty-images')], "set 'demo' is not installed in"],
     ['two image sources', ['vm', 'create', vmName('x'), '--set', 'demo', '--layer', 'base', '--images-dir', imagesDir, '--from-store'], '--images-dir does not go with --store'],
     ['no such VM', ['vm', 'ssh', vmName('nosuch'), '--', 'true'], 'there is no VM'],
     ['a layer the store has no build of', ['vm', 'create', vmName('x'), '--set', 'demo', '--layer', 'engine-installed', '--store', builderStore.root], "no current build of layer 'engine-installed' of set 'demo' in the store"],
@@ -96,7 +100,7 @@ describe('ost-images vm: bad input exits 2 and creates nothing', () => {
     const r = await cli(args, env);
     expect(r.stderr).toContain(message);
     expect(r.code).toBe(2);
-    expect(ours()).toEqual([]);
+    expect(await ours()).toEqual([]);
     expect(vmFiles()).toEqual([]);
   });
 });
@@ -174,16 +178,25 @@ describe('ost-images vm on one chain', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(`a libvirt domain named '${a}' already exists`);
     expect(statSync(made[a]!.overlay).mtimeMs).toBe(before);
-    expect(domainState(a)).toBe('running');
+    expect(await domainState(a)).toBe('running');
   });
 
-  it('vm rm with another VM directory (another job sharing the host) exits 2 and leaves the VM alone', async () => {
+  it('vm rm, stop, start, ssh and console with another VM directory (another job sharing the host) exit 2 and leave the VM alone', async () => {
     const elsewhere = path.join(work, 'other-vms');
-    const r = await cli(['vm', 'rm', a, '--vm-dir', elsewhere], env);
-    expect(r.code).toBe(2);
-    expect(r.stderr).toContain(`VM '${a}' has its overlay in ${vmDir}, not in the VM directory ${elsewhere}`);
-    expect(domainState(a)).toBe('running');
+    mkdirSync(elsewhere, { recursive: true });
+    for (const sub of [['rm', a], ['stop', a], ['start', a], ['ssh', a, '--vm-dir', elsewhere, '--', 'true'], ['console', a]]) {
+      const args = sub.includes('--vm-dir') ? ['vm', ...sub] : ['vm', ...sub, '--vm-dir', elsewhere];
+      const r = await cli(args, env);
+      expect(r.code, `${args.join(' ')}\n${r.stderr}`).toBe(2);
+      expect(r.stderr).toContain(`VM '${a}' has its overlay in ${vmDir}, not in the VM directory ${elsewhere}; not touching it (ost-images vm ${sub[0]} ${a} --vm-dir ${vmDir})`);
+      expect(r.stdout).toBe('');
+    }
+    // Through the environment too, as a CI job sets it.
+    const viaEnv = await cli(['vm', 'stop', a], { ...env, OST_IMAGES_VM_DIR: elsewhere });
+    expect(viaEnv.code, viaEnv.stderr).toBe(2);
+    expect(await domainState(a)).toBe('running');
     expect(existsSync(made[a]!.overlay)).toBe(true);
+    expect((await cli(['vm', 'ssh', a, '--', 'true'], env)).code).toBe(0);
   });
 
   it('vm console prints the console log', async () => {
@@ -213,8 +226,8 @@ describe('ost-images vm on one chain', () => {
     expect(rep.vms.find((v) => v.vm === a)!.uses).toEqual(['demo/engine-installed 12-20260101000200', 'demo/upgrade 12-20260101000100', 'demo/base 12-20260101000000']);
   });
 
-  const removed = (n: string): void => {
-    expect(domainState(n)).toBeUndefined();
+  const removed = async (n: string): Promise<void> => {
+    expect(await domainState(n)).toBeUndefined();
     expect(existsSync(made[n]!.overlay)).toBe(false);
     expect(existsSync(made[n]!.consoleLog)).toBe(false);
   };
@@ -222,7 +235,7 @@ describe('ost-images vm on one chain', () => {
   it('vm rm removes a running VM: domain, overlay and console log', async () => {
     for (const n of [a, h1]) {
       expect((await cli(['vm', 'rm', n], env)).code).toBe(0);
-      removed(n);
+      await removed(n);
     }
     expect((await cli(['vm', 'rm', a], env)).code).toBe(2);
   });
@@ -230,7 +243,7 @@ describe('ost-images vm on one chain', () => {
   it('vm stop keeps the definition and the overlay; vm ssh then exits 2; vm start brings it back', async () => {
     const s = await cli(['vm', 'stop', h2], env);
     expect(s.code).toBe(0);
-    expect(domainState(h2)).toBe('shut off');
+    expect(await domainState(h2)).toBe('shut off');
     expect(existsSync(made[h2]!.overlay)).toBe(true);
     const r = await cli(['vm', 'ssh', h2, '--', 'true'], env);
     expect(r.code).toBe(2);
@@ -244,8 +257,8 @@ describe('ost-images vm on one chain', () => {
   it('vm rm removes a stopped VM', async () => {
     expect((await cli(['vm', 'stop', h2], env)).code).toBe(0);
     expect((await cli(['vm', 'rm', h2], env)).code).toBe(0);
-    removed(h2);
-    expect(ours()).toEqual([]);
+    await removed(h2);
+    expect(await ours()).toEqual([]);
     expect(vmFiles()).toEqual([]);
   });
 });
@@ -258,7 +271,7 @@ describe('ost-images vm: a VM that does not come up', () => {
     expect(r.stderr).toContain(`VM ${n} did not come up: the VM stopped (libvirt state: shut off)`);
     expect(r.stderr).toContain('--- last lines of its console ---');
     expect(r.stderr).toContain('tiny guest: no sshd here, powering off');
-    expect(domainState(n)).toBeUndefined();
+    expect(await domainState(n)).toBeUndefined();
     expect(vmFiles()).toEqual([`${n}.console.log`]);
     // The next VM of that name starts with a fresh log.
   });
@@ -268,16 +281,16 @@ describe('ost-images vm: a VM that does not come up', () => {
     const r = await cli(['vm', 'create', n, '--set', 'demo', '--layer', 'blank', '--memory', '256', '--timeout', '5'], env);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(new RegExp(`VM ${n} did not come up: no SSH login on 127.0.0.1:[0-9]+ within 5s`));
-    expect(domainState(n)).toBeUndefined();
+    expect(await domainState(n)).toBeUndefined();
     expect(existsSync(path.join(vmDir, `${n}.qcow2`))).toBe(false);
 
     const k = await cli(['vm', 'create', n, '--set', 'demo', '--layer', 'blank', '--memory', '256', '--timeout', '5', '--keep'], env);
     expect(k.code).toBe(1);
     expect(k.stderr).toContain(`Kept for inspection (--keep): domain '${n}'`);
-    expect(domainState(n)).toBe('running');
+    expect(await domainState(n)).toBe('running');
     expect(existsSync(path.join(vmDir, `${n}.qcow2`))).toBe(true);
     expect((await cli(['vm', 'rm', n], env)).code).toBe(0);
-    expect(domainState(n)).toBeUndefined();
+    expect(await domainState(n)).toBeUndefined();
     expect(existsSync(path.join(vmDir, `${n}.qcow2`))).toBe(false);
   });
 
@@ -287,16 +300,16 @@ describe('ost-images vm: a VM that does not come up', () => {
     // The line, not a deadline: starting a VM on a busy machine takes what it takes (the test's
     // timeout bounds a hang), and a CLI that ends early fails this at once.
     await run.until(/waiting for SSH/);
-    expect(domainState(n)).toBe('running');
+    expect(await domainState(n)).toBe('running');
     process.kill(-run.child.pid!, 'SIGINT');
     const r = await run.done;
     expect(r.code).toBe(130);
-    expect(domainState(n)).toBeUndefined();
+    expect(await domainState(n)).toBeUndefined();
     expect(existsSync(path.join(vmDir, `${n}.qcow2`))).toBe(false);
   });
 
-  it('leaves nothing of this run in libvirt', () => {
-    expect(ours()).toEqual([]);
+  it('leaves nothing of this run in libvirt', async () => {
+    expect(await ours()).toEqual([]);
     expect(readFileSync(path.join(vmDir, `${vmName('off')}.console.log`), 'utf8')).toContain('powering off');
   });
 });

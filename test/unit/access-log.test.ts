@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { parseLine, readLogLines, targetPath, unescapeField, utcLocalTime, type Request } from '../../src/publish/access-log.js';
+import { LOG_LIMITS, LogTooLarge, parseLine, readLogLines, targetPath, unescapeField, utcLocalTime, type LogLimits, type LogLine, type Request } from '../../src/publish/access-log.js';
 import { classify, type KnownFile } from '../../src/publish/usage.js';
 import { testTmp } from '../helpers/tmp.js';
 
@@ -208,9 +208,9 @@ describe('access-log lines', () => {
 
 describe('reading log files', () => {
   const dir = testTmp('access-log');
-  const lines = async (file: string) => {
-    const out: { line: string; complete: boolean; error?: string }[] = [];
-    for await (const l of readLogLines(file)) out.push(l);
+  const lines = async (file: string, limits?: LogLimits) => {
+    const out: LogLine[] = [];
+    for await (const l of readLogLines(file, limits)) out.push(l);
     return out;
   };
 
@@ -243,6 +243,42 @@ describe('reading log files', () => {
     expect(got.at(-1)!.error).toMatch(/end/i);
     expect(got.at(-1)!.complete).toBe(false);
     expect(got.slice(0, -1).every((l, i) => l.complete && l.line === `line ${i} ${'x'.repeat(i % 50)}`)).toBe(true);
+  });
+
+  // Issue 18: a 50 MB line took minutes (every chunk copied the growing rest) and a gzip bomb ran
+  // for ever. Lines are bounded; what is over the bound is skipped and its length said.
+  const small: LogLimits = { maxLineBytes: 8, maxBytes: 1 << 20 };
+  it.each([
+    ['plain', (t: string) => t],
+    ['gzip', (t: string) => gzipSync(t)],
+  ] as const)('%s: a line longer than maxLineBytes keeps its first bytes and says its length; the lines around it are whole', async (_k, encode) => {
+    const f = path.join(dir, `long-${_k}.log`);
+    writeFileSync(f, encode(`short\n${'y'.repeat(100_000)}\nexactly8\nnine 9999\r\nlast\n`));
+    expect(await lines(f, small)).toEqual([
+      { line: 'short', complete: true },
+      { line: 'yyyyyyyy', complete: true, overlong: 100_000 },
+      { line: 'exactly8', complete: true },
+      { line: 'nine 999', complete: true, overlong: 10 },
+      { line: 'last', complete: true },
+    ]);
+  });
+
+  it('a line split over many chunks (4 MiB, no line break until the end) is one overlong line', async () => {
+    const f = path.join(dir, 'one-line.log');
+    writeFileSync(f, `${'z'.repeat(4 * 2 ** 20)}\nafter\n`);
+    expect(await lines(f)).toEqual([
+      { line: 'z'.repeat(LOG_LIMITS.maxLineBytes), complete: true, overlong: 4 * 2 ** 20 },
+      { line: 'after', complete: true },
+    ]);
+  });
+
+  it.each([
+    ['a gzip bomb', (b: Buffer) => gzipSync(b)],
+    ['a plain file', (b: Buffer) => b],
+  ] as const)('%s past maxBytes: LogTooLarge naming the limit', async (k, encode) => {
+    const f = path.join(dir, `big-${k.replace(/ /g, '-')}`);
+    writeFileSync(f, encode(Buffer.alloc(3 << 20)));
+    await expect(lines(f, small)).rejects.toThrow(new LogTooLarge(1 << 20));
   });
 
   it('an empty file has no lines', async () => {

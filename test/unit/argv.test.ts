@@ -136,6 +136,14 @@ describe('packaging and repository tools', () => {
     expect(dnfRemoveArgs('/', ['a-1-1'])).toEqual(['-y', '--setopt=reposdir=/dev/null', '--setopt=clean_requirements_on_remove=False', '--disableplugin=*', 'remove', 'a-1-1']);
     expect(dnfRemoveArgs('/r', ['a-1-1'])).toEqual(['-y', '--setopt=reposdir=/dev/null', '--setopt=clean_requirements_on_remove=False', '--disableplugin=*', '--installroot=/r', '--releasever=ost', 'remove', 'a-1-1']);
   });
+  it('dnf: a package name dnf would read as an option never reaches its argv (it takes no `--` before names)', () => {
+    const o = { root: '/root', repoUrl: 'http://127.0.0.1:8000/', cacheDir: '/c' };
+    expect(dnfArgs(o, ['install'], ['ost-images-base']).slice(-2)).toEqual(['install', 'ost-images-base']);
+    expect(() => dnfArgs(o, ['install'], ['--installroot=/x', 'ost-images-base'])).toThrow(
+      "package name '--installroot=/x' starts with '-', so a program would read it as an option",
+    );
+    expect(() => dnfRemoveArgs('/', ['-y'])).toThrow(expect.objectContaining({ exitCode: 2 }));
+  });
   it('dnf: one repository, no host repos, fresh metadata', () => {
     expect(dnfArgs({ root: '/root', repoUrl: 'http://127.0.0.1:8000/', cacheDir: '/c' }, ['install', 'x'])).toEqual([
       '-y', '--installroot=/root', '--releasever=ost', '--setopt=reposdir=/dev/null', '--setopt=cachedir=/c',

@@ -44,7 +44,7 @@ const table: [string, string, string[]][] = [
   ['a file that is a list', '- a\n', ['ci.yaml:1: (top level): must be a mapping, got a list']],
   ['a URL of another scheme', 'staging:\n  url: ftp://host/staging\n', ["ci.yaml:2: .staging.url: 'ftp://host/staging' is not a usable URL: only http://, https:// and file:// URLs are supported"]],
   ['a URL without //', 'repo:\n  url: "https:example.org"\n', ["ci.yaml:2: .repo.url: 'https:example.org' is not a usable URL: write it as https://..."]],
-  ['a URL with a password', 'repo:\n  url: https://u:p@example.org/r/\n', ["ci.yaml:2: .repo.url: 'https://u:p@example.org/r/' is not a usable URL: a user name or password in a URL would be recorded in build records and published packages"]],
+  ['a URL with a password', 'repo:\n  url: https://u:p@example.org/r/\n', ["ci.yaml:2: .repo.url: 'https://u:***@example.org/r/' is not a usable URL: a user name or password in a URL would be recorded in build records and published packages"]],
   [
     'a relative directory',
     'staging:\n  dir: srv/staging\n',
@@ -55,13 +55,13 @@ const table: [string, string, string[]][] = [
     'repo:\n  dir: "/srv/my repo"\n',
     ["ci.yaml:2: .repo.dir: '/srv/my repo' must be an absolute path of plain folder names (letters, digits, . _ + -; no spaces, '.' or '..'): every runner reaches it at that same path"],
   ],
-  ['keep as a string', 'keep: "3"\n', ['ci.yaml:1: .keep: must be a whole number from 1 up, got string "3"']],
-  ['keep zero', 'keep: 0\n', ['ci.yaml:1: .keep: must be a whole number from 1 up, got number 0']],
-  ['keep a fraction', 'keep: 1.5\n', ['ci.yaml:1: .keep: must be a whole number from 1 up, got number 1.5']],
+  ['keep as a string', 'keep: "3"\n', ['ci.yaml:1: .keep: must be a positive whole number (1 to 1000), got string "3"']],
+  ['keep zero', 'keep: 0\n', ['ci.yaml:1: .keep: must be a positive whole number (1 to 1000), got number 0']],
+  ['keep a fraction', 'keep: 1.5\n', ['ci.yaml:1: .keep: must be a positive whole number (1 to 1000), got number 1.5']],
   ['a number where text goes', 'sign_key: 42\n', ['ci.yaml:1: .sign_key: must be a string, got number 42']],
-  ['keep_used_within as a string', 'keep_used_within: "7"\n', ['ci.yaml:1: .keep_used_within: must be a positive number of days, got string "7"']],
-  ['keep_used_within zero', 'keep_used_within: 0\n', ['ci.yaml:1: .keep_used_within: must be a positive number of days, got number 0']],
-  ['keep_used_within negative', 'keep_used_within: -2\n', ['ci.yaml:1: .keep_used_within: must be a positive number of days, got number -2']],
+  ['keep_used_within as a string', 'keep_used_within: "7"\n', ['ci.yaml:1: .keep_used_within: must be a positive number of days (more than 0, at most 3650), got string "7"']],
+  ['keep_used_within zero', 'keep_used_within: 0\n', ['ci.yaml:1: .keep_used_within: must be a positive number of days (more than 0, at most 3650), got number 0']],
+  ['keep_used_within negative', 'keep_used_within: -2\n', ['ci.yaml:1: .keep_used_within: must be a positive number of days (more than 0, at most 3650), got number -2']],
   ['mirrors that are not a list', 'mirrors: /srv/m\n', ['ci.yaml:1: .mirrors: must be a list, got string "/srv/m"']],
   [
     'bad mirrors: malformed, relative, with a space, twice (a trailing slash is the same place), a number',
@@ -101,7 +101,7 @@ const table: [string, string, string[]][] = [
     'cli: ""\nkeep: -1\nstaging:\n  url: gopher://x\n',
     [
       'ci.yaml:1: .cli: must not be empty (how a job runs ost-images)',
-      'ci.yaml:2: .keep: must be a whole number from 1 up, got number -1',
+      'ci.yaml:2: .keep: must be a positive whole number (1 to 1000), got number -1',
       "ci.yaml:4: .staging.url: 'gopher://x' is not a usable URL: only http://, https:// and file:// URLs are supported",
     ],
   ],
@@ -164,12 +164,12 @@ describe('resolving the settings', () => {
         'invalid CI settings:',
         "  --staging-dir: 'rel' must be an absolute path of plain folder names (letters, digits, . _ + -; no spaces, '.' or '..'): every runner reaches it at that same path",
         "  --staging-url: 'http:x' is not a usable URL: write it as http://...",
-        '  --keep: must be a whole number from 1 up, got number 0',
+        "  --keep: must be a positive whole number (1 to 1000), got '0'",
         "  --schedule: '* *' is not a cron schedule of five fields (minute hour day-of-month month day-of-week, in UTC), e.g. '30 2 * * *'",
         "  --runner-tag: 'a b' holds a space or a control character",
       ].join('\n'),
     );
-    expect(() => resolveCiSettings('gitlab', undefined, { keep: 'three' })).toThrow("--keep: must be a whole number from 1 up, got 'three'");
+    expect(() => resolveCiSettings('gitlab', undefined, { keep: 'three' })).toThrow("--keep: must be a positive whole number (1 to 1000), got 'three'");
   });
 
   it('mirrors and keep_used_within: the file, options over it (mirrors replaced whole, in their order); unset by default', () => {
@@ -184,7 +184,7 @@ describe('resolving the settings', () => {
     expect(() => resolveCiSettings('gitlab', undefined, { keepUsedWithin: 'a week', mirrors: ['/srv/m', '/srv/m/', 'rel/dir'] })).toThrow(
       [
         'invalid CI settings:',
-        "  --keep-used-within: must be a positive number of days, got 'a week'",
+        "  --keep-used-within: must be a positive number of days (more than 0, at most 3650), got 'a week'",
         "  --mirror: '/srv/m/' is given twice",
         "  --mirror: 'rel/dir' is a relative directory: a local mirror must be an absolute path (the promotion job writes it on its runner)",
       ].join('\n'),

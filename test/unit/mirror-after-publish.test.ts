@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { mirrorsGiven } from '../../src/commands/common.js';
 import { UsageError } from '../../src/errors.js';
 import { renderReport, type NightlyReport } from '../../src/nightly.js';
-import { checkMirrorDestinations, describeOutcome } from '../../src/publish/mirror.js';
+import { MIRROR_MARKER, checkMirrorDestinations, describeOutcome } from '../../src/publish/mirror.js';
 import type { PublishResult } from '../../src/publish/publish.js';
 import { readDestination } from '../../src/tools/rsync.js';
 import { testTmp } from '../helpers/tmp.js';
@@ -44,18 +44,30 @@ describe('checking the mirrors before anything is built', () => {
     ]);
   });
 
-  it('an existing mirror and an empty directory are fine; a busy directory or a file is not', () => {
+  it('a mirror an earlier push marked and an empty directory are fine; a busy directory, one that merely looks like a mirror, or a file is not', () => {
     const mirror = path.join(root, 'old-mirror');
     mkdirSync(path.join(mirror, 'packages'), { recursive: true });
+    writeFileSync(path.join(mirror, MIRROR_MARKER), '');
     const empty = path.join(root, 'empty');
     mkdirSync(empty);
     expect(checkMirrorDestinations(repo, [mirror, empty])).toEqual([mirror, empty]);
     const busy = path.join(root, 'busy');
     mkdirSync(busy);
     writeFileSync(path.join(busy, 'precious.txt'), 'mine');
+    // Issue 18: a JavaScript checkout has packages/ too; it was taken for a mirror and emptied.
+    const lookalike = path.join(root, 'monorepo');
+    mkdirSync(path.join(lookalike, 'packages', 'app'), { recursive: true });
+    mkdirSync(path.join(lookalike, 'src'));
+    writeFileSync(path.join(lookalike, 'packages', 'app', 'package.json'), '{}');
+    writeFileSync(path.join(lookalike, 'README.md'), '# mine');
+    writeFileSync(path.join(lookalike, 'src', 'main.ts'), '');
     const file = path.join(root, 'a-file');
     writeFileSync(file, 'x');
-    expect(() => checkMirrorDestinations(repo, [busy])).toThrow(`--mirror: '${busy}' is neither empty nor a mirror of a repository (no packages/ or .snapshots/); mirroring would delete its 1 entry`);
+    const refusal = (dir: string, holds: string) =>
+      `--mirror: '${dir}' is neither empty nor a mirror an earlier \`ost-images mirror\` wrote (it has no .ost-images-mirror file): it holds ${holds}, which mirroring would delete. ` +
+      'Give an empty or new directory (a mirror made before ost-images wrote the marker: create an empty .ost-images-mirror in it)';
+    expect(() => checkMirrorDestinations(repo, [busy])).toThrow(refusal(busy, "'precious.txt'"));
+    expect(() => checkMirrorDestinations(repo, [lookalike])).toThrow(refusal(lookalike, "'README.md', 'packages', 'src'"));
     expect(() => checkMirrorDestinations(repo, [file])).toThrow(`--mirror: '${file}' exists and is not a directory`);
   });
 

@@ -3,10 +3,10 @@
 import { describe, expect, it } from 'vitest';
 import { Command } from 'commander';
 import { UsageError } from '../../src/errors.js';
-import { repeatedUrl } from '../../src/commands/common.js';
+import { baseUrls, repeatedUrl } from '../../src/commands/common.js';
 import { SOURCE_INTERNALS, phaseFilters, switchOrder } from '../../src/publish/mirror.js';
 import { renderRepoFile } from '../../src/publish/repo-file.js';
-import { destinationArg, listArgs, parentDestination, parseDestination, parseItemized, parseStats, remoteShellEnv, transferArgs, type Destination } from '../../src/tools/rsync.js';
+import { destinationArg, fileArgs, listArgs, parentDestination, parseDestination, parseItemized, parseStats, remoteShellEnv, transferArgs, type Destination } from '../../src/tools/rsync.js';
 
 describe('parseDestination', () => {
   const ok: [string, Destination, string][] = [
@@ -36,6 +36,12 @@ describe('parseDestination', () => {
     ['web1:', "--to: 'web1:' names no directory after the colon"],
     ['bad_host!:x', "--to: 'bad_host!:x' names no valid host ('bad_host!')"],
     ['a\nb', "--to: 'a\\nb' holds a control character"],
+    // Issue 18: a password was repeated in the message (and CI logs keep it).
+    ['rsync://mirror:s3cret@m.example.org/ost/x', "--to: 'rsync://mirror:***@m.example.org/ost/x' names a user or password; a mirror module is written without a login here (rsync://host[:port]/module/path)"],
+    ['deploy:s3cret@web1:/srv/ost', "--to: 'deploy:***@web1:/srv/ost' holds a password (user:password@host:path); rsync over ssh logs in with a key: [user@]host:path"],
+    // Issue 18: these became folders named '-v' or '--delete' under the working directory.
+    ['-v', "--to: '-v' starts with '-', so a program would read it as an option; for a directory of that name write ./-v"],
+    ['--delete', "--to: '--delete' starts with '-', so a program would read it as an option; for a directory of that name write ./--delete"],
   ];
   for (const [text, message] of bad) {
     it(`refuses ${JSON.stringify(text)}`, () => {
@@ -63,6 +69,10 @@ describe('rsync argv', () => {
       '-a', '--numeric-ids', '--timeout=600', '--stats', '--no-human-readable', '--out-format=%i %n%L',
       '--checksum', '--delete', '--dry-run', '--filter=-s /.lock', '/r/', '/m/',
     ]);
+  });
+  it('the marker file alone into a destination (made when missing), over ssh with its remote shell', () => {
+    expect(fileArgs('/t/.ost-images-mirror', '/m')).toEqual(['-a', '--numeric-ids', '--timeout=600', '/t/.ost-images-mirror', '/m/']);
+    expect(fileArgs('/t/.ost-images-mirror', 'web1:/srv/ost/', 'ssh -p 2')).toEqual(['-a', '--numeric-ids', '--timeout=600', '--rsh=ssh -p 2', '/t/.ost-images-mirror', 'web1:/srv/ost/']);
   });
   it('listing a destination', () => {
     expect(listArgs('rsync://h/m/')).toEqual(['--list-only', '--no-human-readable', '--timeout=600', 'rsync://h/m/']);
@@ -160,15 +170,24 @@ describe('rsync output', () => {
 });
 
 describe('several baseurls', () => {
-  it('--url repeated: the list in the order given, replacing the environment default', () => {
-    const c = new Command().exitOverride().option('--url <url>', '', repeatedUrl(), 'http://env/');
+  it('--url repeated: the list in the order given, replacing the environment default; each part of either a URL', () => {
+    const c = new Command().exitOverride().option('--url <url>', '', repeatedUrl());
     c.parse(['--url', 'http://a/', '--url', 'https://b/x'], { from: 'user' });
     expect(c.opts().url).toBe('http://a/ https://b/x');
-    const d = new Command().exitOverride().option('--url <url>', '', repeatedUrl(), 'http://env/');
-    d.parse([], { from: 'user' });
-    expect(d.opts().url).toBe('http://env/');
+    expect(baseUrls(c.opts().url, 'http://env/')).toBe('http://a/ https://b/x');
+    expect(baseUrls(undefined, 'http://env/  ftp://m/x ')).toBe('http://env/ ftp://m/x');
+    expect(baseUrls(undefined, '')).toBeUndefined();
     const e = new Command().exitOverride().option('--url <url>', '', repeatedUrl());
-    expect(() => e.parse(['--url', 'mirror.example.org/ost'], { from: 'user' })).toThrow("--url: 'mirror.example.org/ost' is not an http(s)://, ftp:// or file:// URL");
+    expect(() => e.parse(['--url', 'mirror.example.org/ost'], { from: 'user' })).toThrow("--url: 'mirror.example.org/ost' is not a usable URL: only http://, https://, ftp:// and file:// URLs are supported");
+    // Issue 18: a newline or a space inside one --url made two base URLs, one of them no URL.
+    expect(() => new Command().exitOverride().option('--url <url>', '', repeatedUrl()).parse(['--url', 'http://x/\ngpgcheck=0'], { from: 'user' })).toThrow(
+      "--url: 'http://x/\\ngpgcheck=0' is not a usable URL: a control character cannot appear in a URL as it is (percent-encode it)",
+    );
+    expect(() => new Command().exitOverride().option('--url <url>', '', repeatedUrl()).parse(['--url', 'http://x/ gpgcheck=0'], { from: 'user' })).toThrow(
+      "--url: 'http://x/ gpgcheck=0' is not a usable URL: a URL has no spaces (write a space as %20)",
+    );
+    expect(() => baseUrls(undefined, 'http://x/\ngpgcheck=0')).toThrow("OST_IMAGES_REPO_URL: 'http://x/\\ngpgcheck=0' is not a usable URL: a control character cannot appear");
+    expect(() => baseUrls('https://me:secret@x/repo/')).toThrow("--url: 'https://me:***@x/repo/' is not a usable URL: a user name or password in a URL would be recorded in ost-images.repo, which the repository serves to anyone");
   });
   it('the .repo file lists every URL on one baseurl line; the key from the first', () => {
     const text = renderRepoFile('http://a/ost https://b/ost/', true);

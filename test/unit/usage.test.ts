@@ -6,8 +6,8 @@ import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { utcLocalTime } from '../../src/publish/access-log.js';
-import { UsageError } from '../../src/errors.js';
-import { emptyUsage, parseUsedWithin, readUsage, readUsageRecord, recordUsage, staleness, usageFile, usedPin } from '../../src/publish/usage.js';
+import { UsageError, quoteMiddle } from '../../src/errors.js';
+import { emptyUsage, readUsage, readUsageRecord, recordUsage, staleness, usageFile, usedPin } from '../../src/publish/usage.js';
 import { publishOpts } from '../../src/commands/common.js';
 import type { PackageEntry, SnapshotRecord } from '../../src/publish/snapshot.js';
 import { testTmp } from '../helpers/tmp.js';
@@ -183,11 +183,28 @@ describe('usage: counting each request once', () => {
     const log = path.join(logs, 'access.log');
     writeFileSync(log, get(ENGINE1, 1));
     await expect(run(log, path.join(logs, 'missing.log'))).rejects.toThrow(UsageError);
-    await expect(run(log, path.join(logs, 'missing.log'))).rejects.toThrow(/--access-log: cannot read .*missing\.log: ENOENT/);
-    await expect(run(logs)).rejects.toThrow(/is not a file/);
+    await expect(run(log, path.join(logs, 'missing.log'))).rejects.toThrow(/--access-log: '.*missing\.log': does not exist .*\(ENOENT\)/);
+    await expect(run(logs)).rejects.toThrow(/--access-log: '.*' is a directory, not a regular file/);
     await expect(run()).rejects.toThrow(/at least one --access-log/);
-    await expect(recordUsage(path.join(root, 'nothing-here'), [log])).rejects.toThrow(/is not a published repository/);
+    await expect(recordUsage(path.join(root, 'nothing-here'), [log])).rejects.toThrow(/^--repo: '.*nothing-here': does not exist/);
+    await expect(recordUsage(logs, [log])).rejects.toThrow(/is not a published repository/);
     expect(existsSync(usageFile(repo))).toBe(false);
+  });
+
+  it('an overlong line is one malformed line naming its length; a log past the size bound is exit 2 naming the file and the limit, nothing recorded', async () => {
+    const log = path.join(logs, 'access.log');
+    writeFileSync(log, `${get(ENGINE1, 1)}${'\0'.repeat(5000)}${get(ENGINE1, 2)}${get(ENGINE2, 3)}`);
+    const limits = { maxLineBytes: 1024, maxBytes: 1 << 20 };
+    const r = await recordUsage(repo, [log], { localTime: utcLocalTime, now: new Date('2026-11-29T12:00:00Z'), limits });
+    // The zeros and the line they ran into (no line break between) are one line.
+    expect(r.logs[0]).toMatchObject({ lines: 3, downloads: 2, malformed: 1, malformedExamples: [`${log}:2: a line of ${5000 + get(ENGINE1, 2).length - 1} bytes, longer than any server writes (at most 1024 read): skipped`] });
+    const recorded = readFileSync(usageFile(repo), 'utf8');
+    const bomb = path.join(logs, 'access.log.2.gz');
+    writeFileSync(bomb, gzipSync(Buffer.alloc(3 << 20)));
+    const err = await recordUsage(repo, [log, bomb], { limits }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as UsageError).message).toBe(`--access-log: ${quoteMiddle(bomb)} decompresses to more than ${1 << 20} bytes (the limit of one log): not an access log as a server writes one? Nothing was recorded`);
+    expect(readFileSync(usageFile(repo), 'utf8')).toBe(recorded);
   });
 
   it('a damaged usage.json is reported, not silently replaced', async () => {
@@ -214,9 +231,10 @@ describe('usage for retention', () => {
   });
 
   it('--keep-used-within: a positive number of days, and only with --keep', () => {
-    expect(parseUsedWithin('7')).toBe(7);
-    expect(parseUsedWithin('0.5')).toBe(0.5);
-    for (const bad of ['0', '-1', 'week', '7d', '']) expect(() => parseUsedWithin(bad)).toThrow(UsageError);
+    expect(publishOpts({ repo, keepUsedWithin: '0.5', keep: '2' }).keep).toBe(2);
+    for (const bad of ['0', '-1', 'week', '7d', '', '1e3', '3651', '9'.repeat(400)]) {
+      expect(() => publishOpts({ repo, keepUsedWithin: bad, keep: '2' })).toThrow(new UsageError(`--keep-used-within: '${bad.length > 60 ? `${bad.slice(0, 60)}…' (400 characters)` : `${bad}'`} is not a positive number of days (more than 0, at most 3650)`));
+    }
     expect(() => publishOpts({ repo, keepUsedWithin: '7' })).toThrow(/--keep-used-within goes with --keep/);
     expect(publishOpts({ repo, keepUsedWithin: '7', keep: '2' }).pin).toBeTypeOf('function');
     expect(publishOpts({ repo, keep: '2' }).pin).toBeUndefined();

@@ -4,7 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseVmFacts, renderDomainXml, userNetArgs, xmlEscape, type DomainSpec, type VmFacts } from '../../src/consume/vm-domain.js';
 import { checkVmName, sshCommand } from '../../src/consume/vm.js';
-import { parseMemory } from '../../src/commands/vm.js';
+import { parseMiB } from '../../src/input/numbers.js';
+const parseMemory = (v: string) => parseMiB('--memory', v);
 import { infoArgs } from '../../src/tools/qemu-img.js';
 import { defineArgs, destroyArgs, domstateArgs, dumpxmlArgs, listAllArgs, metadataArgs, startArgs, undefineArgs, versionArgs } from '../../src/tools/virsh.js';
 
@@ -91,7 +92,7 @@ describe('vm names and options', () => {
     expect(parseMemory('512M')).toBe(512);
     expect(parseMemory('2G')).toBe(2048);
     expect(parseMemory('4GiB')).toBe(4096);
-    for (const bad of ['0', '-1', '2T', 'lots', '16']) expect(() => parseMemory(bad)).toThrow(expect.objectContaining({ exitCode: 2 }));
+    for (const bad of ['0', '-1', '2T', 'lots', '16', '2000G', '9'.repeat(400)]) expect(() => parseMemory(bad)).toThrow(expect.objectContaining({ exitCode: 2 }));
   });
   it('prints the ssh line a person can copy', () => {
     expect(sshCommand(40022, '/k')).toEqual([
