@@ -2,10 +2,10 @@
 // (one module each under commands/), and one top-level catch that maps errors to fixed exit
 // codes; stack traces only with --debug. Human progress goes to stderr, --json results to stdout.
 import { Command } from 'commander';
-import { EXIT_FAILED, OstError, UsageError } from './errors.js';
-import { installSignalHandlers } from './interrupt.js';
-import { configureLog, isDebug, log, writeStderr } from './log.js';
-import { announceTestHooks } from './test-hooks.js';
+import { EXIT_FAILED, OstError, UsageError } from './core/errors.js';
+import { installSignalHandlers } from './core/interrupt.js';
+import { configureLog, isDebug, log, writeStderr } from './core/log.js';
+import { announceTestHooks } from './input/test-hooks.js';
 import { registerBuild } from './commands/build.js';
 import { registerCache } from './commands/cache.js';
 import { registerCi } from './commands/ci.js';

@@ -15,7 +15,7 @@ const runs = Number(arg('runs', '5'));
 
 const { loadLayerSet } = await import(path.join(ROOT, 'dist/definitions/load.js'));
 const { computeKeys } = await import(path.join(ROOT, 'dist/plan/keys.js'));
-const { Store } = await import(path.join(ROOT, 'dist/store.js'));
+const { Store } = await import(path.join(ROOT, 'dist/store/store.js'));
 
 function measure(args) {
   const secs = [];

@@ -36,14 +36,14 @@ if (counts.some((n) => !Number.isInteger(n) || n < 2) || !(mib > 0) || !(runs > 
 
 const { loadLayerSet } = await import(path.join(ROOT, 'dist/definitions/load.js'));
 const { computeKeys } = await import(path.join(ROOT, 'dist/plan/keys.js'));
-const { imageFileName, sshKeyFileName, rpmFileName } = await import(path.join(ROOT, 'dist/plan/naming.js'));
-const { Store } = await import(path.join(ROOT, 'dist/store.js'));
+const { imageFileName, sshKeyFileName, rpmFileName } = await import(path.join(ROOT, 'dist/definitions/naming.js'));
+const { Store } = await import(path.join(ROOT, 'dist/store/store.js'));
 const { packageBuild } = await import(path.join(ROOT, 'dist/package/package.js'));
 const { DEFAULT_PAYLOAD } = await import(path.join(ROOT, 'dist/package/spec.js'));
 const { publish } = await import(path.join(ROOT, 'dist/publish/publish.js'));
-const { listSnapshots, readSnapshot, servedStamp, poolDir } = await import(path.join(ROOT, 'dist/publish/snapshot.js'));
+const { listSnapshots, readSnapshot, servedStamp, poolDir } = await import(path.join(ROOT, 'dist/repository/snapshot.js'));
 const { createrepoArgs } = await import(path.join(ROOT, 'dist/tools/createrepo.js'));
-const { configureLog } = await import(path.join(ROOT, 'dist/log.js'));
+const { configureLog } = await import(path.join(ROOT, 'dist/core/log.js'));
 
 configureLog({ quiet: true });
 // publish warns on every unsigned publish; the bench publishes unsigned on purpose.

@@ -20,7 +20,7 @@ const work = arg('work', undefined) ?? tmpdir('reproduce', '/var/tmp');
 const keep = process.argv.includes('--keep');
 mkdirSync(work, { recursive: true });
 
-const { withScope } = await import(path.join(ROOT, 'dist', 'scope.js'));
+const { withScope } = await import(path.join(ROOT, 'dist', 'core', 'scope.js'));
 const { mountImageReadOnly } = await import(path.join(ROOT, 'dist', 'builder', 'disk.js'));
 const { walkTree } = await import(path.join(ROOT, 'dist', 'reproduce', 'tree.js'));
 const { compareTrees } = await import(path.join(ROOT, 'dist', 'reproduce', 'compare.js'));

@@ -13,11 +13,12 @@
 // repacked, because only its whole file system is made here.
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import type { BaseContext } from './base-context.js';
 import type { ImageBase, LayerDef, MmdebstrapBase, SetDef } from '../definitions/types.js';
-import { StepError } from '../errors.js';
-import { checkInterrupted } from '../interrupt.js';
-import { log } from '../log.js';
-import { withScope } from '../scope.js';
+import { StepError } from '../core/errors.js';
+import { checkInterrupted } from '../core/interrupt.js';
+import { log } from '../core/log.js';
+import { withScope } from '../core/scope.js';
 import { inChroot } from '../tools/chroot.js';
 import { mmdebstrap } from '../tools/mmdebstrap.js';
 import { fsType, growPartition, growXfs, partitionTable } from '../tools/mount.js';
@@ -32,23 +33,6 @@ import { guestEnv, listGuestPackages, runStepsInChroot } from './steps.js';
 import { expectedSha256, fetchCached } from './download.js';
 import { buildKickstartBase } from './kickstart.js';
 
-export interface BaseContext {
-  set: SetDef;
-  layer: LayerDef;
-  /** The partial image to create. */
-  image: string;
-  /** Public half of the root key pair, already generated. */
-  sshPublicKey: string;
-  work: string;
-  /** The download cache (cloud images, ISOs). */
-  downloads: string;
-  /** Where installer console logs go (kept when an install fails). */
-  consoleDir: string;
-  /** The layer's input key: the seeds of its disk and file system are derived from it. */
-  key: string;
-  /** The layer's SOURCE_DATE_EPOCH (plan/epoch.ts). */
-  epoch: number;
-}
 
 /** One MBR partition from 1 MiB to the end, bootable, type Linux; the disk id from the key. */
 export function rootPartitionScript(diskId: string): string {

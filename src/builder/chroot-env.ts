@@ -5,8 +5,8 @@
 // from starting services on the build host. All of it is undone on release.
 import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Scope } from '../scope.js';
-import { StepError } from '../errors.js';
+import type { Scope } from '../core/scope.js';
+import { StepError } from '../core/errors.js';
 import { mknod, mount, umount } from '../tools/mount.js';
 
 const CHAR_DEVICES: [string, number, number][] = [

@@ -8,7 +8,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { LayerDef, LayerSet } from '../definitions/types.js';
 import { LAYER_NAME } from '../definitions/names.js';
-import { UsageError, quote, quoteMiddle } from '../errors.js';
+import { UsageError, quote, quoteMiddle } from '../core/errors.js';
 import { NAME_MAX, maxLayerNameLength, tooLong } from '../definitions/limits.js';
 
 export interface CustomLayerRequest {

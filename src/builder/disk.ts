@@ -5,9 +5,9 @@
 // overlay keeps only the clusters this layer really changed.
 import { mkdirSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Scope } from '../scope.js';
-import { StepError } from '../errors.js';
-import { log } from '../log.js';
+import type { Scope } from '../core/scope.js';
+import { StepError } from '../core/errors.js';
+import { log } from '../core/log.js';
 import * as losetup from '../tools/losetup.js';
 import { blkidUuid, fsType, fstrim, mount, partition, umount } from '../tools/mount.js';
 import type { ChrootOptions } from './chroot-env.js';

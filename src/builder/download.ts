@@ -5,8 +5,8 @@
 // terminal. A file whose checksum does not match is deleted: nothing unverified is ever kept.
 import { existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { StepError } from '../errors.js';
-import { log, progressLine } from '../log.js';
+import { StepError } from '../core/errors.js';
+import { log, progressLine } from '../core/log.js';
 import { downloadResumable, fetchBytes } from '../tools/http.js';
 
 /**

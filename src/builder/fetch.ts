@@ -3,12 +3,13 @@
 // layer, key and parent build must be, qemu-img check next to its parent), and only then committed.
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import type { RemoteRef } from '../consume/remote-cache.js';
-import { StepError } from '../errors.js';
-import { log } from '../log.js';
+import type { RemoteRef } from '../records/remote.js';
+import { StepError } from '../core/errors.js';
+import { log } from '../core/log.js';
 import { recordFileName } from '../package/spec.js';
-import { imageFileName, packageDiffFileName, packageListFileName, sshKeyFileName } from '../plan/naming.js';
-import { fromShipped, type BuildRecord, type ShippedRecord, type Store } from '../store.js';
+import { imageFileName, packageDiffFileName, packageListFileName, sshKeyFileName } from '../definitions/naming.js';
+import { fromShipped, type BuildRecord, type ShippedRecord } from '../records/build.js';
+import type { Store } from '../store/store.js';
 import { download } from '../tools/http.js';
 import * as qemuImg from '../tools/qemu-img.js';
 import { rpmChecksig, rpmInstallIntoScratch } from '../tools/rpmbuild.js';

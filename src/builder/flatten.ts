@@ -5,11 +5,12 @@
 import { chmodSync, existsSync, linkSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { LayerSet } from '../definitions/types.js';
-import { StepError } from '../errors.js';
-import { checkInterrupted } from '../interrupt.js';
-import { log } from '../log.js';
-import { flatImageFileName, sshKeyFileName } from '../plan/naming.js';
-import type { BuildRecord, Store } from '../store.js';
+import { StepError } from '../core/errors.js';
+import { checkInterrupted } from '../core/interrupt.js';
+import { log } from '../core/log.js';
+import { flatImageFileName, sshKeyFileName } from '../definitions/naming.js';
+import type { BuildRecord } from '../records/build.js';
+import type { Store } from '../store/store.js';
 import * as qemuImg from '../tools/qemu-img.js';
 
 export interface FlattenResult {

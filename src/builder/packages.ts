@@ -1,25 +1,13 @@
 // What a layer changed, in packages: the guest's installed-package list after the layer's steps,
 // and its difference from the parent's list. Both are written beside the image, ship inside the
 // layer's RPM, and appear in the nightly report; `ost-images diff` prints them.
-import { compareEvr } from '../rpmdeps.js';
+import { compareEvr } from '../core/rpmdeps.js';
 import type { Step } from '../definitions/types.js';
+import type { PackageDiff } from '../records/package-diff.js';
 
 /** name -> version ("1:2.3-4" for rpm, dpkg's version string for Debian). */
 export type PackageList = Map<string, string>;
 
-export interface PackageDiff {
-  schema: 1;
-  /** Set when the parent's list was known; a base layer's diff is everything added. */
-  parent?: string;
-  added: { name: string; version: string }[];
-  removed: { name: string; version: string }[];
-  upgraded: { name: string; from: string; to: string }[];
-  downgraded: { name: string; from: string; to: string }[];
-  /** Packages present in both with the same version. */
-  unchanged: number;
-  /** The layer has install/upgrade steps, yet no package changed: probably a mistake. */
-  flagged?: string;
-}
 
 /** Parses "name version" lines (as the guest's dpkg-query / rpm -qa print them). */
 export function parsePackageList(text: string): PackageList {

@@ -3,7 +3,7 @@
 // and so leak the mount, the loop device and the daemon beneath it.
 import { readdirSync, readlinkSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { log } from '../log.js';
+import { log } from '../core/log.js';
 
 function pidsRootedUnder(root: string): number[] {
   const pids: number[] = [];

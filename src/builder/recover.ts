@@ -4,10 +4,10 @@
 // owner's pid, so a dead owner's leftovers are found without guessing.
 import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { log } from '../log.js';
-import { mountsUnder, pidsUsing, pidsWhere } from '../proc.js';
+import { log } from '../core/log.js';
+import { mountsUnder, pidsUsing, pidsWhere } from '../core/proc.js';
 import { run } from '../tools/run.js';
-import type { Store } from '../store.js';
+import type { Store } from '../store/store.js';
 import * as losetup from '../tools/losetup.js';
 import { umount } from '../tools/mount.js';
 import * as qsd from '../tools/qemu-storage-daemon.js';

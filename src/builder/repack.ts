@@ -14,9 +14,9 @@
 //   image           qemu-img convert of that raw disk: clusters written in order, zeros left out
 import { closeSync, openSync, readSync, rmSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { StepError } from '../errors.js';
-import { checkInterrupted } from '../interrupt.js';
-import { log } from '../log.js';
+import { StepError } from '../core/errors.js';
+import { checkInterrupted } from '../core/interrupt.js';
+import { log } from '../core/log.js';
 import { atOffset, checkExt, debugfsWrite, dumpe2fs, mkfsExt4, timeCommands, usedInodes, type Ext4Identity } from '../tools/e2fsprogs.js';
 import { mount, partitionTable } from '../tools/mount.js';
 import * as qemuImg from '../tools/qemu-img.js';

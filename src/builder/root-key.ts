@@ -11,11 +11,12 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSyn
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { LayerSet } from '../definitions/types.js';
-import { UsageError } from '../errors.js';
-import { log } from '../log.js';
-import type { Store } from '../store.js';
+import { UsageError } from '../core/errors.js';
+import { log } from '../core/log.js';
+import type { Store } from '../store/store.js';
 import { keygen, publicKeyOf } from '../tools/ssh-keygen.js';
-import { remoteRootKey, type RemoteRef } from '../consume/remote-cache.js';
+import type { RemoteRef } from '../records/remote.js';
+import { remoteRootKey } from '../records/remote.js';
 
 export interface RootKey {
   /** Private key file. */

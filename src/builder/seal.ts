@@ -13,9 +13,9 @@
 // of rules are resolved inside the root (resolveInGuest), and the walk never follows a link.
 import { closeSync, lstatSync, mkdirSync, openSync, readSync, writeSync, readdirSync, readlinkSync, rmSync, symlinkSync, truncateSync, lutimesSync, writeFileSync, chmodSync, type Stats } from 'node:fs';
 import path from 'node:path';
-import { StepError } from '../errors.js';
-import { checkInterrupted } from '../interrupt.js';
-import { log } from '../log.js';
+import { StepError } from '../core/errors.js';
+import { checkInterrupted } from '../core/interrupt.js';
+import { log } from '../core/log.js';
 import { fileFlags, setFileFlags } from '../tools/e2fsprogs.js';
 import { mayNormalize, normalize } from './normalize.js';
 import { PRIVATE_KEY, ROTATED_LOG, SCANNED_DIRS, SCAN_MAX_BYTES, SYSPREP_RULES, firstbootFiles, type SysprepRule } from './sysprep.js';

@@ -3,9 +3,9 @@
 import { constants, copyFileSync, lstatSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { DistroFamily, Step } from '../definitions/types.js';
-import { StepError, ToolError } from '../errors.js';
-import { checkInterrupted } from '../interrupt.js';
-import { log } from '../log.js';
+import { StepError, ToolError } from '../core/errors.js';
+import { checkInterrupted } from '../core/interrupt.js';
+import { log } from '../core/log.js';
 import { inChroot } from '../tools/chroot.js';
 import { guestCommands } from './guest.js';
 

@@ -3,10 +3,10 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { listSets, loadLayerSet } from '../definitions/load.js';
-import { StepError, UsageError, quote } from '../errors.js';
+import { StepError, UsageError, quote } from '../core/errors.js';
 import { fsError } from '../input/paths.js';
-import { writeFileAtomic } from '../fsutil.js';
-import { DEFAULT_LAYERS_DIR, PROJECT_ROOT } from '../paths.js';
+import { writeFileAtomic } from '../core/fsutil.js';
+import { DEFAULT_LAYERS_DIR, PROJECT_ROOT } from '../core/paths.js';
 import { unifiedDiff } from './diff.js';
 import { GITHUB_FILE, renderGithub } from './github.js';
 import { GITLAB_FILE, renderGitlab } from './gitlab.js';

@@ -8,7 +8,7 @@
 // - Promotions share one `resource_group`: GitLab runs them one at a time, across pipelines too,
 //   and queues the rest (it cancels none); the repository lock serializes them again underneath.
 import { Document } from 'yaml';
-import { UsageError } from '../errors.js';
+import { UsageError } from '../core/errors.js';
 import { commandOf, jobName, limitNeeds, type CiJob, type JobGraph } from './pipeline.js';
 import type { CiSettings } from './settings.js';
 import { SET_COMMENT, headerLines, mapOf, quotedList, render, type Entry, type Origin } from './yaml-out.js';

@@ -4,8 +4,9 @@
 // each overridden by its flag. The pipeline writes every variable, an empty one meaning "none", so
 // empty is unset here. Checked before anything runs: a bad value is bad input (exit 2).
 import path from 'node:path';
+import { RUN_ID } from '../records/gate.js';
 import { pathToFileURL } from 'node:url';
-import { UsageError, quote } from '../errors.js';
+import { UsageError, quote } from '../core/errors.js';
 import { parseUrl } from '../input/urls.js';
 
 export interface RepoLocation {
@@ -37,11 +38,6 @@ export function repoLocation(dir: string | undefined, url: string | undefined, w
 export const STAGING = { name: 'the staging repository', dirFlag: '--staging', dirEnv: 'OST_IMAGES_STAGING', urlFlag: '--staging-url', urlEnv: 'OST_IMAGES_STAGING_URL' };
 export const PRODUCTION = { name: 'the production repository', dirFlag: '--repo', dirEnv: 'OST_IMAGES_REPO', urlFlag: '--repo-url', urlEnv: 'OST_IMAGES_REPO_URL' };
 
-/**
- * A run id names a directory of gate records: the CI engine's pipeline or run id (digits), or any
- * name of letters, digits, '.', '_' and '-'.
- */
-export const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 export function runId(v: string | undefined): string {
   if (v === undefined) throw new UsageError('the pipeline run: give --run or set OST_IMAGES_RUN (the CI engine\'s pipeline id): gate records are kept per run');

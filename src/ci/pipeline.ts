@@ -13,7 +13,7 @@
 // children fetch from there (layers are hundreds of MB to GB; CI artifacts would copy each several
 // times). The commands the jobs run are the CLI's own (`ci layer`, `ci boot`, `promote`).
 import type { LayerSet } from '../definitions/types.js';
-import { FLAT_SUFFIX } from '../plan/naming.js';
+import { FLAT_SUFFIX } from '../definitions/naming.js';
 import { topLayers } from '../plan/plan.js';
 import { shellWord } from './yaml-out.js';
 

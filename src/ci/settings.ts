@@ -10,7 +10,7 @@
 // The file is validated like a layer set: read through the bounded YAML reader, unknown keys are
 // errors, and every problem is reported at once with file, line, key path and value (exit 2).
 import { statSync } from 'node:fs';
-import { ConfigError, UsageError, describeValue, quote, type ConfigIssue } from '../errors.js';
+import { ConfigError, UsageError, describeValue, quote, type ConfigIssue } from '../core/errors.js';
 import { INSTALL_DIR } from '../definitions/names.js';
 import { DAYS, KEEP, describeRule, numberProblem, textNumberProblem, type NumberRule } from '../input/numbers.js';
 import { onUserPath } from '../input/paths.js';

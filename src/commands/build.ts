@@ -3,20 +3,20 @@ import { planWithRootKey } from '../builder/root-key.js';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
-import { all } from '../all.js';
-import { buildCustom, buildSet } from '../build-set.js';
+import { all } from '../jobs/all.js';
+import { buildCustom, buildSet } from '../jobs/build.js';
 import { withCustomLayer } from '../builder/custom.js';
-import { publishedKeys } from '../consume/remote-cache.js';
+import { publishedKeys } from '../repository/read.js';
 import { loadLayerSet } from '../definitions/load.js';
 import { PAYLOAD } from '../definitions/names.js';
-import { UsageError } from '../errors.js';
-import { log } from '../log.js';
-import { writeManifest } from '../manifest.js';
+import { UsageError } from '../core/errors.js';
+import { log } from '../core/log.js';
+import { writeManifest } from '../store/manifest.js';
 import { packageLayers } from '../package/package.js';
-import { DEFAULT_REPO_DIR } from '../paths.js';
+import { DEFAULT_REPO_DIR } from '../core/paths.js';
 import { planBuild, requireLayer } from '../plan/plan.js';
 import { resolveUpstream } from '../plan/upstream.js';
-import { Store } from '../store.js';
+import { Store } from '../store/store.js';
 import { currentBuilds, emit, printPlan, withCommon, type Common } from './common.js';
 
 export function registerBuild(program: Command): void {

@@ -1,9 +1,9 @@
 // `cache ls` and `cache gc`: the layer store, listed and trimmed (the work is in src/cache.ts).
 import type { Command } from 'commander';
-import { collectGarbage, listBuilds } from '../cache.js';
+import { collectGarbage, listBuilds } from '../store/cache.js';
 import { loadLayerSet } from '../definitions/load.js';
-import { log } from '../log.js';
-import { Store } from '../store.js';
+import { log } from '../core/log.js';
+import { Store } from '../store/store.js';
 import { emit, existingDirOption, parseKeep, withCommon, type Common } from './common.js';
 
 export function registerCache(program: Command): void {

@@ -3,12 +3,12 @@
 // pipeline and the commands it calls are one group in --help. Locations come from the variables
 // the pipeline sets; each flag overrides its variable. The work is in ci/jobs.ts.
 import { Command, Option } from 'commander';
-import { bootJob, layerJob } from '../ci/jobs.js';
+import { bootJob, layerJob } from '../jobs/ci.js';
 import { PRODUCTION, STAGING, given, repoLocation, runId } from '../ci/locations.js';
 import { SECONDS, parseNumber } from '../input/numbers.js';
 import { loadLayerSet } from '../definitions/load.js';
-import type { BackendName } from '../host.js';
-import { Store } from '../store.js';
+import type { BackendName } from '../tools/host.js';
+import { Store } from '../store/store.js';
 import { emit, withCommon, type Common } from './common.js';
 
 interface RepoCli {

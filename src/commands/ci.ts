@@ -3,9 +3,9 @@
 // or check a committed copy for drift; the job commands the pipeline runs attach to the same group
 // (commands/ci-jobs.ts).
 import type { Command } from 'commander';
-import { UsageError } from '../errors.js';
-import { log } from '../log.js';
-import { DEFAULT_LAYERS_DIR } from '../paths.js';
+import { UsageError } from '../core/errors.js';
+import { log } from '../core/log.js';
+import { DEFAULT_LAYERS_DIR } from '../core/paths.js';
 import { DEFAULT_FILE, checkGenerated, generatePipeline, staleError, writeGenerated } from '../ci/generate.js';
 import { CONFIG_FILE, DEFAULT_CI_SETTINGS, type CiOverrides, type Engine } from '../ci/settings.js';
 import { checkOutputFile, writeOutputFile } from '../input/paths.js';

@@ -1,17 +1,17 @@
 // What the command modules share: the option sets several commands take, and how a result is
 // printed (--json on stdout, or for people on stderr through the log).
 import type { Command } from 'commander';
-import { UsageError } from '../errors.js';
-import { log } from '../log.js';
-import { DEFAULT_LAYERS_DIR, DEFAULT_REPO_DIR, DEFAULT_SET } from '../paths.js';
+import { UsageError } from '../core/errors.js';
+import { log } from '../core/log.js';
+import { DEFAULT_LAYERS_DIR, DEFAULT_REPO_DIR, DEFAULT_SET } from '../core/paths.js';
 import type { BuildPlan } from '../plan/plan.js';
 import type { PublishOptions } from '../publish/publish.js';
 import { DAYS, KEEP, parseOptionalNumber } from '../input/numbers.js';
 import { existingDir } from '../input/paths.js';
 import { parseUrl, parseUrlList } from '../input/urls.js';
-import { BASE_URL } from '../publish/repo-file.js';
-import { usedPin } from '../publish/usage.js';
-import { Store, defaultStoreDir } from '../store.js';
+import { BASE_URL } from '../repository/repo-file.js';
+import { usedPin } from '../repository/usage.js';
+import { Store, defaultStoreDir } from '../store/store.js';
 
 /** The options of withCommon, as commander hands them to an action. */
 export interface Common {

@@ -4,16 +4,17 @@ import { planWithRootKey } from '../builder/root-key.js';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { imageOf } from '../builder/build.js';
-import { renderDiff, type PackageDiff } from '../builder/packages.js';
+import type { PackageDiff } from '../records/package-diff.js';
+import { renderDiff } from '../builder/packages.js';
 import { diffBesideImage } from '../consume/diff.js';
-import { publishedKeys } from '../consume/remote-cache.js';
+import { publishedKeys } from '../repository/read.js';
 import { loadLayerSet } from '../definitions/load.js';
-import { StepError } from '../errors.js';
-import { log } from '../log.js';
-import { MANIFEST_SCHEMA, writeManifest } from '../manifest.js';
+import { StepError } from '../core/errors.js';
+import { log } from '../core/log.js';
+import { MANIFEST_SCHEMA, writeManifest } from '../store/manifest.js';
 import { planBuild, requireLayer } from '../plan/plan.js';
 import { resolveUpstream } from '../plan/upstream.js';
-import { Store } from '../store.js';
+import { Store } from '../store/store.js';
 import { currentBuilds, emit, printPlan, withCommon, type Common } from './common.js';
 
 export function registerDefine(program: Command): void {

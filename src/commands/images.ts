@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { imagesReport, renderImages } from '../consume/images.js';
 import { defaultImagesDir } from '../consume/installed.js';
 import { defaultVmDir } from '../consume/vm.js';
-import { writeStderr } from '../log.js';
+import { writeStderr } from '../core/log.js';
 import { emit, existingDirOption } from './common.js';
 
 export function registerImages(program: Command): void {

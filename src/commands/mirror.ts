@@ -1,9 +1,9 @@
 // mirror: pushes the served snapshot of a repository to other places test machines read from.
 import type { Command } from 'commander';
-import { UsageError, quote } from '../errors.js';
-import { log } from '../log.js';
-import { DEFAULT_REPO_DIR } from '../paths.js';
-import { mirror, type MirrorReport } from '../publish/mirror.js';
+import { UsageError, quote } from '../core/errors.js';
+import { log } from '../core/log.js';
+import { DEFAULT_REPO_DIR } from '../core/paths.js';
+import { mirror, type MirrorReport } from '../mirror/mirror.js';
 import { KIB_PER_S, parseOptionalNumber } from '../input/numbers.js';
 import { emit } from './common.js';
 

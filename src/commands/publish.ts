@@ -3,23 +3,23 @@
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { loadLayerSet } from '../definitions/load.js';
-import { EXIT_FAILED, UsageError } from '../errors.js';
-import { servedStamp } from '../publish/snapshot.js';
-import type { BackendName } from '../host.js';
-import { log, writeStderr } from '../log.js';
-import { nightly, renderReport, writeReport } from '../nightly.js';
+import { EXIT_FAILED, UsageError } from '../core/errors.js';
+import { servedStamp } from '../repository/snapshot.js';
+import type { BackendName } from '../tools/host.js';
+import { log, writeStderr } from '../core/log.js';
+import { nightly, renderReport, writeReport } from '../jobs/nightly.js';
 import { currentRpms } from '../package/package.js';
 import { given, runId } from '../ci/locations.js';
 import { DAYS, KEEP, SECONDS, parseNumber, parseOptionalNumber } from '../input/numbers.js';
-import { promote } from '../publish/promote.js';
+import { promote } from '../jobs/promote.js';
 import { prune, publish, rollback, type PublishResult } from '../publish/publish.js';
 import { requireLayer } from '../plan/plan.js';
-import { Store } from '../store.js';
-import { pruneByUse } from '../publish/usage.js';
+import { Store } from '../store/store.js';
+import { pruneByUse } from '../publish/prune-by-use.js';
 import { printPruneByUse } from './usage.js';
 import { MIRROR_HELP, baseUrls, collect, emit, mirrorsGiven, publishOpts, repeatedUrl, withCommon, withPublishing, type Common, type PublishCli } from './common.js';
-import { checkMirrorDestinations, describeOutcome } from '../publish/mirror.js';
-import { DEFAULT_LAYERS_DIR, DEFAULT_SET } from '../paths.js';
+import { checkMirrorDestinations, describeOutcome } from '../mirror/mirror.js';
+import { DEFAULT_LAYERS_DIR, DEFAULT_SET } from '../core/paths.js';
 
 function printPublish(r: PublishResult): void {
   const verb = r.dryRun ? 'would' : 'did';

@@ -1,10 +1,11 @@
 // `ost-images usage`: web-server access logs into the repository's record of which build is still
 // downloaded (the work is in src/publish/usage.ts; prune --keep-used-within reads the record).
 import type { Command } from 'commander';
-import { log } from '../log.js';
-import { DEFAULT_REPO_DIR } from '../paths.js';
-import { refreshServedPage } from '../publish/status-page.js';
-import { recordUsage, type LogResult, type UsagePruneResult, type UsageResult } from '../publish/usage.js';
+import { log } from '../core/log.js';
+import { DEFAULT_REPO_DIR } from '../core/paths.js';
+import { refreshServedPage } from '../status/status-page.js';
+import type { UsagePruneResult } from '../publish/prune-by-use.js';
+import { recordUsage, type LogResult, type UsageResult } from '../usage/usage.js';
 import { emit } from './common.js';
 
 function describeLog(r: LogResult): string {

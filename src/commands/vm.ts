@@ -3,10 +3,10 @@
 import type { Command } from 'commander';
 import { defaultImagesDir } from '../consume/installed.js';
 import { consoleVm, createVm, defaultVmDir, lsVms, rmVm, sshVm, startVm, stopVm, type ImageSource } from '../consume/vm.js';
-import { UsageError } from '../errors.js';
-import { log } from '../log.js';
-import { DEFAULT_SET } from '../paths.js';
-import { defaultStoreDir } from '../store.js';
+import { UsageError } from '../core/errors.js';
+import { log } from '../core/log.js';
+import { DEFAULT_SET } from '../core/paths.js';
+import { defaultStoreDir } from '../store/store.js';
 import { CPUS, SECONDS, parseMiB, parseNumber } from '../input/numbers.js';
 import { existingDir } from '../input/paths.js';
 import { emit, existingDirOption } from './common.js';

@@ -2,8 +2,8 @@
 // beside its image (in the store, or installed from the layer's package).
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { PackageDiff } from '../builder/packages.js';
-import { StepError } from '../errors.js';
+import type { PackageDiff } from '../records/package-diff.js';
+import { StepError } from '../core/errors.js';
 
 /** The diff file beside an image: `engine-installed-12-R.qcow2` -> `engine-installed-12-R.package-diff.json`. */
 export function diffBesideImage(image: string): PackageDiff {

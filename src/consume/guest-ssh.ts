@@ -3,7 +3,7 @@
 // run directly) and `ost-images vm` (QEMU run by libvirt).
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { abortSignal, checkInterrupted } from '../interrupt.js';
+import { abortSignal, checkInterrupted } from '../core/interrupt.js';
 import { ssh } from '../tools/ssh.js';
 
 /** A TCP port on 127.0.0.1 that nothing listens on now (the kernel's choice), not in `exclude`. */

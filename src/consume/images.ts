@@ -2,7 +2,7 @@
 // name points, each build's backing chain, and which VMs (made by `vm`) are backed by which build.
 import path from 'node:path';
 import * as qemuImg from '../tools/qemu-img.js';
-import { log } from '../log.js';
+import { log } from '../core/log.js';
 import { scanInstalled, vrOf } from './installed.js';
 import { vmUses, type VmUse } from './vm.js';
 

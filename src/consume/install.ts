@@ -3,17 +3,14 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { repoUrl } from '../repository/read.js';
 import { checkNames } from '../input/args.js';
 import { onUserPath, repoDirOrUrl } from '../input/paths.js';
-import { log } from '../log.js';
-import { PUBLIC_KEY_FILE } from '../publish/snapshot.js';
+import { log } from '../core/log.js';
+import { PUBLIC_KEY_FILE } from '../repository/snapshot.js';
 import { dnf } from '../tools/dnf.js';
 import { installedNvrs } from '../tools/rpmbuild.js';
 
-export function repoUrl(repo: string): string {
-  return /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(repo) ? repo : pathToFileURL(path.resolve(repo)).href;
-}
 
 export interface InstallResult {
   root: string;

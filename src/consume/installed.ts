@@ -4,10 +4,10 @@
 // keep on the newest build) and each set's root key (`<set>_id_rsa`). Read-only: dnf owns the tree.
 import { existsSync, lstatSync, readFileSync, readdirSync, realpathSync } from 'node:fs';
 import path from 'node:path';
-import { UsageError } from '../errors.js';
-import { log } from '../log.js';
-import { compareEvr } from '../rpmdeps.js';
-import type { BuildRecord } from '../store.js';
+import { UsageError } from '../core/errors.js';
+import { log } from '../core/log.js';
+import { compareEvr } from '../core/rpmdeps.js';
+import type { BuildRecord } from '../records/build.js';
 
 export const DEFAULT_IMAGES_DIR = '/usr/share/ost-images';
 

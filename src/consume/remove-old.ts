@@ -7,9 +7,9 @@
 // need, and removes the rest in one dnf transaction.
 import { realpathSync } from 'node:fs';
 import path from 'node:path';
-import { log } from '../log.js';
+import { log } from '../core/log.js';
 import { planRetention, nvr } from '../plan/retention.js';
-import { pidsUsing } from '../proc.js';
+import { pidsUsing } from '../core/proc.js';
 import { dnfRemove } from '../tools/dnf.js';
 import { installedProviding } from '../tools/rpmbuild.js';
 import { defaultVmDir, vmUses } from './vm.js';

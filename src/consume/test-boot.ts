@@ -4,10 +4,10 @@
 // and its tail printed, because "did not boot" alone tells nobody anything.
 import { appendFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { StepError } from '../errors.js';
-import { kvmUsable } from '../host.js';
-import { checkInterrupted } from '../interrupt.js';
-import { log } from '../log.js';
+import { StepError } from '../core/errors.js';
+import { kvmUsable } from '../tools/host.js';
+import { checkInterrupted } from '../core/interrupt.js';
+import { log } from '../core/log.js';
 import * as qemuImg from '../tools/qemu-img.js';
 import { bootArgs, startVm } from '../tools/qemu-system.js';
 import { consoleTail, freePort, waitForSsh } from './guest-ssh.js';

@@ -1,6 +1,6 @@
 // Checks that an image's backing chain resolves and every image in it is consistent.
 import path from 'node:path';
-import { StepError } from '../errors.js';
+import { StepError } from '../core/errors.js';
 import * as qemuImg from '../tools/qemu-img.js';
 
 export interface ChainLink {

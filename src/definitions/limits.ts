@@ -36,7 +36,7 @@ import {
   stableImageName,
   stableKeyName,
   stablePackageListName,
-} from '../plan/naming.js';
+} from './naming.js';
 
 export const NAME_MAX = 255;
 /** Stands for the release in messages: the same length as every real one. */

@@ -18,7 +18,7 @@ import { closeSync, existsSync, openSync, readdirSync, readSync, realpathSync, s
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
-import { ConfigError, type ConfigIssue, UsageError, describeValue, quote, quoteMiddle } from '../errors.js';
+import { ConfigError, type ConfigIssue, UsageError, describeValue, quote, quoteMiddle } from '../core/errors.js';
 import { kickstartVars, renderKickstart } from './kickstart-template.js';
 import { layerSchema, setSchema } from './schema.js';
 import type { BaseDef, DistroFamily, KickstartBase, LayerDef, LayerSet, SetDef, Step } from './types.js';

@@ -20,7 +20,7 @@
 //   6. only then plain data (toJS).
 import { closeSync, constants, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { Composer, LineCounter, Parser, isAlias, isMap, isScalar, isSeq, type CST, type Document, type Node, type YAMLMap } from 'yaml';
-import { QUOTE_MAX, quote, type ConfigIssue } from '../errors.js';
+import { QUOTE_MAX, quote, type ConfigIssue } from '../core/errors.js';
 
 /** At most 64 KiB per definition file (a definition file is a page of text). */
 export const MAX_FILE_BYTES = 64 * 1024;

@@ -3,7 +3,7 @@
 // (`install -- --installroot=X pkg` made dnf install elsewhere; `mirror --to -v` would become an
 // rsync flag or, as a path, a folder named '-v'). Such words are refused here, and each tool
 // module also puts them after `--` where the tool supports it.
-import { UsageError, quote } from '../errors.js';
+import { UsageError, quote } from '../core/errors.js';
 
 /** Why `word` cannot be passed as a name, or undefined. */
 export function optionLikeProblem(word: string): string | undefined {

@@ -3,7 +3,7 @@
 // whole, and its range. The same value is then refused alike wherever it is taken (prune, promote,
 // nightly, publish, the CI settings), before any work: `--keep-used-within` with 400 digits reads
 // as Infinity in JavaScript, which would otherwise pass "> 0" and fail only hours later.
-import { UsageError, describeValue, quote } from '../errors.js';
+import { UsageError, describeValue, quote } from '../core/errors.js';
 
 export interface NumberRule {
   /** What the value is, as a message says it: 'a positive whole number', 'a positive number of days'. */

@@ -4,7 +4,7 @@
 // of a stack trace.
 import { lstatSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
-import { UsageError, quoteMiddle } from '../errors.js';
+import { UsageError, quoteMiddle } from '../core/errors.js';
 import { parseUrl } from './urls.js';
 
 /** What an errno code means for a path a user gave, in words. */

@@ -7,7 +7,8 @@
 // `http://x/gpgcheck=0`), so a value that a .repo file would split into two lines, or two base
 // URLs, passes it. RFC 3986's characters only: no space, control character, quote, backslash,
 // `<>{}|^` or backtick, and no non-ASCII letter; all of them can be percent-encoded.
-import { UsageError, quote } from '../errors.js';
+import { redactSecrets } from '../core/redact.js';
+import { UsageError, quote } from '../core/errors.js';
 
 /** The schemes a URL in a layer set may use: what both the downloader and the package managers read. */
 export const URL_SCHEMES = ['http', 'https', 'file'] as const;
@@ -80,27 +81,8 @@ export function parseUrlList(option: string, text: string, rules: UrlRules = {})
   return urls.map((u) => parseUrl(option, u, rules)).join(' ');
 }
 
-const MASK = '***';
-// The user part of scheme://user[:password]@ (what redactSecrets masks the password of).
-const SCHEME_USERINFO = /([A-Za-z][A-Za-z0-9+.-]*:\/\/)([^\s/?#@'"]*)@/g;
-// user:password@host:path (what someone may try as an rsync-over-ssh destination).
-const SSH_USERINFO = /(^|[\s'"(=])([A-Za-z0-9._-]+):([^\s/@'"]+)@(?=[A-Za-z0-9[][^\s:'"]*:)/g;
-
 /** A URL (or any text holding URLs) with every password replaced by ***: `rsync://user:***@host/m`. */
 export function maskUrl(text: string): string {
   return redactSecrets(text);
 }
 
-/**
- * Every password in `text` masked: that of `scheme://user:password@...` and of the
- * `user:password@host:path` form; a user name alone is left (it is not a secret). Every message
- * and log line goes through this (log.ts), so a password given anywhere is never repeated.
- */
-export function redactSecrets(text: string): string {
-  return text
-    .replace(SCHEME_USERINFO, (_all, scheme: string, info: string) => {
-      const colon = info.indexOf(':');
-      return colon < 0 ? `${scheme}${info}@` : `${scheme}${info.slice(0, colon)}:${MASK}@`;
-    })
-    .replace(SSH_USERINFO, (_all, before: string, user: string) => `${before}${user}:${MASK}@`);
-}

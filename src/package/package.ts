@@ -5,12 +5,13 @@ import { existsSync, copyFileSync, linkSync, mkdirSync, readFileSync, renameSync
 import path from 'node:path';
 import Handlebars from 'handlebars';
 import type { LayerSet } from '../definitions/types.js';
-import { StepError } from '../errors.js';
-import { checkInterrupted } from '../interrupt.js';
-import { log } from '../log.js';
-import { SPECS_DIR } from '../paths.js';
-import { FLAT_SUFFIX, rpmFileName } from '../plan/naming.js';
-import { shippedRecord, type BuildRecord, type Store } from '../store.js';
+import { StepError } from '../core/errors.js';
+import { checkInterrupted } from '../core/interrupt.js';
+import { log } from '../core/log.js';
+import { SPECS_DIR } from '../core/paths.js';
+import { FLAT_SUFFIX, rpmFileName } from '../definitions/naming.js';
+import { shippedRecord, type BuildRecord } from '../records/build.js';
+import type { Store } from '../store/store.js';
 import { rpmbuild } from '../tools/rpmbuild.js';
 import { DEFAULT_PAYLOAD, flatPackagedFiles, flatSpecView, packagedFiles, specView, type SpecView } from './spec.js';
 

@@ -4,19 +4,9 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { LayerDef, SetDef } from '../definitions/types.js';
-import {
-  FLAT_SUFFIX,
-  flatImageFileName,
-  packageListFileName,
-  packageName,
-  sshKeyFileName,
-  stableImageName,
-  stableKeyName,
-  stablePackageListName,
-  unqualifiedName,
-  vr,
-} from '../plan/naming.js';
-import type { BuildRecord } from '../store.js';
+import { vr } from '../records/build.js';
+import { FLAT_SUFFIX, flatImageFileName, packageListFileName, packageName, sshKeyFileName, stableImageName, stableKeyName, stablePackageListName, unqualifiedName } from '../definitions/naming.js';
+import type { BuildRecord } from '../records/build.js';
 
 /**
  * zstd level 6 on all cores with a 128 MiB window (long-distance matching finds the repeats a disk

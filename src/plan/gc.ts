@@ -1,7 +1,7 @@
 // What `cache gc` keeps. Pure. A build is kept when it is its layer's current build, one of its
 // layer's `keep` newest, or published (its package is in the repository); and every build a kept
 // build is made on is kept too, transitively: deleting a parent would break a kept child's chain.
-import type { BuildRecord } from '../store.js';
+import type { BuildRecord } from '../records/build.js';
 
 export interface GcDecision {
   keep: BuildRecord[];

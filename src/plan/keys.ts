@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import type { LayerDef, LayerSet } from '../definitions/types.js';
 import { layerEpoch } from './epoch.js';
 import { NO_UPSTREAM, type UpstreamView } from './upstream.js';
+import type { LayerManifest } from '../records/build.js';
 
 /**
  * Bump when the toolchain changes what it writes into images (base assembly, chroot clean-up,
@@ -13,26 +14,6 @@ import { NO_UPSTREAM, type UpstreamView } from './upstream.js';
  */
 export const BUILDER_VERSION = 3; // 2: set-qualified file names (a child's backing name changed); 3: reproducible layers
 
-export interface LayerManifest {
-  schema: 1;
-  builder: number;
-  distro: { family: string; version: string; codename?: string; mirror?: string; arch: string };
-  imageSize?: number;
-  layer: string;
-  parent: { layer: string; key: string } | null;
-  /** The base definition as it shapes the image (no host paths). */
-  base?: Record<string, unknown> & { method: string };
-  steps: unknown[];
-  /** Digests of the layer's declared upstream metadata, by URL. */
-  upstream?: Record<string, string>;
-  /** Base layers: the identity of the set's root public key (builder/root-key.ts), or 'unknown'. */
-  rootKey?: string;
-  /**
-   * SOURCE_DATE_EPOCH the layer is built with (plan/epoch.ts): derived from the other inputs, and
-   * recorded so a rebuild elsewhere uses the same time without the store that derived it.
-   */
-  sourceDateEpoch: number;
-}
 
 /** JSON with object keys sorted at every level: the same data always gives the same bytes. */
 export function canonicalJson(value: unknown): string {

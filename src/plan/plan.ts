@@ -1,10 +1,11 @@
 // Decides what a build does before anything runs. Pure: `build` executes exactly the plan this
 // returns, and `plan` / `build --dry-run` print it.
-import { UsageError } from '../errors.js';
+import { UsageError } from '../core/errors.js';
 import type { LayerSet } from '../definitions/types.js';
-import type { BuildRecord } from '../store.js';
-import type { RemoteRef } from '../consume/remote-cache.js';
-import { computeKeys, manifestDiff, type LayerManifest } from './keys.js';
+import type { BuildRecord } from '../records/build.js';
+import type { RemoteRef } from '../records/remote.js';
+import type { LayerManifest } from '../records/build.js';
+import { computeKeys, manifestDiff } from './keys.js';
 import type { UpstreamView } from './upstream.js';
 
 export type Action = 'build' | 'reuse' | 'fetch';

@@ -2,7 +2,7 @@
 // `publish --keep`, `ost-images prune` and `ost-images remove-old`. Unlike `dnf repomanage --keep`,
 // which counts builds per name and ignores Requires, a build that a kept build requires is always
 // kept: deleting it would leave the upper layer's Requires (and its qcow2 backing file) dangling.
-import { ProvidesIndex, isRpmInternal, newestFirst, type PackageDeps } from '../rpmdeps.js';
+import { ProvidesIndex, isRpmInternal, newestFirst, type PackageDeps } from '../core/rpmdeps.js';
 
 /** One reason a build is kept. */
 export interface KeepRule {

@@ -10,9 +10,9 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { LayerSet } from '../definitions/types.js';
-import { StepError } from '../errors.js';
-import { writeJsonAtomic } from '../fsutil.js';
-import { log } from '../log.js';
+import { StepError } from '../core/errors.js';
+import { writeJsonAtomic } from '../core/fsutil.js';
+import { log } from '../core/log.js';
 import { digestOf } from '../tools/http.js';
 
 export type Digests = Record<string, string>;

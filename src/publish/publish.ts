@@ -6,25 +6,25 @@
 import { copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ConfigError, StepError, UsageError, type ConfigIssue } from '../errors.js';
-import { writeFileAtomic } from '../fsutil.js';
-import { log } from '../log.js';
-import { acquireLock } from '../lock.js';
-import { releaseStamp } from '../plan/naming.js';
+import { ConfigError, StepError, UsageError, type ConfigIssue } from '../core/errors.js';
+import { writeFileAtomic } from '../core/fsutil.js';
+import { log } from '../core/log.js';
+import { acquireLock } from '../core/lock.js';
+import { releaseStamp } from '../records/build.js';
 import { nvr, planRetention } from '../plan/retention.js';
-import { unresolvedRequires } from '../rpmdeps.js';
+import { unresolvedRequires } from '../core/rpmdeps.js';
 import { createrepo } from '../tools/createrepo.js';
 import { detachSign, exportPublicKey, secretKeyFingerprints, verifyDetached } from '../tools/gpg.js';
 import { readHeader, signatureKeyId } from '../tools/rpmbuild.js';
 import { addSign } from '../tools/rpmsign.js';
-import { decompress, primaryPackages, repomdLocations } from './repodata.js';
-import { BASE_URL, renderRepoFile } from './repo-file.js';
+import { decompress, primaryPackages, repomdLocations } from '../repository/repodata.js';
+import { BASE_URL, renderRepoFile } from '../repository/repo-file.js';
 import { KEEP, numberProblem } from '../input/numbers.js';
 import { parseUrlList } from '../input/urls.js';
 import { onUserPath } from '../input/paths.js';
-import { faultPoint } from '../test-hooks.js';
-import { collectBuilds, readBuilds } from './builds.js';
-import { writeStatusPage } from './status-page.js';
+import { faultPoint } from '../input/test-hooks.js';
+import { collectBuilds, readBuilds } from '../repository/builds.js';
+import { writeStatusPage } from '../status/status-page.js';
 import {
   CURRENT,
   INDEX_HTML,
@@ -46,7 +46,7 @@ import {
   writeSnapshotRecord,
   type PackageEntry,
   type SnapshotRecord,
-} from './snapshot.js';
+} from '../repository/snapshot.js';
 
 export interface PublishOptions {
   /** Keep this many newest builds of every top-level package (and what they require). */

@@ -5,8 +5,8 @@
 // (README, "Reproducible layers"). Also the bytes two qcow2 files differ in.
 import { closeSync, openSync, readSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { checkInterrupted } from '../interrupt.js';
-import { withScope } from '../scope.js';
+import { checkInterrupted } from '../core/interrupt.js';
+import { withScope } from '../core/scope.js';
 import * as qemuImg from '../tools/qemu-img.js';
 import * as qsd from '../tools/qemu-storage-daemon.js';
 

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
-import { checkInterrupted } from '../interrupt.js';
+import { checkInterrupted } from '../core/interrupt.js';
 
 export type EntryType = 'file' | 'dir' | 'link' | 'char' | 'block' | 'fifo' | 'socket';
 

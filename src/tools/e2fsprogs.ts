@@ -1,7 +1,7 @@
 // e2fsprogs: making, filling, checking and growing ext4 file systems, and setting inode fields.
 // Every program reads E2FSPROGS_FAKE_TIME (the library's clock) when given one: the superblock's
 // and new inodes' times then come from the layer's SOURCE_DATE_EPOCH, not the build host's clock.
-import { StepError } from '../errors.js';
+import { StepError } from '../core/errors.js';
 import { run } from './run.js';
 
 /** The file system identity a base build fixes instead of drawing at random (plan/epoch.ts). */

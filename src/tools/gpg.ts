@@ -1,7 +1,7 @@
 // gpg: the repository's signing key. The key is named by id, fingerprint or e-mail and looked up in
 // the keyring of GNUPGHOME (or ~/.gnupg); the run environment is otherwise minimal, so GNUPGHOME
 // is handed on explicitly.
-import { UsageError } from '../errors.js';
+import { UsageError } from '../core/errors.js';
 import { run } from './run.js';
 
 export function gpgEnv(): Record<string, string> {

@@ -5,7 +5,7 @@ import { copyFileSync, createReadStream, createWriteStream, existsSync, statSync
 import { fileURLToPath } from 'node:url';
 import { pipeline } from 'node:stream/promises';
 import got from 'got';
-import { StepError } from '../errors.js';
+import { StepError } from '../core/errors.js';
 
 export interface FetchOptions {
   /** Per attempt, for the whole request. */

@@ -1,5 +1,11 @@
 // mmdebstrap: installs a Debian system into a directory (here: the mounted root partition).
-import type { MmdebstrapBase as BaseDef } from '../definitions/types.js';
+/** What mmdebstrap is told of a base (a mmdebstrap base of a layer set satisfies it). */
+export interface BaseDef {
+  variant: string;
+  components: string[];
+  packages: string[];
+  suites: string[];
+}
 import { run, type RunOptions } from './run.js';
 
 export function mmdebstrapArgs(base: BaseDef, target: string, mirror: string): string[] {

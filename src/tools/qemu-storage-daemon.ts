@@ -2,10 +2,10 @@
 // put on it. discard=unmap on both nodes lets fstrim inside the guest file system reach the
 // qcow2 and free clusters of the overlay.
 import { readFileSync } from 'node:fs';
-import { mountsUnder, pidAlive } from '../proc.js';
+import { mountsUnder, pidAlive } from '../core/proc.js';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { StepError } from '../errors.js';
-import { log } from '../log.js';
+import { StepError } from '../core/errors.js';
+import { log } from '../core/log.js';
 import { run } from './run.js';
 
 /** `readOnly`: the image (and its backing chain) opened read-only, the export not writable. */

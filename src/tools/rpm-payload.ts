@@ -1,6 +1,6 @@
 // rpm, for what a package carries rather than what it depends on: the files of its payload with
 // their sizes, its summary and build time, and a few small files taken out of the payload.
-import { StepError } from '../errors.js';
+import { StepError } from '../core/errors.js';
 import { run } from './run.js';
 
 export interface PayloadFacts {

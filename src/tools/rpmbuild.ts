@@ -1,5 +1,5 @@
 // rpmbuild and rpm: build a package from a rendered spec in a private topdir; read headers.
-import { StepError } from '../errors.js';
+import { StepError } from '../core/errors.js';
 import { run } from './run.js';
 
 export function rpmbuildArgs(spec: string, o: { topdir: string; buildroot: string; outdir: string }): string[] {

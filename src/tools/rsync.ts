@@ -20,7 +20,7 @@
 //   mirror resolves the command itself and passes it as --rsh. rsync splits that string into
 //   words itself (spaces separate, single and double quotes group; no shell is involved).
 import path from 'node:path';
-import { UsageError, quote } from '../errors.js';
+import { UsageError, quote } from '../core/errors.js';
 import { optionLikeProblem } from '../input/args.js';
 import { maskUrl } from '../input/urls.js';
 import { run, type RunOptions, type RunResult } from './run.js';

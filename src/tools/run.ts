@@ -3,9 +3,9 @@
 // --debug, and turns every failure into one ToolError (exit code or signal, plus the tail of the
 // output) or ToolMissingError (what the program is for and how to install it).
 import { execa, type ResultPromise } from 'execa';
-import { ToolError, ToolMissingError, InterruptedError } from '../errors.js';
-import { abortSignal } from '../interrupt.js';
-import { log } from '../log.js';
+import { ToolError, ToolMissingError, InterruptedError } from '../core/errors.js';
+import { abortSignal } from '../core/interrupt.js';
+import { log } from '../core/log.js';
 import { ALL_TOOLS, type ToolName } from './registry.js';
 
 export interface RunOptions {

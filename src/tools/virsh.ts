@@ -1,7 +1,7 @@
 // virsh: the only module that builds virsh command lines. Every VM `ost-images vm` makes is a
 // persistent libvirt domain on the system instance (qemu:///system), which is where test machines
 // and the system-test framework keep theirs, and which outlives the process that created it.
-import { StepError } from '../errors.js';
+import { StepError } from '../core/errors.js';
 import { run } from './run.js';
 
 export const LIBVIRT_URI = 'qemu:///system';

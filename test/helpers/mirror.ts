@@ -7,8 +7,8 @@ import { lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
-import type { MirrorReport } from '../../src/publish/mirror.js';
-import { readSnapshot } from '../../src/publish/snapshot.js';
+import type { MirrorReport } from '../../src/mirror/mirror.js';
+import { readSnapshot } from '../../src/repository/snapshot.js';
 import { dnfArgs } from '../../src/tools/dnf.js';
 import { expect } from 'vitest';
 import { ROOT, cli, startCli, type CliResult } from './cli.js';

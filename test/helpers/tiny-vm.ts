@@ -12,10 +12,11 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { attachDisk, mountRoot } from '../../src/builder/disk.js';
 import { pinKeyFileTime } from '../../src/builder/root-key.js';
-import type { LayerManifest } from '../../src/plan/keys.js';
-import { imageFileName, sshKeyFileName } from '../../src/plan/naming.js';
-import type { BuildRecord, Store } from '../../src/store.js';
-import { withScope } from '../../src/scope.js';
+import type { LayerManifest } from '../../src/records/build.js';
+import { imageFileName, sshKeyFileName } from '../../src/definitions/naming.js';
+import type { BuildRecord } from '../../src/records/build.js';
+import type { Store } from '../../src/store/store.js';
+import { withScope } from '../../src/core/scope.js';
 import { mkfsExt4 } from '../../src/tools/e2fsprogs.js';
 import * as qemuImg from '../../src/tools/qemu-img.js';
 

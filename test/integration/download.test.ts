@@ -7,7 +7,7 @@ import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cachedPath, expectedSha256, fetchCached, parseChecksumFile } from '../../src/builder/download.js';
-import { StepError } from '../../src/errors.js';
+import { StepError } from '../../src/core/errors.js';
 import * as qemuImg from '../../src/tools/qemu-img.js';
 import { serveFiles, type RangeServer } from '../helpers/range-server.js';
 import { writePattern } from '../helpers/tiny.js';

@@ -8,8 +8,8 @@ import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, statSync, 
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadLayerSet } from '../../src/definitions/load.js';
-import { MIRROR_MARKER } from '../../src/publish/mirror.js';
-import { Store } from '../../src/store.js';
+import { MIRROR_MARKER } from '../../src/mirror/mirror.js';
+import { Store } from '../../src/store/store.js';
 import { ROOT, cli, type CliResult } from '../helpers/cli.js';
 import { writeLayerSet } from '../helpers/layerset.js';
 import { demoSet } from '../helpers/sets.js';

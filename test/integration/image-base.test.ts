@@ -7,8 +7,8 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statfsSync 
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attachDisk, mountRoot } from '../../src/builder/disk.js';
-import { withScope } from '../../src/scope.js';
-import { Store } from '../../src/store.js';
+import { withScope } from '../../src/core/scope.js';
+import { Store } from '../../src/store/store.js';
 import * as qemuImg from '../../src/tools/qemu-img.js';
 import { cli } from '../helpers/cli.js';
 import { writeLayerSet } from '../helpers/layerset.js';

@@ -5,7 +5,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { acquireLock, currentOwner } from '../../src/lock.js';
+import { acquireLock, currentOwner } from '../../src/core/lock.js';
 import { removeTree, testTmp } from '../helpers/tmp.js';
 
 const tmp = testTmp('lock');

@@ -8,14 +8,14 @@ import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, 
 import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { pidsWhere } from '../../src/proc.js';
+import { pidsWhere } from '../../src/core/proc.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadLayerSet } from '../../src/definitions/load.js';
 import type { LayerSet } from '../../src/definitions/types.js';
 import { packageLayers } from '../../src/package/package.js';
 import { publish } from '../../src/publish/publish.js';
-import { listSnapshots, readSnapshot, servedStamp } from '../../src/publish/snapshot.js';
-import { Store } from '../../src/store.js';
+import { listSnapshots, readSnapshot, servedStamp } from '../../src/repository/snapshot.js';
+import { Store } from '../../src/store/store.js';
 import { cli, startCli, stopStartedClis, waitFor } from '../helpers/cli.js';
 import { serveDirectory, type Server } from '../helpers/http.js';
 import { writeLayerSet } from '../helpers/layerset.js';

@@ -6,9 +6,9 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSy
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadLayerSet } from '../../src/definitions/load.js';
-import type { NightlyReport } from '../../src/nightly.js';
-import { readSnapshot, servedStamp } from '../../src/publish/snapshot.js';
-import { Store } from '../../src/store.js';
+import type { NightlyReport } from '../../src/jobs/nightly.js';
+import { readSnapshot, servedStamp } from '../../src/repository/snapshot.js';
+import { Store } from '../../src/store/store.js';
 import { cli } from '../helpers/cli.js';
 import { writeLayerSet } from '../helpers/layerset.js';
 import { fakeBusyboxBase } from '../helpers/tiny.js';

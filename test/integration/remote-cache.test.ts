@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadLayerSet } from '../../src/definitions/load.js';
 import type { LayerSet } from '../../src/definitions/types.js';
-import { Store } from '../../src/store.js';
+import { Store } from '../../src/store/store.js';
 import { cli } from '../helpers/cli.js';
 import { serveDirectory } from '../helpers/http.js';
 import { writeLayerSet } from '../helpers/layerset.js';

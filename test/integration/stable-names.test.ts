@@ -12,7 +12,8 @@ import { packageLayers } from '../../src/package/package.js';
 import { flattenLayers } from '../../src/builder/flatten.js';
 import { computeKeys } from '../../src/plan/keys.js';
 import { publish } from '../../src/publish/publish.js';
-import { Store, type BuildRecord } from '../../src/store.js';
+import type { BuildRecord } from '../../src/records/build.js';
+import { Store } from '../../src/store/store.js';
 import { dnfRemove } from '../../src/tools/dnf.js';
 import * as qemuImg from '../../src/tools/qemu-img.js';
 import { writeLayerSet } from '../helpers/layerset.js';
@@ -21,7 +22,7 @@ import { fakeBuild } from '../helpers/tiny.js';
 import { run } from '../helpers/run.js';
 import { removeTree, testTmp } from '../helpers/tmp.js';
 import { dnf } from '../../src/tools/dnf.js';
-import { repoUrl } from '../../src/consume/install.js';
+import { repoUrl } from '../../src/repository/read.js';
 import { mkdtempSync } from 'node:fs';
 
 const tmp = testTmp('names');

@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadLayerSet } from '../../src/definitions/load.js';
-import { StepError } from '../../src/errors.js';
+import { StepError } from '../../src/core/errors.js';
 import { computeKeys } from '../../src/plan/keys.js';
 import { resolveUpstream } from '../../src/plan/upstream.js';
 import { serveDirectory } from '../helpers/http.js';

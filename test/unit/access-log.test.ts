@@ -4,8 +4,8 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { LOG_LIMITS, LogTooLarge, parseLine, readLogLines, targetPath, unescapeField, utcLocalTime, type LogLimits, type LogLine, type Request } from '../../src/publish/access-log.js';
-import { classify, type KnownFile } from '../../src/publish/usage.js';
+import { LOG_LIMITS, LogTooLarge, parseLine, readLogLines, targetPath, unescapeField, utcLocalTime, type LogLimits, type LogLine, type Request } from '../../src/usage/access-log.js';
+import { classify, type KnownFile } from '../../src/usage/usage.js';
 import { testTmp } from '../helpers/tmp.js';
 
 const ENGINE = 'ost-images-demo-engine-installed-12-20261120000200.noarch.rpm';

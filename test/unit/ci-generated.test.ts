@@ -6,7 +6,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { unifiedDiff } from '../../src/ci/diff.js';
 import { DEFAULT_FILE, checkGenerated, generatePipeline } from '../../src/ci/generate.js';
-import { DEFAULT_LAYERS_DIR, PROJECT_ROOT } from '../../src/paths.js';
+import { DEFAULT_LAYERS_DIR, PROJECT_ROOT } from '../../src/core/paths.js';
 
 describe('the committed pipeline files', () => {
   for (const engine of ['gitlab', 'github'] as const) {

@@ -2,10 +2,10 @@
 // promotion waits for, and the upload command's argv.
 import { describe, expect, it } from 'vitest';
 import { PRODUCTION, STAGING, given, repoLocation, runId } from '../../src/ci/locations.js';
-import { bootTarget } from '../../src/ci/jobs.js';
+import { bootTarget } from '../../src/jobs/ci.js';
 import { loadLayerSet } from '../../src/definitions/load.js';
-import { UsageError } from '../../src/errors.js';
-import { gateTargets } from '../../src/publish/promote.js';
+import { UsageError } from '../../src/core/errors.js';
+import { gateTargets } from '../../src/jobs/promote.js';
 import { uploadArgs } from '../../src/tools/upload.js';
 import { writeLayerSet } from '../helpers/layerset.js';
 import { demoSet } from '../helpers/sets.js';

@@ -11,8 +11,8 @@ import { VARIABLES, commandOf, jobGraph, jobName, limitNeeds, type CiJob, type J
 import { DEFAULT_CI_SETTINGS, resolveCiSettings, type CiSettings } from '../../src/ci/settings.js';
 import { loadLayerSet } from '../../src/definitions/load.js';
 import type { LayerSet } from '../../src/definitions/types.js';
-import { UsageError } from '../../src/errors.js';
-import { DEFAULT_LAYERS_DIR, PROJECT_ROOT } from '../../src/paths.js';
+import { UsageError } from '../../src/core/errors.js';
+import { DEFAULT_LAYERS_DIR, PROJECT_ROOT } from '../../src/core/paths.js';
 import { VALID_SET, writeLayerSet } from '../helpers/layerset.js';
 
 const settings = (engine: 'gitlab' | 'github'): CiSettings => resolveCiSettings(engine, undefined, {});

@@ -11,8 +11,8 @@ import { GITLAB_FILE, renderGitlab } from '../../src/ci/gitlab.js';
 import { OPTIONAL_VARIABLES, VARIABLES, jobGraph } from '../../src/ci/pipeline.js';
 import { CONFIG_FILE, cronProblem, readCiConfig, resolveCiSettings, type CiOverrides } from '../../src/ci/settings.js';
 import { loadLayerSet } from '../../src/definitions/load.js';
-import { ConfigError, EXIT_BAD_INPUT, UsageError, formatIssue } from '../../src/errors.js';
-import { DEFAULT_LAYERS_DIR, PROJECT_ROOT } from '../../src/paths.js';
+import { ConfigError, EXIT_BAD_INPUT, UsageError, formatIssue } from '../../src/core/errors.js';
+import { DEFAULT_LAYERS_DIR, PROJECT_ROOT } from '../../src/core/paths.js';
 import { testTmp } from '../helpers/tmp.js';
 
 const dir = testTmp('ci-settings');

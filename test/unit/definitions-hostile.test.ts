@@ -8,7 +8,7 @@ import { withCustomLayer } from '../../src/builder/custom.js';
 import { listSets, loadLayerSet } from '../../src/definitions/load.js';
 import { derivedNames, maxLayerNameLength, NAME_MAX, tooLong } from '../../src/definitions/limits.js';
 import { MAX_FILE_BYTES } from '../../src/definitions/yaml-file.js';
-import { ConfigError, EXIT_BAD_INPUT, UsageError, escapeControl, formatIssue, quote } from '../../src/errors.js';
+import { ConfigError, EXIT_BAD_INPUT, UsageError, escapeControl, formatIssue, quote } from '../../src/core/errors.js';
 import { HOSTILE_SETS, L, setYaml, writeHostileSet, type Files } from '../helpers/hostile-sets.js';
 import { VALID_SET, writeLayerSet } from '../helpers/layerset.js';
 

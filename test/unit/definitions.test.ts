@@ -3,7 +3,7 @@ import { symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadLayerSet } from '../../src/definitions/load.js';
-import { ConfigError, EXIT_BAD_INPUT, formatIssue } from '../../src/errors.js';
+import { ConfigError, EXIT_BAD_INPUT, formatIssue } from '../../src/core/errors.js';
 import { VALID_SET, writeLayerSet } from '../helpers/layerset.js';
 
 /** Loads VALID_SET with some files replaced (undefined deletes); returns the messages. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { planGc } from '../../src/plan/gc.js';
-import type { BuildRecord } from '../../src/store.js';
+import type { BuildRecord } from '../../src/records/build.js';
 
 function b(layer: string, release: string, parent?: BuildRecord): BuildRecord {
   return {

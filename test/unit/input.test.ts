@@ -6,11 +6,12 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { UsageError } from '../../src/errors.js';
+import { UsageError } from '../../src/core/errors.js';
 import { checkNames } from '../../src/input/args.js';
 import { CPUS, DAYS, KEEP, KIB_PER_S, SECONDS, numberProblem, parseNumber, textNumberProblem } from '../../src/input/numbers.js';
 import { existingDir, fsError, repoDirOrUrl, writeOutputFile } from '../../src/input/paths.js';
-import { maskUrl, parseUrl, parseUrlList, redactSecrets, urlProblem } from '../../src/input/urls.js';
+import { redactSecrets } from '../../src/core/redact.js';
+import { maskUrl, parseUrl, parseUrlList, urlProblem } from '../../src/input/urls.js';
 import { testTmp } from '../helpers/tmp.js';
 
 const tmp = testTmp('input');

@@ -1,7 +1,7 @@
 // Who may break a lock, as a table: only a lock taken on this machine whose process is gone, or one
 // from an earlier boot on a file system no other machine sees. Never another host's.
 import { describe, expect, it } from 'vitest';
-import { judgeOwner, type LockOwner } from '../../src/lock.js';
+import { judgeOwner, type LockOwner } from '../../src/core/lock.js';
 
 const me: LockOwner = { pid: 100, bootId: 'boot-A', host: 'runner-1', pidns: 'pid:[1]' };
 const alive = (pid: number) => pid === 42;

@@ -2,10 +2,10 @@
 // rules of each phase, the order of the switch, and the parsers of rsync's output.
 import { describe, expect, it } from 'vitest';
 import { Command } from 'commander';
-import { UsageError } from '../../src/errors.js';
+import { UsageError } from '../../src/core/errors.js';
 import { baseUrls, repeatedUrl } from '../../src/commands/common.js';
-import { SOURCE_INTERNALS, phaseFilters, switchOrder } from '../../src/publish/mirror.js';
-import { renderRepoFile } from '../../src/publish/repo-file.js';
+import { SOURCE_INTERNALS, phaseFilters, switchOrder } from '../../src/mirror/mirror.js';
+import { renderRepoFile } from '../../src/repository/repo-file.js';
 import { destinationArg, fileArgs, listArgs, parentDestination, parseDestination, parseItemized, parseStats, remoteShellEnv, transferArgs, type Destination } from '../../src/tools/rsync.js';
 
 describe('parseDestination', () => {

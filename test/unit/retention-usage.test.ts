@@ -3,7 +3,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { nvr, planRetention, usedReason, type UsedWithin } from '../../src/plan/retention.js';
-import type { PackageDeps } from '../../src/rpmdeps.js';
+import type { PackageDeps } from '../../src/core/rpmdeps.js';
 
 const DAY = 86_400_000;
 const NOW = new Date('2026-11-29T12:00:00Z');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { planRetention, type RetentionDecision } from '../../src/plan/retention.js';
-import { unresolvedRequires, type PackageDeps } from '../../src/rpmdeps.js';
+import { unresolvedRequires, type PackageDeps } from '../../src/core/rpmdeps.js';
 
 // Layer packages as publish makes them: version 12, a release stamp, Provides of the own build and
 // an exact Requires of the parent build.

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import {
   ProvidesIndex, compareEvr, parseDep, rpmvercmp, satisfies, unresolvedRequires, type PackageDeps,
-} from '../../src/rpmdeps.js';
+} from '../../src/core/rpmdeps.js';
 
 // [a, b, expected sign of rpmvercmp(a, b)]. Every expectation was checked against rpm 4.18 with
 // `rpm --eval '%{lua: print(rpm.vercmp(a, b))}'`, and the test below re-checks them all on each run.

@@ -3,11 +3,12 @@ import { baseFiles } from '../../src/builder/base.js';
 import { loadLayerSet } from '../../src/definitions/load.js';
 import { renderSpec } from '../../src/package/package.js';
 import { packagedFiles, rpmText, specView } from '../../src/package/spec.js';
-import { imageFileName, packageName, releaseStamp, rpmFileName, unqualifiedName } from '../../src/plan/naming.js';
+import { releaseStamp } from '../../src/records/build.js';
+import { imageFileName, packageName, rpmFileName, unqualifiedName } from '../../src/definitions/naming.js';
 import { chainOf, descendantsOf, planBuild, topLayers } from '../../src/plan/plan.js';
 import { computeKeys } from '../../src/plan/keys.js';
 import { unqualifiedConflicts } from '../../src/publish/publish.js';
-import type { BuildRecord } from '../../src/store.js';
+import type { BuildRecord } from '../../src/records/build.js';
 import { writeLayerSet } from '../helpers/layerset.js';
 import { demoSet } from '../helpers/sets.js';
 

@@ -3,13 +3,14 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { SPECS_DIR } from '../../src/paths.js';
-import type { BuildFacts } from '../../src/publish/builds.js';
-import { factsFrom } from '../../src/publish/builds.js';
-import { withRun, type RunRecord } from '../../src/publish/history.js';
-import type { PackageEntry } from '../../src/publish/snapshot.js';
-import { renderStatusPage, TEMPLATE_FILE } from '../../src/publish/status-page.js';
-import { CHART, GRAPH, humanBytes, identify, layerOrder, runChart, statusView, utcMinute, type StatusInput } from '../../src/publish/status-view.js';
+import { SPECS_DIR } from '../../src/core/paths.js';
+import type { BuildFacts } from '../../src/repository/builds.js';
+import { factsFrom } from '../../src/repository/builds.js';
+import type { RunRecord } from '../../src/records/run.js';
+import { withRun } from '../../src/repository/history.js';
+import type { PackageEntry } from '../../src/repository/snapshot.js';
+import { renderStatusPage, TEMPLATE_FILE } from '../../src/status/status-page.js';
+import { CHART, GRAPH, humanBytes, identify, layerOrder, runChart, statusView, utcMinute, type StatusInput } from '../../src/status/status-view.js';
 import { parsePayloadQuery } from '../../src/tools/rpm-payload.js';
 
 const R = (n: number) => `2026010100${String(n).padStart(4, '0')}`;

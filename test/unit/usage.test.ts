@@ -5,11 +5,12 @@ import { appendFileSync, copyFileSync, existsSync, mkdirSync, readFileSync, rena
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { utcLocalTime } from '../../src/publish/access-log.js';
-import { UsageError, quoteMiddle } from '../../src/errors.js';
-import { emptyUsage, readUsage, readUsageRecord, recordUsage, staleness, usageFile, usedPin } from '../../src/publish/usage.js';
+import { utcLocalTime } from '../../src/usage/access-log.js';
+import { UsageError, quoteMiddle } from '../../src/core/errors.js';
+import { emptyUsage, readUsage, readUsageRecord, staleness, usageFile, usedPin } from '../../src/repository/usage.js';
+import { recordUsage } from '../../src/usage/usage.js';
 import { publishOpts } from '../../src/commands/common.js';
-import type { PackageEntry, SnapshotRecord } from '../../src/publish/snapshot.js';
+import type { PackageEntry, SnapshotRecord } from '../../src/repository/snapshot.js';
 import { testTmp } from '../helpers/tmp.js';
 
 const root = testTmp('usage');

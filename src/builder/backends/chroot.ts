@@ -1,7 +1,7 @@
 // The chroot backend: the overlay attached through qemu-storage-daemon/FUSE/loop and mounted, the
 // guest's own package manager run at native speed, then the tree sealed (seal.ts). Needs root; no
 // KVM needed.
-import { withScope } from '../../scope.js';
+import { withScope } from '../../core/scope.js';
 import { prepareChroot } from '../chroot-env.js';
 import { attachDisk, chrootDevices, mountRoot, rootDevice } from '../disk.js';
 import { sealTree } from '../seal.js';

@@ -7,11 +7,11 @@
 // normalizes the formats that record times (Java key stores), which the script cannot.
 import { copyFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { chrootPossible, kvmUsable } from '../../host.js';
-import { withScope } from '../../scope.js';
+import { chrootPossible, kvmUsable } from '../../tools/host.js';
+import { withScope } from '../../core/scope.js';
 import { attachDisk, mountRoot, rootDevice } from '../disk.js';
 import { sealTree } from '../seal.js';
-import { log } from '../../log.js';
+import { log } from '../../core/log.js';
 import { catFile, customize, sparsifyInPlace, type GuestfsOp } from '../../tools/virt-customize.js';
 
 import { guestCommands } from '../guest.js';
