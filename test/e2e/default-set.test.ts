@@ -1,6 +1,11 @@
 // The default set end to end on the real tools: build all four layers, package, publish into a
 // temporary repository, serve it over HTTP on 127.0.0.1, install `ost-images-engine-installed` with
 // dnf into a scratch root, check the installed chain and boot the installed engine image.
+//
+// Debian's archives are read through a cache on 127.0.0.1 frozen for the run
+// (test/helpers/mirror-cache.ts; the sets' URLs rewritten in a copy of layers/): every build of the
+// run sees one state of the mirror, as "the same inputs" demands, so rebuilding a layer to check
+// it (verify --rebuild) cannot be undone by a push to Debian's mirror in between.
 import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
@@ -27,13 +32,19 @@ import { freePort } from '../../src/consume/guest-ssh.js';
 import { kvmUsable } from '../../src/tools/host.js';
 import { serveDirectory } from '../helpers/http.js';
 import { removeTree, testTmp } from '../helpers/tmp.js';
+import { DEBIAN_ARCHIVES, freezeLayers, startMirrorCache, type MirrorCache } from '../helpers/mirror-cache.js';
+import type { LayerSet } from '../../src/definitions/types.js';
 
 const tmp = testTmp('e2e');
 const storeDir = path.join(tmp, 'store');
 const repo = path.join(tmp, 'repo');
 const root = path.join(tmp, 'root');
+/** The store, and once the mirror cache is up, the layers directory reading through it. */
 const common = ['--store', storeDir];
-const ls = loadLayerSet(path.resolve('layers'), 'debian12');
+/** layers/ with Debian's archives read through the run's frozen mirror. */
+let frozen: string;
+let ls: LayerSet;
+let mirror: MirrorCache;
 const store = new Store(storeDir);
 let server: Awaited<ReturnType<typeof serveDirectory>>;
 /** The default set with the engine layer edited (made by one test, used by the next). */
@@ -59,6 +70,10 @@ async function ok(args: string[]): Promise<string> {
 
 describe('the default set, debian12', () => {
   beforeAll(async () => {
+    mirror = await startMirrorCache(DEBIAN_ARCHIVES, path.join(tmp, 'mirror'));
+    frozen = freezeLayers(path.resolve('layers'), path.join(tmp, 'layers-frozen'), mirror.url);
+    ls = loadLayerSet(frozen, 'debian12');
+    common.push('--layers-dir', frozen);
     await ok(['build', ...common]);
     await ok(['package', ...common]);
     await ok(['publish', ...common, '--repo', repo]);
@@ -72,6 +87,7 @@ describe('the default set, debian12', () => {
     for (const name of Object.values(VM)) await cli(['vm', 'rm', name, '--vm-dir', vmDir]);
     await stopLibvirt?.();
     server?.stop();
+    await mirror?.stop();
     // Gigabytes of images and an install root; OST_TEST_KEEP=1 keeps them for a post-mortem.
     removeTree(tmp);
   });
@@ -324,7 +340,7 @@ describe('the default set, debian12', () => {
     // this second builder's keys differ (with the network it would fetch them itself).
     mkdirSync(path.join(empty, 'debian12'), { recursive: true });
     cpSync(path.join(storeDir, 'debian12', 'upstream.json'), path.join(empty, 'debian12', 'upstream.json'));
-    const out = await ok(['build', '--store', empty, '--cache-repo', server.url, '--offline', '--json']);
+    const out = await ok(['build', '--store', empty, '--layers-dir', frozen, '--cache-repo', server.url, '--offline', '--json']);
     expect((JSON.parse(out) as { layers: { action: string }[] }).layers.map((l) => l.action)).toEqual(['fetched', 'fetched', 'fetched', 'fetched']);
     const fresh = new Store(empty);
     const sha = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');
@@ -346,7 +362,7 @@ describe('the default set, debian12', () => {
 
   it('after editing only the engine layer, only engine-installed is built and packaged, on the existing upgrade build', async () => {
     layers = mkdtempSync(path.join(tmp, 'layers-'));
-    cpSync(path.resolve('layers'), layers, { recursive: true });
+    cpSync(frozen, layers, { recursive: true });
     appendFileSync(path.join(layers, 'debian12/engine-installed/configure-engine.sh'), 'echo tuned > /etc/ost-images-tuning\n');
     const before = Object.fromEntries(ls.order.map((l) => [l, store.current('debian12', l)!]));
     const rpmsBefore = Object.fromEntries(readdirSync(store.rpmsDir('debian12')).map((f) => [f, statSync(path.join(store.rpmsDir('debian12'), f)).mtimeMs]));
@@ -434,7 +450,7 @@ describe('the default set, debian12', () => {
   // debian13 is built, staged, booted and promoted by the jobs.
   it('the generated pipeline for debian12 and debian13 run by gitlab-ci-local: debian12 is found in production, debian13 built in DAG order through staging, booted and promoted', async () => {
     scratch.init();
-    for (const set of ['debian12', 'debian13']) cpSync(path.resolve('layers', set), path.join(scratch.dir, 'layers', set), { recursive: true });
+    for (const set of ['debian12', 'debian13']) cpSync(path.join(frozen, set), path.join(scratch.dir, 'layers', set), { recursive: true });
     writeFileSync(
       path.join(scratch.dir, 'ci.yaml'),
       [`cli: ${BIN}`, "setup: ''", `staging: {dir: ${staging}}`, `repo: {dir: ${repo}, url: "${server.url}"}`, 'keep: 3', ''].join('\n'),

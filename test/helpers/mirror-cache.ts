@@ -3,7 +3,7 @@
 // as builds of "the same inputs" must, and only the first one waits for the network. Files are
 // fetched whole into a temporary name and renamed, so a reader never sees half a file; two requests
 // for one file share its fetch.
-import { createReadStream, existsSync, mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, createReadStream, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -82,4 +82,26 @@ export async function startMirrorCache(archives: Record<string, string>, dir: st
         server.closeAllConnections();
       }),
   };
+}
+
+/** Debian's archives as the default sets name them. */
+export const DEBIAN_ARCHIVES = { debian: 'http://deb.debian.org/debian', 'debian-security': 'http://deb.debian.org/debian-security' };
+
+/**
+ * A copy of a layers directory whose sets read Debian's archives through the cache (every URL of
+ * DEBIAN_ARCHIVES rewritten to the cache's): the same sets, seeing one state of the mirror.
+ */
+export function freezeLayers(from: string, to: string, cacheUrl: string): string {
+  cpSync(from, to, { recursive: true });
+  // Longest first: .../debian-security must not be read as .../debian followed by "-security".
+  const pairs = Object.entries(DEBIAN_ARCHIVES).sort((a, b) => b[1].length - a[1].length);
+  for (const rel of readdirSync(to, { recursive: true }) as string[]) {
+    const file = path.join(to, rel);
+    if (!statSync(file).isFile()) continue;
+    const text = readFileSync(file, 'utf8');
+    let out = text;
+    for (const [name, url] of pairs) out = out.split(url).join(`${cacheUrl}/${name}`);
+    if (out !== text) writeFileSync(file, out);
+  }
+  return to;
 }
