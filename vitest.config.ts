@@ -1,12 +1,23 @@
 import { defineConfig } from 'vitest/config';
 
+// Two projects. The unit tier shares nothing (pure code, its own temporary folders): its files run
+// in parallel. Integration and end-to-end tests share loop devices, mounts, libvirt and the CPU:
+// one file at a time, after the unit tier is done (groupOrder), so the two never overlap.
 export default defineConfig({
   test: {
-    // Integration and end-to-end tests share loop devices, mounts and the CPU: one file at a time.
-    fileParallelism: false,
     globalSetup: ['test/global-setup.ts'],
     testTimeout: 120_000,
     hookTimeout: 120_000,
     reporters: ['default'],
+    projects: [
+      {
+        extends: true,
+        test: { name: 'unit', include: ['test/unit/**/*.test.ts'], sequence: { groupOrder: 0 } },
+      },
+      {
+        extends: true,
+        test: { name: 'system', include: ['test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts'], fileParallelism: false, sequence: { groupOrder: 1 } },
+      },
+    ],
   },
 });
