@@ -16,7 +16,9 @@ export default defineConfig({
       },
       {
         extends: true,
-        test: { name: 'system', include: ['test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts'], fileParallelism: false, sequence: { groupOrder: 1 } },
+        // One child process runs these files one after another (singleFork: the per-project form
+        // of fileParallelism: false in this vitest), each file still with its own module state.
+        test: { name: 'system', include: ['test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts'], poolOptions: { forks: { singleFork: true } }, sequence: { groupOrder: 1 } },
       },
     ],
   },

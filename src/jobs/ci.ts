@@ -19,8 +19,7 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { buildPlanned } from './build.js';
-import { flattenLayers } from '../builder/flatten.js';
+import { buildSequence } from './sequence.js';
 import { fetchLayer } from '../builder/fetch.js';
 import { adoptRootKey, planWithRootKey, readRootKey } from '../builder/root-key.js';
 import { consoleTail } from '../consume/guest-ssh.js';
@@ -209,10 +208,9 @@ export async function layerJob(ls: LayerSet, layer: string, store: Store, o: Lay
   refuseParentBuilds(ls, layer, probe);
   await adoptPublishedKey(ls, layer, store, remote);
 
-  const made = await buildPlanned(
-    ls, store, makePlan, o.backend, remote,
-    async (layers) => {
-      if (ls.set.flatten.includes(layer)) await flattenLayers(ls, store, [layer]);
+  const made = await buildSequence(
+    ls, store, { makePlan, backend: o.backend, remote, flatten: [layer], check: (plan) => refuseParentBuilds(ls, layer, plan) },
+    async ({ layers }) => {
       const packaged = await packageLayers(ls, [layer], store);
       await writeManifest(ls, store);
       // The parents' packages too (fetched ones are kept in the store): staging holds whole chains.
@@ -224,7 +222,6 @@ export async function layerJob(ls: LayerSet, layer: string, store: Store, o: Lay
       });
       return { layers, files: [...parents, ...packaged.map((p) => p.rpm)], rec: store.current(set, layer)! };
     },
-    (plan) => refuseParentBuilds(ls, layer, plan),
   );
   const nvrOf = (f: string) => path.basename(f).replace(/\.noarch\.rpm$/, '');
   const inStaging = new Set(repos[0].packages.map((p) => p.nvr));

@@ -13,19 +13,16 @@
 // mirror that fails cannot undo or hide the publish: production stays published, the report says
 // so beside each mirror's outcome, and the run fails at stage 'mirror' (exit 1). A run that failed
 // before publishing touches no mirror.
-import { planWithRootKey } from '../builder/root-key.js';
 import { mkdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { executePlan, imageOf } from '../builder/build.js';
-import { recoverOrphans } from '../builder/recover.js';
-import { flattenLayers } from '../builder/flatten.js';
+import { imageOf, type BuildResult } from '../builder/build.js';
 import { testBoot } from '../consume/test-boot.js';
 import type { LayerSet } from '../definitions/types.js';
 import { OstError, EXIT_FAILED, EXIT_INTERRUPTED } from '../core/errors.js';
 import { writeFileAtomic, writeJsonAtomic } from '../core/fsutil.js';
-import { chooseBackend, type BackendName } from '../tools/host.js';
+import { type BackendName } from '../tools/host.js';
 import { log } from '../core/log.js';
-import { packageLayers, type PackageResult } from '../package/package.js';
+import { packageLayers } from '../package/package.js';
 import { releaseStamp, vr } from '../records/build.js';
 import { FLAT_SUFFIX, flatImageFileName, packageName } from '../definitions/naming.js';
 import { planBuild, topLayers, type PlanEntry } from '../plan/plan.js';
@@ -39,6 +36,8 @@ import { firstLine } from '../repository/history.js';
 import { recordRun } from '../status/status-page.js';
 import { checkMirrorTool, describeOutcome, pushToMirrors, type MirrorOutcome } from '../mirror/mirror.js';
 import { describeVerdict, verifyRebuild, type ReproStatus, type ReproVerdict } from './reproduce.js';
+import { buildSequence } from './sequence.js';
+import { StageRunner } from './stages.js';
 
 export interface NightlyOptions extends Omit<PublishOptions, 'dryRun'> {
   repo: string;
@@ -167,74 +166,26 @@ export function renderReport(r: NightlyReport): string {
   return `${lines.join('\n')}\n`;
 }
 
-class StageFailure extends Error {
-  constructor(
-    readonly stage: Stage,
-    override readonly cause: unknown,
-  ) {
-    super(`${stage} failed`);
-  }
-}
 
 export async function nightly(ls: LayerSet, store: Store, o: NightlyOptions): Promise<NightlyReport> {
   const report: NightlyReport = { schema: 1, set: ls.set.name, started: new Date().toISOString(), finished: '', ok: false, upstream: {}, layers: [], boots: [], reproduced: [], published: null, mirrors: [], stages: {} };
-  let current: Stage = 'upstream';
-  const stage = async <T>(name: Stage, fn: () => Promise<T>): Promise<T> => {
-    current = name;
-    const t0 = Date.now();
-    log.info(`nightly: ${name}`);
-    try {
-      return await fn();
-    } catch (err) {
-      throw new StageFailure(name, err);
-    } finally {
-      report.stages[name] = (Date.now() - t0) / 1000;
-    }
-  };
+  const stages = new StageRunner<Stage>('nightly');
   try {
     // Bad publish options, and a missing rsync for the mirrors, fail now, not after the build.
-    await stage('upstream', async () => {
+    await stages.run('upstream', async () => {
       await checkPublishable(o.repo, o);
       if (o.mirrors.length > 0) await checkMirrorTool();
     });
-    const upstream = await stage('upstream', () => resolveUpstream(ls, store.root, { offline: o.offline }));
+    const upstream = await stages.run('upstream', () => resolveUpstream(ls, store.root, { offline: o.offline }));
     report.upstream = upstream.digests;
     report.upstreamDates = upstream.dates;
-    // The lock is held to the end: what is booted and published is what this run built and packaged.
-    const unlock = await store.lock(ls.set.name);
-    let entries: PlanEntry[];
-    let packaged: PackageResult[];
-    try {
-      await recoverOrphans(store);
-      const planned = await stage('plan', () =>
-        planWithRootKey(ls, store, undefined, (k) => planBuild(ls, [], new Map(ls.order.map((l) => [l, store.current(ls.set.name, l)])), { upstream, rootKey: k }), { create: true }),
-      );
-      entries = planned.plan.entries;
-      const needsBackend = entries.some((e) => e.action === 'build');
-      report.backend = needsBackend ? await chooseBackend(o.backend) : undefined;
-      const built = await stage('build', async () => {
-        const r = await executePlan(ls, { set: ls.set.name, entries }, store, report.backend ?? 'chroot', planned.rootKey);
-        await flattenLayers(ls, store);
-        return r;
-      });
-      for (const b of built) {
-        const e = entries.find((x) => x.layer === b.layer)!;
-        report.layers.push({
-          layer: b.layer,
-          parent: e.parent,
-          key: e.key,
-          action: b.action,
-          reason: e.reason,
-          changes: e.changes,
-          package: packageName(ls.set, b.layer),
-          versionRelease: vr(b.record),
-          image: b.record.image,
-          imageBytes: statSync(imageOf(store, b.record)).size,
-          buildSeconds: b.seconds,
-          packages: b.record.packages,
-        });
-      }
-      packaged = await stage('package', async () => {
+    const makePlan = (k: string | undefined) => planBuild(ls, [], new Map(ls.order.map((l) => [l, store.current(ls.set.name, l)])), { upstream, rootKey: k });
+    // Everything after the build happens under the set's lock too: what is booted and published is
+    // what this run built and packaged.
+    await buildSequence(ls, store, { makePlan, backend: o.backend, flatten: true, stages }, async (b) => {
+      report.backend = b.builtAny ? b.backend : undefined;
+      for (const built of b.layers) report.layers.push(layerReport(ls, store, b.plan.entries, built));
+      const packaged = await stages.run('package', async () => {
         const r = await packageLayers(ls, ls.order, store);
         report.manifest = manifestPath(store, ls.set.name);
         await writeManifest(ls, store);
@@ -250,44 +201,22 @@ export async function nightly(ls: LayerSet, store: Store, o: NightlyOptions): Pr
           l.rpmBytes = p.bytes;
         }
       }
-      // Every top layer (and every flattened variant) is booted even when one fails, so the report
-      // says which ones work.
-      await stage('boot', async () => {
-        const targets = [
-          ...topLayers(ls).map((layer) => ({ layer, image: imageOf(store, store.current(ls.set.name, layer)!) })),
-          ...ls.set.flatten.map((layer) => ({ layer: `${layer}${FLAT_SUFFIX}`, image: store.imagePath(ls.set.name, flatImageFileName(ls.set.name, layer, store.current(ls.set.name, layer)!)) })),
-        ];
-        for (const { layer, image } of targets) {
-          const consoleLog = path.join(o.reportDir, `console-${layer}-${releaseStamp(new Date(report.started))}.log`);
-          try {
-            const b = await testBoot(image, { timeoutSec: o.bootTimeoutSec, consoleLog, ssh: true });
-            report.boots.push({ layer, image, ok: true, seconds: b.seconds, sshSeconds: b.sshSeconds });
-            rmSync(consoleLog, { force: true }); // Kept only when a boot fails.
-          } catch (err) {
-            if (!(err instanceof OstError) || err.exitCode === 130) throw err;
-            report.boots.push({ layer, image, ok: false, seconds: 0, error: err.message, consoleLog });
-          }
-        }
-        const bad = report.boots.filter((b) => !b.ok);
-        if (bad.length > 0) throw new BootFailed(`${bad.map((b) => b.layer).join(', ')} did not boot`);
-      });
-      if (o.reproduce && o.reproduce.length > 0) await stage('reproduce', () => reproduceStage(ls, store, o, report));
-      report.published = await stage('publish', () => publish(o.repo, packaged.map((p) => p.rpm), o));
+      await stages.run('boot', () => bootStage(ls, store, o, report));
+      if (o.reproduce && o.reproduce.length > 0) await stages.run('reproduce', () => reproduceStage(ls, store, o, report));
+      report.published = await stages.run('publish', () => publish(o.repo, packaged.map((p) => p.rpm), o));
       report.ok = true;
-    } finally {
-      unlock();
-    }
+    });
   } catch (err) {
     // Errors between stages (bookkeeping after one finished) belong to the stage that ran last.
-    const f = err instanceof StageFailure ? err : new StageFailure(current, err);
-    const cause = f.cause;
+    const stage = stages.blame('upstream');
     report.failed = {
-      stage: f.stage,
-      error: cause instanceof Error ? cause.message : String(cause),
-      exitCode: cause instanceof OstError ? cause.exitCode : EXIT_FAILED,
+      stage,
+      error: err instanceof Error ? err.message : String(err),
+      exitCode: err instanceof OstError ? err.exitCode : EXIT_FAILED,
     };
-    log.error(`nightly: ${f.stage} failed; nothing was published: ${report.failed.error.split('\n')[0]}`);
+    log.error(`nightly: ${stage} failed; nothing was published: ${report.failed.error.split('\n')[0]}`);
   } finally {
+    report.stages = stages.seconds;
     report.finished = new Date().toISOString();
   }
   // Every run goes into the repository's history, passed or failed, so the status page shows the
@@ -297,6 +226,49 @@ export async function nightly(ls: LayerSet, store: Store, o: NightlyOptions): Pr
   // The history keeps what the repository did (it published); a mirror's outcome is the report's.
   if (report.ok && o.mirrors.length > 0) await mirrorStage(report, o);
   return report;
+}
+
+/** What the report says of one layer: its key, what was done and why, its build and package. */
+function layerReport(ls: LayerSet, store: Store, entries: PlanEntry[], b: BuildResult): LayerReport {
+  const e = entries.find((x) => x.layer === b.layer)!;
+  return {
+    layer: b.layer,
+    parent: e.parent,
+    key: e.key,
+    action: b.action,
+    reason: e.reason,
+    changes: e.changes,
+    package: packageName(ls.set, b.layer),
+    versionRelease: vr(b.record),
+    image: b.record.image,
+    imageBytes: statSync(imageOf(store, b.record)).size,
+    buildSeconds: b.seconds,
+    packages: b.record.packages,
+  };
+}
+
+/**
+ * Boots every top layer and every flattened variant, even when one fails, so the report says which
+ * ones work; fails the stage when any did not boot. A failed boot's console log is kept.
+ */
+async function bootStage(ls: LayerSet, store: Store, o: NightlyOptions, report: NightlyReport): Promise<void> {
+  const targets = [
+    ...topLayers(ls).map((layer) => ({ layer, image: imageOf(store, store.current(ls.set.name, layer)!) })),
+    ...ls.set.flatten.map((layer) => ({ layer: `${layer}${FLAT_SUFFIX}`, image: store.imagePath(ls.set.name, flatImageFileName(ls.set.name, layer, store.current(ls.set.name, layer)!)) })),
+  ];
+  for (const { layer, image } of targets) {
+    const consoleLog = path.join(o.reportDir, `console-${layer}-${releaseStamp(new Date(report.started))}.log`);
+    try {
+      const b = await testBoot(image, { timeoutSec: o.bootTimeoutSec, consoleLog, ssh: true });
+      report.boots.push({ layer, image, ok: true, seconds: b.seconds, sshSeconds: b.sshSeconds });
+      rmSync(consoleLog, { force: true }); // Kept only when a boot fails.
+    } catch (err) {
+      if (!(err instanceof OstError) || err.exitCode === 130) throw err;
+      report.boots.push({ layer, image, ok: false, seconds: 0, error: err.message, consoleLog });
+    }
+  }
+  const bad = report.boots.filter((b) => !b.ok);
+  if (bad.length > 0) throw new BootFailed(`${bad.map((b) => b.layer).join(', ')} did not boot`);
 }
 
 /**
