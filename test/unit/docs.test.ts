@@ -209,7 +209,7 @@ describe('--help and the docs', () => {
   });
 
   it("every option the README's command table shows exists on that command", () => {
-    const globals = new Set(['--help', ...(program.options as { long?: string }[]).map((o) => o.long)]);
+    const globals = new Set(['--help', ...program.options.map((o) => o.long)]);
     const problems: string[] = [];
     for (const cell of readmeRows()) {
       const name = /^`ost-images ([a-z-]+)/.exec(cell)![1]!;
@@ -219,7 +219,7 @@ describe('--help and the docs', () => {
         continue;
       }
       // The command's own options and its subcommands' (`cache gc --keep`, `vm create --memory`).
-      const known = new Set([...globals, ...[cmd, ...allCommands(cmd)].flatMap((c) => (c.options as { long?: string }[]).map((o) => o.long))]);
+      const known = new Set([...globals, ...[cmd, ...allCommands(cmd)].flatMap((c) => c.options.map((o) => o.long))]);
       for (const opt of cell.match(/--[a-z][a-z-]*/g) ?? []) if (!known.has(opt)) problems.push(`${name}: README shows ${opt}, which --help does not have`);
     }
     expect(problems).toEqual([]);
