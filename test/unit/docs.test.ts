@@ -118,6 +118,20 @@ describe('links in README.md and docs/*.md', () => {
     expect(broken).toEqual([]);
   });
 
+  it('every file of this repository a page names (`src/...`, `scripts/...`) exists', () => {
+    const gone: string[] = [];
+    for (const file of markdownFiles()) {
+      for (const m of read(file).matchAll(/(?<![\w/.-])((?:src|test|scripts|specs|layers|docs)\/[\w./-]*\w)/g)) {
+        try {
+          statSync(path.join(ROOT, m[1]!));
+        } catch {
+          gone.push(`${path.relative(ROOT, file)}: ${m[1]}`);
+        }
+      }
+    }
+    expect(gone).toEqual([]);
+  });
+
   it('the anchors are what GitHub makes of headings', () => {
     expect([...anchors("# A\n## The framework's way: fixed names\n```\n# not a heading\n```\n## `ost-images vm`\n## set.yaml\n## A\n")]).toEqual([
       'a',
