@@ -16,6 +16,7 @@ import { registerMirror } from './commands/mirror.js';
 import { registerPublish } from './commands/publish.js';
 import { registerUsage } from './commands/usage.js';
 import { registerVm } from './commands/vm.js';
+import { addDocsToHelp } from './commands/docs.js';
 
 /**
  * The order `ost-images --help` lists commands in: the data flow, then inspection, then the jobs
@@ -56,7 +57,8 @@ Examples:
                                                    on a test machine: a VM on the installed build, through libvirt
 
 Exit codes: 0 success, 1 a step failed, 2 bad input (nothing written), 130 interrupted.
-Layer sets live in layers/<set>/ (set.yaml, <layer>/layer.yaml); see README.md.`,
+Layer sets live in layers/<set>/ (set.yaml, <layer>/layer.yaml); see docs/layer-sets.md.
+Documentation: README.md and a page per topic under docs/; each command's --help names its page.`,
     )
     .hook('preAction', (cmd) => {
       const o = cmd.opts<{ debug?: boolean; quiet?: boolean }>();
@@ -75,6 +77,7 @@ Layer sets live in layers/<set>/ (set.yaml, <layer>/layer.yaml); see README.md.`
   registerImages(program); //  images
   registerVm(program); //      vm create, ls, ssh, console, stop, start, rm
   registerCi(program); //      ci gitlab, ci github, and the jobs' commands
+  addDocsToHelp(program); //   each command's --help ends naming its page under docs/ (commands/docs.ts)
 
   orderForHelp(program);
   return program;

@@ -284,7 +284,7 @@ export async function sealTree(root: string, o: { layer: string; epoch: number; 
     ...fresh.map((f) => `/${path.relative(root, f)} holds a private key made during the build: every VM of this build would share it (make it at first boot)`),
   ];
   if (problems.length > 0) {
-    throw new StepError(`${o.layer}: the image would carry what no image may (see README, "Reproducible layers"):\n${problems.map((p) => `  ${p}`).join('\n')}`);
+    throw new StepError(`${o.layer}: the image would carry what no image may (see docs/reproducible.md, "Nothing per machine, nothing secret"):\n${problems.map((p) => `  ${p}`).join('\n')}`);
   }
   log.info(`${o.layer}: sealed: ${removed.length} per-machine or build-time file(s) taken out, ${clamped} of ${entries} entries dated ${new Date(o.epoch * 1000).toISOString()}`);
   return { removed, clamped, entries, normalized };

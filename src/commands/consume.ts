@@ -51,8 +51,7 @@ export function registerConsume(program: Command): void {
       `
 With --rebuild, per layer: IDENTICAL (exit 0 when all are), DIFFERENT with every path that differs and how
 (content, mode, owner, mtime, link target, missing or extra; exit 1), or NOT CHECKED with why (exit 2): the
-set's definitions no longer give the build's key, or the mirror moved since it was built. See README,
-"Reproducible layers".`,
+set's definitions no longer give the build's key, or the mirror moved since it was built.`,
     )
     .action(async (image: string | undefined, o: Common & { rebuild?: string[]; cacheRepo?: string[]; backend: 'auto' | 'chroot' | 'guestfs'; offline?: boolean; keepScratch?: boolean; blocks?: boolean }) => {
       if (o.rebuild) {
@@ -76,7 +75,7 @@ set's definitions no longer give the build's key, or the mirror moved since it w
     });
 
   withCommon(program.command('test-boot'))
-    .description("boot a layer (its current build, or any image) and wait for userspace on the serial console")
+    .description("boot a layer (its current build, or any image) and wait for userspace on the serial console, then log in over SSH with the root key shipped with the chain's base")
     .option('-l, --layer <name>', 'layer whose current build to boot (default: every top layer)')
     .option('-i, --image <file>', 'boot this image instead (e.g. an installed one)')
     .option('-t, --timeout <seconds>', 'give up after this long', '600')

@@ -67,11 +67,11 @@ export function registerPublish(program: Command): void {
     });
 
   withPublishing(withCommon(program.command('nightly')))
-    .description('the nightly job: refresh upstream digests, build what changed, package, boot-test every top layer, and publish only if all of that passed; always writes a report')
+    .description('the nightly job: refresh upstream digests, build what changed, package, boot-test every top layer and flattened variant, and publish only if all of that passed; always writes a report')
     .option('--keep <n>', 'retention applied when publishing (see prune)')
     .addOption(new Option('-b, --backend <name>', 'how layer steps run').choices(['auto', 'chroot', 'guestfs']).default('auto'))
     .option('--offline', 'use the last known upstream digests instead of fetching them')
-    .option('--boot-timeout <seconds>', 'per top layer', '600')
+    .option('--boot-timeout <seconds>', 'per boot (every top layer and flattened variant)', '600')
     .option('--report-dir <dir>', 'where the report (JSON and text) goes (default: <store>/reports)')
     .option('--mirror <dest>', MIRROR_HELP, collect)
     .option('--reproduce <layer...>', "after the boot tests, check these layers' builds by rebuilding them from their recorded inputs (as verify --rebuild does); the outcome goes into the report and the status page, and does not stop the publish")

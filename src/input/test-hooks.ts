@@ -1,6 +1,6 @@
 // Hooks for tests, and only for tests: a test sets one of these variables to stop or kill an
 // ost-images process at an exact point, so that it can show what a kill or a reader in the middle
-// of that point sees, by events rather than by timing. Documented in README.md ("Test hooks").
+// of that point sees, by events rather than by timing. Documented in docs/development.md ("Test hooks").
 //
 //   OST_IMAGES_FAULT=<point>        the process SIGKILLs itself at <point> (publish:after-switch,
 //                                   mirror:during-data, ...); some points first stop (SIGSTOP)

@@ -2,7 +2,7 @@
 // either overlay holds (qemu-img map, depth 0), read through each whole chain and compared. For
 // layers written through a mounted file system (every layer above a base) the file tree is the
 // guarantee; this measures what the kernel's allocator, journal and inode times leave different
-// (README, "Reproducible layers"). Also the bytes two qcow2 files differ in.
+// (docs/reproducible.md). Also the bytes two qcow2 files differ in.
 import { closeSync, openSync, readSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { checkInterrupted } from '../core/interrupt.js';

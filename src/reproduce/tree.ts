@@ -1,6 +1,6 @@
 // What a layer's image holds, as a file tree: every path with its type, mode, owner, time, symlink
 // target and content digest, read from the image mounted read-only. Two builds of the same inputs
-// must give the same tree (README, "Reproducible layers"); compare.ts says how two trees differ.
+// must give the same tree (docs/reproducible.md); compare.ts says how two trees differ.
 import { createHash } from 'node:crypto';
 import { createReadStream, lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import path from 'node:path';

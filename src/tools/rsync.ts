@@ -1,6 +1,6 @@
 // rsync: pushes a repository to its mirrors (local directories, rsync daemons, hosts over ssh).
 //
-// Quirks this module relies on, checked on rsync 3.5.0 (see README "### Mirrors"):
+// Quirks this module relies on, checked on rsync 3.5.0 (see docs/repository.md, "Mirrors"):
 // - A file is written under a temporary name (`.<name>.XXXXXX`) in its directory and renamed into
 //   place when complete (we never pass --inplace, --partial or --append). A killed rsync leaves
 //   the temporary file, never a half file under the final name.

@@ -177,7 +177,7 @@ export function writeFreeArea(image: string, pattern: number): void {
   execFileSync('qemu-io', ['-f', 'qcow2', '-c', `write -P ${pattern} ${FREE_AREA_MIB}M 1M`, image], { stdio: 'ignore' });
 }
 
-// An installed tree as the layer packages leave it on a test machine (README, "On a test machine"):
+// An installed tree as the layer packages leave it on a test machine (docs/test-machines.md):
 // build files `<set>-<layer>-<V>-<R>.qcow2` (0444) side by side, each upper one naming its parent by
 // relative file name, a `.build.json` record beside each, stable names `<set>-<layer>.qcow2` as
 // relative symlinks, and the set's key pair `<set>_id_rsa` (+ .pub). Made by hand here, so the vm

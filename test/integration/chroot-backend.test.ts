@@ -243,7 +243,7 @@ describe('chroot backend', () => {
   it('fails a layer whose step leaves a private key no rule knows, naming the file, and leaves nothing behind', async () => {
     const r = await cli(build('leak'), env);
     expect(r.code, r.stderr).toBe(1);
-    expect(r.stderr).toContain("leak: the image would carry what no image may (see README, \"Reproducible layers\"):\n  /etc/myapp/server.key holds a private key made during the build");
+    expect(r.stderr).toContain("leak: the image would carry what no image may (see docs/reproducible.md, \"Nothing per machine, nothing secret\"):\n  /etc/myapp/server.key holds a private key made during the build");
     expect(leftovers()).toEqual([]);
     expect(store.current('tiny', 'leak')).toBeUndefined();
   });

@@ -45,7 +45,7 @@ const rpmOf = (r: BuildRecord) => `/packages/${nvr(r)}.noarch.rpm`;
 async function upgrade(): Promise<string[]> {
   server.mark();
   const cacheDir = mkdtempSync(path.join(os.tmpdir(), 'ost-dnf-'));
-  // installonly_limit=0: dnf itself never removes a build (see README: remove-old does, knowing which are in use).
+  // installonly_limit=0: dnf itself never removes a build (see docs/test-machines.md: remove-old does, knowing which are in use).
   await dnf({ root, repoUrl: server.url, cacheDir, setopts: ['--setopt=installonly_limit=0'] }, ['upgrade']);
   removeTree(cacheDir);
   return (await server.settledRequests()).filter((r) => r.path.endsWith('.rpm')).map((r) => r.path).sort();
