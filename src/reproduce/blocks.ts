@@ -3,12 +3,11 @@
 // layers written through a mounted file system (every layer above a base) the file tree is the
 // guarantee; this measures what the kernel's allocator, journal and inode times leave different
 // (docs/reproducible.md). Also the bytes two qcow2 files differ in.
-import { closeSync, openSync, readSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { checkInterrupted } from '../core/interrupt.js';
 import { withScope } from '../core/scope.js';
 import * as qemuImg from '../tools/qemu-img.js';
-import * as qsd from '../tools/qemu-storage-daemon.js';
 
 const BLOCK = 4096;
 const CHUNK = 1024 * 1024;
@@ -72,7 +71,11 @@ export interface BlockDiff {
   differing: number;
 }
 
-/** Reads both chains (read-only FUSE exports) over the blocks either overlay holds. */
+/**
+ * Reads both chains over the blocks either overlay holds: each whole chain written out as a sparse
+ * raw file by qemu-img (native speed; a FUSE export read sequentially managed about 10 MB/s here),
+ * both removed afterwards.
+ */
 export async function overlayBlockDiff(a: string, b: string, work: string): Promise<BlockDiff> {
   const [ma, mb] = [await qemuImg.map(a), await qemuImg.map(b)];
   const present = mergeRanges([...ownRanges(ma), ...ownRanges(mb)]);
@@ -80,10 +83,9 @@ export async function overlayBlockDiff(a: string, b: string, work: string): Prom
   return withScope(async (scope) => {
     const raws: string[] = [];
     for (const [i, image] of [a, b].entries()) {
-      const raw = path.join(work, `blocks-${i}.raw`);
-      writeFileSync(raw, '');
-      const pid = await qsd.startFuseExport(image, raw, path.join(work, `blocks-${i}.pid`), true);
-      scope.defer(`qemu-storage-daemon ${pid}`, () => qsd.stop(pid, raw));
+      const raw = path.join(work, `blocks-${process.pid}-${i}.raw`);
+      scope.defer(`raw copy ${raw}`, () => rmSync(raw, { force: true }));
+      await qemuImg.toRaw(image, raw);
       raws.push(raw);
     }
     const fds = raws.map((r) => openSync(r, 'r'));

@@ -98,3 +98,12 @@ export function mapArgs(file: string): string[] {
 export async function map(file: string): Promise<MapExtent[]> {
   return JSON.parse((await run('qemu-img', mapArgs(file), { timeoutMs: 300_000 })).stdout) as MapExtent[];
 }
+
+export function toRawArgs(src: string, dest: string): string[] {
+  return ['convert', '-q', '-f', 'qcow2', '-O', 'raw', src, dest];
+}
+
+/** The guest's whole disk, through the backing chain, as a sparse raw file. */
+export async function toRaw(src: string, dest: string): Promise<void> {
+  await run('qemu-img', toRawArgs(src, dest));
+}
