@@ -38,7 +38,7 @@ function printPruneByUse(r: UsagePruneResult): void {
 }
 
 /** `publish --dry-run` and `prune --dry-run` (with --keep-used-within too): the plan, nothing written. */
-export function printDryRun(plan: PublishPlan): void {
+function printDryRun(plan: PublishPlan): void {
   log.info(`dry run on ${plan.repo}: nothing is written`);
   for (const line of describePlan(plan)) log.info(line);
 }

@@ -1,6 +1,7 @@
 // A publish plan (plan.ts) for people: what `publish --dry-run` and `prune --dry-run` print. Pure:
 // the lines only, the commands write them.
 import { formatIssue } from '../core/errors.js';
+import { nvr } from '../plan/retention.js';
 import type { PublishPlan } from './plan.js';
 
 /** The plan, line by line: the change, then why each build stays or goes, the closure, signing. */
@@ -15,13 +16,15 @@ export function describePlan(plan: PublishPlan): string[] {
   }
   const c = plan.changes;
   lines.push(c.changed ? `a new snapshot of ${plan.snapshot.length} package(s): ${c.why.join(', ')}` : 'nothing would change: the served snapshot stays');
-  for (const p of plan.incoming) lines.push(`  add     ${p.file}`);
+  // Builds by NVR, as dnf and retention name them (the JSON has the file names too).
+  for (const p of plan.incoming) lines.push(`  add     ${p.nvr}`);
   const r = plan.retention;
   for (const p of r?.removed ?? []) {
     const use = r?.usedWithinDays === undefined ? '' : p.lastDownloaded ? `: last downloaded ${p.lastDownloaded}, outside ${r.usedWithinDays} days` : ': no download recorded';
     lines.push(`  remove  ${p.nvr}${use}`);
   }
-  for (const f of plan.signing.resign) lines.push(`  re-sign ${f}`);
+  const byFile = new Map(plan.snapshot.map((p) => [p.file, nvr(p)]));
+  for (const f of plan.signing.resign) lines.push(`  re-sign ${byFile.get(f) ?? f}`);
   if (r) {
     const used = r.usedWithinDays === undefined ? '' : `, every build downloaded within ${r.usedWithinDays} day(s)`;
     lines.push(`retention: keeps the ${r.keep} newest build(s) of every top-level package${used}, what is being published or pinned, and everything they require`);

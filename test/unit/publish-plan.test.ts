@@ -309,7 +309,7 @@ describe('the plan for people (what --dry-run prints)', () => {
     expect(describePlan(plan)).toEqual([
       `plan for ${REPO}: serving snapshot 20261130020000 (7 package(s), unsigned)`,
       'a new snapshot of 7 package(s): 1 new package(s), 1 removed by retention',
-      `  add     ${up3.file}`,
+      `  add     ${nvr(up3)}`,
       `  remove  ${nvr(host1)}: no download recorded`,
       'retention: keeps the 1 newest build(s) of every top-level package, every build downloaded within 7 day(s), what is being published or pinned, and everything they require',
       `  keep    ${nvr(base1)}: [required] required by ${nvr(up3)}`,
@@ -322,6 +322,13 @@ describe('the plan for people (what --dry-run prints)', () => {
       'closure: every Requires resolves within the 7 package(s) of the new snapshot',
       'signing: none (unsigned)',
     ]);
+  });
+
+  it('a key change lists every build to be re-signed', () => {
+    const lines = describePlan(planPublish({ repo: REPO, served: served([signed(base1, KEY_OLD)], KEY_OLD), incoming: incoming(up1) }, { fingerprints: [KEY_NEW] }));
+    expect(lines).toContain(`a new snapshot of 2 package(s): 1 new package(s), 2 package(s) to sign with ${KEY_NEW}`);
+    expect(lines).toContain(`  re-sign ${nvr(base1)}`);
+    expect(lines).toContain(`signing: 2 package(s) (1 of them served already: re-signed) and repomd.xml with key ${KEY_NEW}`);
   });
 
   it('a refused plan says why, and a plan with nothing to do says so', () => {
