@@ -1,5 +1,5 @@
 // `ost-images usage`: web-server access logs into the repository's record of which build is still
-// downloaded (the work is in src/publish/usage.ts; prune --keep-used-within reads the record).
+// downloaded (the work is in src/usage/usage.ts; prune --keep-used-within reads the record).
 import type { Command } from 'commander';
 import { log } from '../core/log.js';
 import { DEFAULT_REPO_DIR } from '../core/paths.js';
