@@ -10,7 +10,6 @@ import { DAYS, KEEP, parseOptionalNumber } from '../input/numbers.js';
 import { existingDir } from '../input/paths.js';
 import { parseUrl, parseUrlList } from '../input/urls.js';
 import { BASE_URL } from '../repository/repo-file.js';
-import { usedPin } from '../repository/usage.js';
 import { Store, defaultStoreDir } from '../store/store.js';
 
 /** The options of withCommon, as commander hands them to an action. */
@@ -124,7 +123,8 @@ export function publishOpts(o: PublishCli & { keep?: string }): PublishOptions &
   const days = parseOptionalNumber('--keep-used-within', o.keepUsedWithin, DAYS);
   if (days !== undefined && keep === undefined) throw new UsageError('--keep-used-within goes with --keep (it widens what retention keeps)');
   // An empty --sign-key or --url (e.g. an exported but empty variable) means none.
-  return { keep, signKey: o.signKey || undefined, unsigned: o.unsigned, url: baseUrls(o.url), pin: days === undefined ? undefined : usedPin(o.repo, days).pin };
+  // The usage record is read by publish itself, under the repository lock, when it plans retention.
+  return { keep, signKey: o.signKey || undefined, unsigned: o.unsigned, url: baseUrls(o.url), keepUsedWithin: days };
 }
 
 /** `--keep N`: builds to keep (KEEP). */

@@ -13,27 +13,41 @@ import { given, runId } from '../ci/locations.js';
 import { DAYS, KEEP, SECONDS, parseNumber, parseOptionalNumber } from '../input/numbers.js';
 import { promote } from '../jobs/promote.js';
 import { prune, publish, rollback, type PublishResult } from '../publish/publish.js';
+import type { PublishPlan } from '../publish/plan.js';
+import { describePlan } from '../publish/plan-text.js';
 import { requireLayer } from '../plan/plan.js';
 import { Store } from '../store/store.js';
-import { pruneByUse } from '../publish/prune-by-use.js';
-import { printPruneByUse } from './usage.js';
+import { pruneByUse, type UsagePruneResult } from '../publish/prune-by-use.js';
 import { MIRROR_HELP, baseUrls, collect, emit, mirrorsGiven, publishOpts, repeatedUrl, withCommon, withPublishing, type Common, type PublishCli } from './common.js';
 import { checkMirrorDestinations, describeOutcome } from '../mirror/mirror.js';
 import { DEFAULT_LAYERS_DIR, DEFAULT_SET } from '../core/paths.js';
 
 function printPublish(r: PublishResult): void {
-  const verb = r.dryRun ? 'would' : 'did';
-  if (r.dryRun) log.info(`dry run on ${r.repo} (serving snapshot ${r.snapshot || 'none'}): ${r.changed ? 'a new snapshot would be published' : 'nothing would change'}`);
-  for (const f of r.added) log.info(`  ${verb} add     ${f}`);
-  for (const f of r.removed) log.info(`  ${verb} remove  ${f}`);
-  for (const f of r.resigned) log.info(`  ${verb} re-sign ${f}`);
+  // A dry run prints its plan: what would change, and why each build stays or goes.
+  if (r.plan) return printDryRun(r.plan);
+  for (const f of r.added) log.info(`  did add     ${f}`);
+  for (const f of r.removed) log.info(`  did remove  ${f}`);
+  for (const f of r.resigned) log.info(`  did re-sign ${f}`);
+}
+
+/** prune --keep-used-within, for people: every build with the rules that keep it, then what goes. */
+function printPruneByUse(r: UsagePruneResult): void {
+  if (r.plan) return printDryRun(r.plan);
+  for (const k of r.kept) log.info(`  keep    ${k.nvr}: ${k.rules.map((x) => `[${x.rule}] ${x.reason}`).join('; ')}`);
+  for (const b of r.removedBuilds) log.info(`  did remove  ${b.nvr}: ${b.lastDownloaded ? `last downloaded ${b.lastDownloaded}, outside ${r.keepUsedWithinDays} days` : 'no download recorded'}`);
+}
+
+/** `publish --dry-run` and `prune --dry-run` (with --keep-used-within too): the plan, nothing written. */
+function printDryRun(plan: PublishPlan): void {
+  log.info(`dry run on ${plan.repo}: nothing is written`);
+  for (const line of describePlan(plan)) log.info(line);
 }
 
 export function registerPublish(program: Command): void {
   withPublishing(withCommon(program.command('publish')))
     .description('publish the packages of every layer of the set into a DNF repository: a new snapshot, checked, then served by one atomic switch')
     .option('--keep <n>', 'also remove old builds: keep the N newest builds of every top-level layer and every build they require')
-    .option('-n, --dry-run', 'say what would be added and removed; write nothing')
+    .option('-n, --dry-run', 'print the plan (what would be added, removed, signed; which rule keeps each build with --keep; the closure check) and write nothing; with --json the result carries it as "plan"')
     .option('--rollback', 'instead of publishing, serve again the snapshot the current one replaced')
     .action(async (o: Common & PublishCli & { keep?: string; dryRun?: boolean; rollback?: boolean }) => {
       if (o.rollback) {
@@ -52,7 +66,7 @@ export function registerPublish(program: Command): void {
   withPublishing(program.command('prune'))
     .description('remove old builds from a repository without ever breaking a chain: keeps the N newest builds of every top-level layer package and every build they require, transitively')
     .requiredOption('--keep <n>', 'builds to keep of every top-level layer package')
-    .option('-n, --dry-run', 'list what would be removed; write nothing')
+    .option('-n, --dry-run', 'print the plan (which rule keeps each build, what would be removed, the closure check) and write nothing; with --json the result carries it as "plan"')
     .option('--json', 'machine-readable result on stdout')
     .action(async (o: PublishCli & { keep: string; dryRun?: boolean; json?: boolean }) => {
       const { keep, ...opts } = publishOpts(o);

@@ -1,10 +1,9 @@
 // `ost-images usage`: web-server access logs into the repository's record of which build is still
-// downloaded (the work is in src/publish/usage.ts; prune --keep-used-within reads the record).
+// downloaded (the work is in src/usage/usage.ts; prune --keep-used-within reads the record).
 import type { Command } from 'commander';
 import { log } from '../core/log.js';
 import { DEFAULT_REPO_DIR } from '../core/paths.js';
 import { refreshServedPage } from '../status/status-page.js';
-import type { UsagePruneResult } from '../publish/prune-by-use.js';
 import { recordUsage, type LogResult, type UsageResult } from '../usage/usage.js';
 import { emit } from './common.js';
 
@@ -27,14 +26,6 @@ function printUsage(r: UsageResult): void {
     const added = b.newDownloads || b.newPartial ? `  (+${b.newDownloads}${b.newPartial ? `, +${b.newPartial} partial` : ''} from these logs)` : '';
     log.info(`  ${b.nvr}: ${b.downloads} download(s)${b.partial ? ` and ${b.partial} partial` : ''}, last ${b.lastDownloaded}${added}`);
   }
-}
-
-/** prune --keep-used-within, for people: every build with the rules that keep it, then what goes. */
-export function printPruneByUse(r: UsagePruneResult): void {
-  const verb = r.dryRun ? 'would' : 'did';
-  if (r.dryRun) log.info(`dry run on ${r.repo} (serving snapshot ${r.snapshot || 'none'}): ${r.changed ? 'a new snapshot would be published' : 'nothing would change'}`);
-  for (const k of r.kept) log.info(`  keep    ${k.nvr}: ${k.rules.map((x) => `[${x.rule}] ${x.reason}`).join('; ')}`);
-  for (const b of r.removedBuilds) log.info(`  ${verb} remove  ${b.nvr}: ${b.lastDownloaded ? `last downloaded ${b.lastDownloaded}, outside ${r.keepUsedWithinDays} days` : 'no download recorded'}`);
 }
 
 export function registerUsage(program: Command): void {

@@ -31,7 +31,7 @@ import type { RunRecord } from '../records/run.js';
 import { firstLine } from '../repository/history.js';
 import { recordRun } from '../status/status-page.js';
 import { checkMirrorTool, pushToMirrors, type MirrorOutcome } from '../mirror/mirror.js';
-import { readUsageRecord, staleness, usedPin as usedWithinPin } from '../repository/usage.js';
+import { readUsageRecord, staleness } from '../repository/usage.js';
 
 export interface PromoteOptions extends Omit<PublishOptions, 'dryRun' | 'pin'> {
   run: string;
@@ -173,7 +173,8 @@ async function promoteGated(ls: LayerSet, staging: string, production: string, o
     log.info(`${set}: nothing new to promote: the ${result.passed.length} build(s) run ${o.run} passed are all in production already${productionServed ? ` (snapshot ${productionServed.stamp})` : ''}`);
   } else {
     log.info(`${set}: promoting ${files.length} build(s) run ${o.run} passed into ${production}: ${result.promoted.join(' ')}`);
-    result.published = await publish(production, files, { ...o, pin: usedPin(production, o) });
+    warnIfUsageStale(production, o);
+    result.published = await publish(production, files, o);
   }
 
   // Trimming staging: housekeeping after the promotion; a failure here is a warning, not a failed job.
@@ -186,15 +187,14 @@ async function promoteGated(ls: LayerSet, staging: string, production: string, o
 }
 
 /**
- * The "used" rule of production's retention (`--keep-used-within`), as nightly and prune apply it:
- * usage.json is read when retention runs, under production's lock. Warns when the record is stale,
- * as prune does: retention by use is only as good as the logs read into it.
+ * The "used" rule of production's retention (`--keep-used-within`) is publish's, as for nightly
+ * and prune: usage.json is read when retention is planned, under production's lock. Warns when the
+ * record is stale, as prune does: retention by use is only as good as the logs read into it.
  */
-function usedPin(production: string, o: PromoteOptions): ((p: PackageEntry) => boolean) | undefined {
-  if (o.keepUsedWithin === undefined) return undefined;
+function warnIfUsageStale(production: string, o: PromoteOptions): void {
+  if (o.keepUsedWithin === undefined) return;
   const stale = staleness(readUsageRecord(production), o.keepUsedWithin, new Date());
   if (stale) log.warn(stale);
-  return usedWithinPin(production, o.keepUsedWithin).pin;
 }
 
 /**

@@ -116,9 +116,10 @@ export function usedWithin(repo: string, days: number, now: Date): UsedWithin {
 }
 
 /**
- * For publish, nightly and prune (`--keep-used-within`): a pin that keeps every build downloaded
- * within `days`. It reads usage.json when publish first asks, which is under the repository lock,
- * so it sees the record as the last `ost-images usage` left it.
+ * A pin that keeps every build downloaded within `days`, reading usage.json when first asked.
+ * Publish itself no longer takes it: for `--keep-used-within` it reads the record with usedWithin
+ * under the repository lock and plans with the "used" rule, so its plan names the rule and the
+ * download (publish/plan.ts). No caller in src/ is left; candidate for removal with its unit test.
  */
 export function usedPin(repo: string, days: number, now?: Date): { pin: (p: PackageEntry) => boolean; used: () => UsedWithin | undefined } {
   let used: UsedWithin | undefined;

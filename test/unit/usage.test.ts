@@ -237,7 +237,9 @@ describe('usage for retention', () => {
       expect(() => publishOpts({ repo, keepUsedWithin: bad, keep: '2' })).toThrow(new UsageError(`--keep-used-within: '${bad.length > 60 ? `${bad.slice(0, 60)}…' (400 characters)` : `${bad}'`} is not a positive number of days (more than 0, at most 3650)`));
     }
     expect(() => publishOpts({ repo, keepUsedWithin: '7' })).toThrow(/--keep-used-within goes with --keep/);
-    expect(publishOpts({ repo, keepUsedWithin: '7', keep: '2' }).pin).toBeTypeOf('function');
+    // The window travels as data: publish reads usage.json under its lock and plans with the "used" rule.
+    expect(publishOpts({ repo, keepUsedWithin: '7', keep: '2' }).keepUsedWithin).toBe(7);
+    expect(publishOpts({ repo, keep: '2' }).keepUsedWithin).toBeUndefined();
     expect(publishOpts({ repo, keep: '2' }).pin).toBeUndefined();
   });
 
