@@ -15,6 +15,7 @@
 // missed a night catches up) then pushes production to each of them, after recording the run so
 // the mirrors serve the same page. Production is switched by then: a failed mirror is reported in
 // the result and by the exit status (1), and undoes nothing. A refused promotion touches no mirror.
+import { StageRunner } from './stages.js';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { GateRecord } from '../records/gate.js';
@@ -108,16 +109,18 @@ export async function promote(ls: LayerSet, staging: string, production: string,
       ...extra,
     });
   let r: PromoteResult;
+  const stages = new StageRunner<PromoteStage>('promote');
+  const times = () => Object.entries(stages.seconds).map(([name, seconds]) => ({ name, seconds: seconds as number }));
   try {
-    r = await promoteGated(ls, staging, production, o, (g) => (gates = g));
+    r = await promoteGated(ls, staging, production, o, stages, (g) => (gates = g));
     await record(true, {
-      stages: r.published ? [{ name: 'publish', seconds: r.published.seconds }] : [],
+      stages: times(),
       snapshot: r.published?.snapshot ?? (existsSync(production) ? servedStamp(production) : undefined),
       added: r.promoted.length,
     });
   } catch (err) {
     if (err instanceof OstError && err.exitCode === EXIT_FAILED) {
-      await record(false, { failedStage: gates?.some((g) => g.state !== 'passed') ? 'gate' : 'publish', error: firstLine(err.message) });
+      await record(false, { stages: times(), failedStage: stages.blame('gate'), error: firstLine(err.message) });
     }
     throw err;
   }
@@ -126,21 +129,30 @@ export async function promote(ls: LayerSet, staging: string, production: string,
   return r;
 }
 
-async function promoteGated(ls: LayerSet, staging: string, production: string, o: PromoteOptions, onGates: (g: GateCheck[]) => void): Promise<PromoteResult> {
+/**
+ * The promotion's stages: the gate (every boot job's record passed), the publish into production
+ * of what passed, the trimming of staging.
+ */
+type PromoteStage = 'gate' | 'publish' | 'trim';
+
+async function promoteGated(ls: LayerSet, staging: string, production: string, o: PromoteOptions, stages: StageRunner<PromoteStage>, onGates: (g: GateCheck[]) => void): Promise<PromoteResult> {
   const set = ls.set.name;
   if (!existsSync(staging)) throw new UsageError(`--from: the staging repository ${staging} does not exist`);
   // A signing key missing from the keyring is bad input: refused before anything else.
   await checkPublishable(production, o);
   if (o.mirrors && o.mirrors.length > 0) await checkMirrorTool();
-  const gates = checkGates(ls, staging, o.run);
-  onGates(gates);
-  const bad = gates.filter((g) => g.state !== 'passed');
-  const result: PromoteResult = { set, run: o.run, gates, passed: [], promoted: [], published: null, trimmed: null, mirrors: [] };
-  if (bad.length > 0) {
-    for (const g of gates) log.info(`  ${set} ${g.layer}: ${g.state === 'passed' ? `passed (${g.record!.nvrs.join(' ')})` : g.reason}`);
-    throw new StepError(`promotion of set ${set}, run ${o.run}, refused; nothing was promoted, production is unchanged:\n${bad.map((g) => `  ${set} ${g.layer}: ${g.reason}`).join('\n')}`);
-  }
-  result.passed = [...new Set(gates.flatMap((g) => g.record!.nvrs))];
+  const result: PromoteResult = { set, run: o.run, gates: [], passed: [], promoted: [], published: null, trimmed: null, mirrors: [] };
+  await stages.run('gate', async () => {
+    const gates = checkGates(ls, staging, o.run);
+    onGates(gates);
+    result.gates = gates;
+    const bad = gates.filter((g) => g.state !== 'passed');
+    if (bad.length > 0) {
+      for (const g of gates) log.info(`  ${set} ${g.layer}: ${g.state === 'passed' ? `passed (${g.record!.nvrs.join(' ')})` : g.reason}`);
+      throw new StepError(`promotion of set ${set}, run ${o.run}, refused; nothing was promoted, production is unchanged:\n${bad.map((g) => `  ${set} ${g.layer}: ${g.reason}`).join('\n')}`);
+    }
+    result.passed = [...new Set(gates.flatMap((g) => g.record!.nvrs))];
+  });
 
   // Each build from production when it is there already, else from staging's served snapshot (its
   // hard links stay while the snapshot is kept, whatever a concurrent publish does to the pool).
@@ -174,12 +186,12 @@ async function promoteGated(ls: LayerSet, staging: string, production: string, o
   } else {
     log.info(`${set}: promoting ${files.length} build(s) run ${o.run} passed into ${production}: ${result.promoted.join(' ')}`);
     warnIfUsageStale(production, o);
-    result.published = await publish(production, files, o);
+    result.published = await stages.run('publish', () => publish(production, files, o));
   }
 
   // Trimming staging: housekeeping after the promotion; a failure here is a warning, not a failed job.
   try {
-    result.trimmed = await trimStaging(ls, staging, entries, o);
+    result.trimmed = await stages.run('trim', () => trimStaging(ls, staging, entries, o));
   } catch (err) {
     log.warn(`${set}: promoted, but trimming staging ${staging} failed: ${(err as Error).message}`);
   }
