@@ -1,7 +1,7 @@
 // The JSON Schemas editors check set.yaml, layer.yaml and ci.yaml against: the committed files are
 // what `ost-images schema` prints now (a schema change without re-exporting fails here), a standard
 // draft-07 validator reading them accepts every shipped file and rejects what validation rejects
-// structurally.
+// structurally, and every shipped file names the right one in its yaml-language-server modeline.
 import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -139,5 +139,17 @@ describe('a standard validator reading the committed schemas', () => {
     expect(validationSays(kind, text)).toContain(says);
     const validate = committedValidator(kind);
     expect(validate(parse(text))).toBe(false);
+  });
+});
+
+describe('the modelines of the shipped files', () => {
+  it.each(SCHEMA_KINDS)('every shipped %s file names its schema on its first line, by a path that resolves to it', (kind) => {
+    for (const f of shipped(kind)) {
+      const first = readFileSync(path.join(PROJECT_ROOT, f), 'utf8').split('\n')[0]!;
+      const m = /^# yaml-language-server: \$schema=(\S+)$/.exec(first);
+      expect([f, m !== null]).toEqual([f, true]);
+      // The language server resolves a relative path against the file's own folder.
+      expect([f, path.resolve(path.dirname(path.join(PROJECT_ROOT, f)), m![1]!)]).toEqual([f, path.join(PROJECT_ROOT, SCHEMAS[kind].committed)]);
+    }
   });
 });
