@@ -327,7 +327,7 @@ const FILE_RULES: Rule<void>[] = [
  * ci.yaml as the validation kernel checks it. Its messages predate the kernel and are kept as they
  * were: no "did you mean" for an unknown key, and problems listed in the order of the keys.
  */
-export const CI_KIND: FileKind<void> = { name: CONFIG_FILE, schema: CI_SETTINGS_SCHEMA, rules: FILE_RULES, suggestKeys: false, order: 'keys' };
+export const CI_KIND: FileKind<void> = { schema: CI_SETTINGS_SCHEMA, rules: FILE_RULES, suggestKeys: false, order: 'keys' };
 
 /** What a checked file sets, in CiOverrides' terms (the file is one more layer of overrides). */
 function fromFile(data: Obj, engine: Engine): CiOverrides {

@@ -6,20 +6,24 @@ import { Argument, type Command } from 'commander';
 import { UsageError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/fsutil.js';
 import { log } from '../core/log.js';
-import { CI_SETTINGS_SCHEMA } from '../ci/settings.js';
+import { CI_KIND } from '../ci/settings.js';
 import type { JsonSchema } from '../definitions/kernel.js';
-import { layerSchema, setSchema } from '../definitions/schema.js';
+import { LAYER_KIND } from '../definitions/layer-checks.js';
+import { SET_KIND } from '../definitions/set-checks.js';
 import { writeOutputFile } from '../input/paths.js';
 import { emit } from './common.js';
 
 export const SCHEMA_KINDS = ['set', 'layer', 'ci'] as const;
 export type SchemaKind = (typeof SCHEMA_KINDS)[number];
 
-/** Each kind: its schema, the files it describes, and where the repository commits it. */
+/**
+ * Each kind: the schema validation checks it against (the kernel's kind, so what is exported is
+ * what is enforced), the files it describes, and where the repository commits it.
+ */
 export const SCHEMAS: Record<SchemaKind, { schema: JsonSchema; describes: string; committed: string }> = {
-  set: { schema: setSchema, describes: 'layers/<set>/set.yaml', committed: 'schemas/set.schema.json' },
-  layer: { schema: layerSchema, describes: 'layers/<set>/<layer>/layer.yaml', committed: 'schemas/layer.schema.json' },
-  ci: { schema: CI_SETTINGS_SCHEMA, describes: 'ci.yaml (or ci gitlab|github --config FILE)', committed: 'schemas/ci.schema.json' },
+  set: { schema: SET_KIND.schema, describes: 'layers/<set>/set.yaml', committed: 'schemas/set.schema.json' },
+  layer: { schema: LAYER_KIND.schema, describes: 'layers/<set>/<layer>/layer.yaml', committed: 'schemas/layer.schema.json' },
+  ci: { schema: CI_KIND.schema, describes: 'ci.yaml (or ci gitlab|github --config FILE)', committed: 'schemas/ci.schema.json' },
 };
 
 /** The text `ost-images schema <kind>` prints, byte for byte what schemas/<kind>.schema.json holds. */

@@ -57,8 +57,6 @@ export type Rule<C> =
 
 /** One kind of definition file: its schema and its rules. */
 export interface FileKind<C> {
-  /** The file's name in messages about the kind itself (`set.yaml`). */
-  name: string;
   schema: JsonSchema;
   rules: Rule<C>[];
   /** An unknown key's message names the nearest allowed key, when one is close (default true). */

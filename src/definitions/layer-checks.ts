@@ -219,6 +219,7 @@ const LAYER_RULES: Rule<LayerCx>[] = [
       },
       urlRule(''),
       // Printed into the kickstart's `repo --baseurl=...` line, which Anaconda splits like a shell.
+      // (A URL that is not one has had its message.)
       { at: '', type: 'string', check: (v) => urlMessage(v) !== undefined || !/['#]/.test(v), message: (v) => `${quote(v)} holds ' or #, which the kickstart's repo line would cut at` },
     ],
   },
@@ -251,7 +252,7 @@ const LAYER_RULES: Rule<LayerCx>[] = [
   },
 ];
 
-export const LAYER_KIND: FileKind<LayerCx> = { name: LAYER_FILE, schema: layerSchema, rules: LAYER_RULES };
+export const LAYER_KIND: FileKind<LayerCx> = { schema: layerSchema, rules: LAYER_RULES };
 
 /** Where a layer stands in the layer graph, for every layer whose file reads (whatever else is wrong with it). */
 export interface GraphNode {

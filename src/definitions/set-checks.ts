@@ -118,7 +118,7 @@ const SET_RULES: Rule<void>[] = [
   { at: '.ssh_key.file', type: 'string', check: (v) => v !== '' && !/[\u0000-\u001f\u007f]/.test(v), message: (v) => `${quote(v)} is not a file name` },
 ];
 
-export const SET_KIND: FileKind<void> = { name: SET_FILE, schema: setSchema, rules: SET_RULES };
+export const SET_KIND: FileKind<void> = { schema: setSchema, rules: SET_RULES };
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 

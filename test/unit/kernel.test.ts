@@ -42,7 +42,7 @@ const rules: Rule<{ short: number }>[] = [
   { at: '.items[]', each: [{ at: '.x', type: 'string', check: (v) => v !== 'no', message: () => 'x says no' }, { at: '.y', type: 'string', check: (v) => v !== 'no', message: () => 'y says no' }] },
 ];
 
-const kind: FileKind<{ short: number }> = { name: 'test.yaml', schema, rules };
+const kind: FileKind<{ short: number }> = { schema, rules };
 const say = (issues: ConfigIssue[]) => issues.map((i) => formatIssue({ ...i, file: 'f' }));
 
 describe('the validation kernel', () => {
