@@ -7,15 +7,19 @@
 // The environment is deliberately not a source: the generated file is committed and checked for
 // drift, so it must be the same whoever regenerates it, whatever their shell exports.
 //
-// The file is validated like a layer set: read through the bounded YAML reader, unknown keys are
-// errors, and every problem is reported at once with file, line, key path and value (exit 2).
+// The file is validated as a layer set is, by the same kernel (definitions/kernel.ts): read through
+// the bounded YAML reader, checked against its schema (CI_SETTINGS_SCHEMA, which `ost-images schema
+// ci` exports; unknown keys are errors) and its rules table, with every problem reported at once
+// with file, line, key path and value (exit 2).
 import { statSync } from 'node:fs';
-import { ConfigError, UsageError, describeValue, quote, type ConfigIssue } from '../core/errors.js';
+import { ConfigError, UsageError, quote, type ConfigIssue } from '../core/errors.js';
 import { INSTALL_DIR } from '../definitions/names.js';
+import { DRAFT_07 } from '../definitions/schema.js';
 import { DAYS, KEEP, describeRule, numberProblem, textNumberProblem, type NumberRule } from '../input/numbers.js';
 import { onUserPath } from '../input/paths.js';
 import { urlMessage } from '../input/urls.js';
-import { formatPath, parseYamlFile, type Parsed, type Seg } from '../definitions/yaml-file.js';
+import { checkFile, isObj, type FileKind, type Obj, type Rule } from '../definitions/kernel.js';
+import { parseYamlFile } from '../definitions/yaml-file.js';
 import { destinationArg, readDestination } from '../tools/rsync.js';
 
 export interface CiSettings {
@@ -88,6 +92,103 @@ function fileUrl(dir: string): string {
   // Directories are plain names (dirProblem): nothing in them needs percent-encoding.
   return `file://${dir}`;
 }
+
+// --- the file's schema -----------------------------------------------------------------------
+
+/** A JSON Schema of the file (draft-07), exported by `ost-images schema ci` for editors; its values are the defaults. */
+export const CI_SETTINGS_SCHEMA = {
+  $schema: DRAFT_07,
+  $id: 'https://ost-images.invalid/schemas/ci.schema.json',
+  title: 'ost-images CI settings (ci.yaml)',
+  description:
+    'Site settings of the nightly on CI runners: what `ost-images ci gitlab` and `ost-images ci github` put into the generated pipeline besides the jobs, which come from layers/. Every key is optional; an option of the same name wins over the file. Regenerate the pipeline files after a change.',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    cli: { type: 'string', minLength: 1, default: DEFAULT_CI_SETTINGS.cli, description: "How a job runs the CLI, from the job's checkout (OST_IMAGES)." },
+    setup: {
+      type: 'string',
+      default: DEFAULT_CI_SETTINGS.setup,
+      description: "What every job runs first on its runner: the host tools, the npm packages, dist/. '' for nothing (runners prepared by hand).",
+    },
+    staging: {
+      type: 'object',
+      description: 'The staging repository: every layer job publishes its layer here and every child job fetches its parent from here; layers never travel as CI artifacts.',
+      additionalProperties: false,
+      properties: {
+        dir: {
+          type: 'string',
+          pattern: INSTALL_DIR.source,
+          default: DEFAULT_STAGING_DIR,
+          description: 'A directory on a file system every runner mounts at the same path: an absolute path of plain folder names (OST_IMAGES_STAGING).',
+        },
+        url: { type: 'string', description: 'Where runners read staging: http(s)://, or file:// for the shared file system itself (default: the file:// URL of dir; OST_IMAGES_STAGING_URL).' },
+      },
+    },
+    repo: {
+      type: 'object',
+      description: 'The production repository test machines install from; a promotion job publishes into it only the builds of a set whose every build and boot job passed.',
+      additionalProperties: false,
+      properties: {
+        dir: { type: 'string', pattern: INSTALL_DIR.source, default: DEFAULT_REPO_DIR, description: 'Its directory: an absolute path of plain folder names (OST_IMAGES_REPO).' },
+        url: {
+          type: 'string',
+          description: "What its ost-images.repo file names, e.g. https://ci.example.org/ost-images/ (default: the file:// URL of dir; OST_IMAGES_REPO_URL).",
+        },
+      },
+    },
+    sign_key: {
+      type: 'string',
+      description:
+        "The NAME of the gpg key promotion signs packages and repomd.xml with (id, fingerprint or e-mail); the secret key comes from the CI's secret store into the runner's GNUPGHOME, never from this file. Default: none, published unsigned (OST_IMAGES_SIGN_KEY).",
+    },
+    keep: {
+      type: 'integer',
+      minimum: KEEP.min,
+      maximum: KEEP.max,
+      default: DEFAULT_CI_SETTINGS.keep,
+      description: `Builds of every top layer that retention keeps in production (and every build they require): ${describeRule(KEEP)} (OST_IMAGES_KEEP).`,
+    },
+    keep_used_within: {
+      type: 'number',
+      exclusiveMinimum: DAYS.min,
+      maximum: DAYS.max,
+      description: `Retention by use: production also keeps every build downloaded within this many days, ${describeRule(DAYS)}, from the access logs \`ost-images usage\` reads. Default: unset, retention by count only (OST_IMAGES_KEEP_USED_WITHIN).`,
+    },
+    mirrors: {
+      type: 'array',
+      items: { type: 'string' },
+      uniqueItems: true,
+      description:
+        "Mirrors the promotion pushes production to after promoting, in this order: an absolute directory on the promotion's runner, rsync://host[:port]/module/path or [user@]host:path. A mirror that fails fails the job; production stays promoted. Default: none (OST_IMAGES_MIRROR).",
+    },
+    upload: { type: 'string', description: 'A command that uploads into staging, for sites whose runners do not share its file system. Default: none (OST_IMAGES_UPLOAD).' },
+    gitlab: {
+      type: 'object',
+      description: "GitLab CI. A pipeline's schedule is set in the project (CI/CD > Schedules), not here.",
+      additionalProperties: false,
+      properties: {
+        tags: { type: 'array', items: { type: 'string' }, uniqueItems: true, description: 'The runner tags every job asks for (default: none, any runner of the project).' },
+      },
+    },
+    github: {
+      type: 'object',
+      description: 'GitHub Actions.',
+      additionalProperties: false,
+      properties: {
+        runs_on: {
+          type: 'array',
+          items: { type: 'string' },
+          minItems: 1,
+          uniqueItems: true,
+          default: DEFAULT_CI_SETTINGS.github.runsOn,
+          description: 'The runs-on labels of every job.',
+        },
+        schedule: { type: 'string', default: DEFAULT_CI_SETTINGS.github.schedule, description: "When the workflow runs: five-field cron in UTC, like '30 2 * * *'." },
+      },
+    },
+  },
+} as const;
 
 // --- value rules, shared by the file and the options ------------------------------------------
 
@@ -177,86 +278,56 @@ export function cronProblem(v: string): string | undefined {
 
 // --- the file --------------------------------------------------------------------------------
 
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-
-/** The file's keys and how each is checked; a nested object is a section. */
-type Rule = 'text' | 'command' | 'dir' | 'url' | 'keep' | 'days' | 'tags' | 'mirrors' | 'cron' | { [key: string]: Rule };
-const FILE_RULES: { [key: string]: Rule } = {
-  cli: 'command',
-  setup: 'text',
-  staging: { dir: 'dir', url: 'url' },
-  repo: { dir: 'dir', url: 'url' },
-  sign_key: 'text',
-  keep: 'keep',
-  keep_used_within: 'days',
-  mirrors: 'mirrors',
-  upload: 'text',
-  gitlab: { tags: 'tags' },
-  github: { runs_on: 'tags', schedule: 'cron' },
-};
-
-/** The settings a file gives, as written (snake_case keys), checked; every problem goes to `issues`. */
-function checkFile(p: Parsed, issues: ConfigIssue[]): void {
-  const add = (segs: Seg[], message: string, key = false) => issues.push({ file: p.file, path: formatPath(segs), line: p.lineOf(segs, key), message });
-  const walk = (value: unknown, rules: { [key: string]: Rule }, segs: Seg[]): void => {
-    if (!isObj(value)) {
-      add(segs, `must be a mapping, got ${describeValue(value)}`);
-      return;
-    }
-    for (const [k, v] of Object.entries(value)) {
-      const rule = rules[k];
-      const at = [...segs, k];
-      if (rule === undefined) {
-        add(at, `unknown key ${quote(k)} (allowed: ${Object.keys(rules).join(', ')})`, true);
-      } else if (typeof rule === 'object') {
-        walk(v, rule, at);
-      } else if (rule === 'keep' || rule === 'days') {
-        // A number in YAML; a quoted one is a string, refused.
-        const problem = numberProblem(v, rule === 'keep' ? KEEP : DAYS);
-        if (problem) add(at, problem);
-      } else if (rule === 'tags' || rule === 'mirrors') {
-        if (!Array.isArray(v)) {
-          add(at, `must be a list, got ${describeValue(v)}`);
-          continue;
-        }
-        if (k === 'runs_on' && v.length === 0) add(at, 'must not be empty (GitHub needs at least one label to pick a runner)');
-        const seen = new Map<string, number>();
-        v.forEach((t, i) => {
-          if (typeof t !== 'string') return add([...at, i], `must be a string, got ${describeValue(t)}`);
-          const problem = rule === 'mirrors' ? mirrorProblem(t) : tagProblem(t);
-          if (problem) return add([...at, i], problem);
-          // A mirror by the destination it names: /srv/m and /srv/m/ are one.
-          const same = rule === 'mirrors' ? mirrorKey(t) : t;
-          if (seen.has(same)) return add([...at, i], `lists ${quote(t)} twice (items ${seen.get(same)} and ${i})`);
-          seen.set(same, i);
-        });
-      } else if (typeof v !== 'string') {
-        add(at, `must be a string, got ${describeValue(v)}`);
-      } else {
-        const problem = valueProblem(rule, v, k);
-        if (problem) add(at, problem);
-      }
-    }
-  };
-  walk(p.data, FILE_RULES, []);
+/** A list of strings each checked on its own, and listed once (by `same`): a problem per item. */
+function listProblems(list: unknown[], problem: (v: string) => string | undefined, same: (v: string) => string): (string | undefined)[] {
+  const seen = new Map<string, number>();
+  return list.map((t, i) => {
+    // Not a string: the schema's to report.
+    if (typeof t !== 'string') return undefined;
+    const p = problem(t);
+    if (p) return p;
+    const key = same(t);
+    if (seen.has(key)) return `lists ${quote(t)} twice (items ${seen.get(key)} and ${i})`;
+    seen.set(key, i);
+    return undefined;
+  });
 }
 
-function valueProblem(rule: 'text' | 'command' | 'dir' | 'url' | 'cron', v: string, what: string): string | undefined {
-  switch (rule) {
-    case 'text':
-      return textProblem(v);
-    case 'command':
-      return commandProblem(v, what === 'cli' ? 'how a job runs ost-images' : what);
-    case 'dir':
-      return dirProblem(v);
-    case 'url':
-      return urlSettingProblem(v);
-    case 'cron':
-      return cronProblem(v);
-  }
-}
+/**
+ * The file's rules, key by key (the schema, CI_SETTINGS_SCHEMA, says the structure and types).
+ * The settings are the same values as the options: the rules are the options' rules.
+ */
+const FILE_RULES: Rule<void>[] = [
+  { at: '.cli', type: 'string', replaces: ['minLength'], problem: (v) => commandProblem(v, 'how a job runs ost-images') },
+  { at: '.setup', type: 'string', problem: textProblem },
+  { at: '.staging.dir', type: 'string', replaces: ['pattern'], problem: dirProblem },
+  { at: '.staging.url', type: 'string', problem: urlSettingProblem },
+  { at: '.repo.dir', type: 'string', replaces: ['pattern'], problem: dirProblem },
+  { at: '.repo.url', type: 'string', problem: urlSettingProblem },
+  { at: '.sign_key', type: 'string', problem: textProblem },
+  // A number in YAML; a quoted one is a string, refused.
+  { at: '.keep', type: 'any', replaces: ['type', 'minimum', 'maximum'], problem: (v) => numberProblem(v, KEEP) },
+  { at: '.keep_used_within', type: 'any', replaces: ['type', 'exclusiveMinimum', 'maximum'], problem: (v) => numberProblem(v, DAYS) },
+  // A mirror by the destination it names: /srv/m and /srv/m/ are one.
+  { at: '.mirrors', type: 'list', replaces: ['uniqueItems'], items: (list) => listProblems(list, mirrorProblem, mirrorKey) },
+  { at: '.upload', type: 'string', problem: textProblem },
+  { at: '.gitlab.tags', type: 'list', replaces: ['uniqueItems'], items: (list) => listProblems(list, tagProblem, (t) => t) },
+  {
+    at: '.github.runs_on',
+    type: 'list',
+    replaces: ['minItems'],
+    check: (list) => list.length > 0,
+    message: () => 'must not be empty (GitHub needs at least one label to pick a runner)',
+  },
+  { at: '.github.runs_on', type: 'list', replaces: ['uniqueItems'], items: (list) => listProblems(list, tagProblem, (t) => t) },
+  { at: '.github.schedule', type: 'string', problem: cronProblem },
+];
+
+/**
+ * ci.yaml as the validation kernel checks it. Its messages predate the kernel and are kept as they
+ * were: no "did you mean" for an unknown key, and problems listed in the order of the keys.
+ */
+export const CI_KIND: FileKind<void> = { schema: CI_SETTINGS_SCHEMA, rules: FILE_RULES, suggestKeys: false, order: 'keys' };
 
 /** What a checked file sets, in CiOverrides' terms (the file is one more layer of overrides). */
 function fromFile(data: Obj, engine: Engine): CiOverrides {
@@ -290,7 +361,7 @@ export function readCiConfig(file: string, engine: Engine): CiOverrides {
   if (!onUserPath('--config', file, () => statSync(file, { throwIfNoEntry: false }))) throw new UsageError(`no such CI settings file: ${quote(file)}`);
   const issues: ConfigIssue[] = [];
   const parsed = parseYamlFile(file, issues);
-  if (parsed) checkFile(parsed, issues);
+  if (parsed) issues.push(...checkFile(CI_KIND, parsed, undefined).issues);
   if (issues.length > 0 || !parsed) throw new ConfigError(issues, 'invalid CI settings');
   return fromFile(parsed.data as Obj, engine);
 }

@@ -1,5 +1,6 @@
 // Commands that read the definitions and the store and change nothing: validate, plan, manifest
-// (which rewrites the manifest from the store) and diff.
+// (which rewrites the manifest from the store), diff, and schema (the definition files' JSON
+// Schemas, in commands/schema.ts).
 import { planWithRootKey } from '../builder/root-key.js';
 import path from 'node:path';
 import type { Command } from 'commander';
@@ -16,6 +17,7 @@ import { planBuild, requireLayer } from '../plan/plan.js';
 import { resolveUpstream } from '../plan/upstream.js';
 import { Store } from '../store/store.js';
 import { currentBuilds, emit, printPlan, withCommon, type Common } from './common.js';
+import { registerSchema } from './schema.js';
 
 export function registerDefine(program: Command): void {
   withCommon(program.command('validate'))
@@ -79,4 +81,5 @@ export function registerDefine(program: Command): void {
       }
       emit(o, shown, () => shown.forEach((s) => process.stdout.write(`${s.layer} (${path.basename(s.image)}):\n${renderDiff(s.diff).trimEnd().split('\n').map((l) => `  ${l}\n`).join('')}`)));
     });
+  registerSchema(program);
 }
