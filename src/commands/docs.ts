@@ -16,6 +16,7 @@ export interface DocRef {
  */
 export const COMMAND_DOCS: Readonly<Record<string, readonly DocRef[]>> = {
   validate: [{ page: 'layer-sets.md', section: 'Validation' }],
+  schema: [{ page: 'layer-sets.md', section: 'Schemas for editors' }],
   plan: [{ page: 'design.md', section: 'plan and build' }],
   build: [
     { page: 'design.md', section: 'Incremental builds' },
