@@ -7,12 +7,16 @@
 // imports what does the work inside the action, when the command runs; only the group of the
 // command asked for is registered (every group for the program's own help, for `help` alone and
 // for an unknown command, the `ci` group then without its generators); and the process gateway
-// loads execa and got at their first use.
+// loads execa and got at their first use. Before a command's action runs, the host programs it
+// needs are checked (commands/tools.ts): every missing one is named at once, exit 2.
 import { Command } from 'commander';
 import { EXIT_FAILED, OstError, UsageError } from './core/errors.js';
 import { installSignalHandlers } from './core/interrupt.js';
 import { configureLog, isDebug, log, writeStderr } from './core/log.js';
 import { announceTestHooks } from './input/test-hooks.js';
+import { layerSet } from './commands/common.js';
+import { COMMAND_TOOLS } from './commands/tools.js';
+import { checkTools } from './tools/requirements.js';
 
 /**
  * The order `ost-images --help` lists commands in: the data flow, then inspection, then the jobs
@@ -35,7 +39,7 @@ type Register = (program: Command, o: { listing: boolean }) => unknown;
 /**
  * The command groups: a module under commands/ each, exporting register<Group>, and the top-level
  * commands it registers (a new group is one more line here; its commands go in HELP_ORDER if
- * they should not come last).
+ * they should not come last, and in commands/tools.ts).
  */
 export const GROUPS: { commands: string[]; load: () => Promise<Register> }[] = [
   { commands: ['validate', 'plan', 'manifest', 'diff'], load: async () => (await import('./commands/define.js')).registerDefine },
@@ -48,6 +52,7 @@ export const GROUPS: { commands: string[]; load: () => Promise<Register> }[] = [
   { commands: ['images'], load: async () => (await import('./commands/images.js')).registerImages },
   { commands: ['vm'], load: async () => (await import('./commands/vm.js')).registerVm }, // vm create, ls, ssh, console, stop, start, rm
   { commands: ['ci'], load: async () => (await import('./commands/ci.js')).registerCi }, // ci gitlab, ci github, and the jobs' commands
+  { commands: ['doctor'], load: async () => (await import('./commands/doctor.js')).registerDoctor }, // the host programs every command runs
 ];
 
 /**
@@ -58,6 +63,13 @@ export const GROUPS: { commands: string[]; load: () => Promise<Register> }[] = [
 export function commandAskedFor(argv: string[]): string | undefined {
   const words = argv.slice(2).filter((a) => !a.startsWith('-'));
   return words[0] === 'help' ? words[1] : words[0];
+}
+
+/** A command's path below the program, as commands/tools.ts names it: `build`, `vm create`. */
+function commandPath(cmd: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = cmd; c?.parent; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
 }
 
 /**
@@ -89,9 +101,13 @@ Examples:
 Exit codes: 0 success, 1 a step failed, 2 bad input (nothing written), 130 interrupted.
 Layer sets live in layers/<set>/ (set.yaml, <layer>/layer.yaml); see README.md.`,
     )
-    .hook('preAction', (cmd) => {
+    .hook('preAction', async (cmd, action) => {
       const o = cmd.opts<{ debug?: boolean; quiet?: boolean }>();
       configureLog({ debug: o.debug, quiet: o.quiet });
+      // Before any work: every program the command needs with these options, on this set.
+      const name = commandPath(action);
+      const opts = action.opts();
+      await checkTools(name, COMMAND_TOOLS[name] ?? [], opts, process.env, () => layerSet(opts as { layersDir: string; set: string }));
     });
 
   const asked = argv === undefined ? undefined : commandAskedFor(argv);
