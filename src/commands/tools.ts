@@ -119,7 +119,7 @@ export const COMMAND_TOOLS: Record<string, Rule[]> = {
   diff: [],
   build: [
     { ...setKeyFile, if: (o) => !!o.dryRun, when: 'with --dry-run, when the set names its root key (ssh_key)' },
-    ...building(everyLayer, { if: (o) => !o.dryRun }),
+    ...building(everyLayer, { if: (o) => !o.dryRun, when: 'unless --dry-run' }),
     fetching({ when: 'with --cache-repo', if: (o) => !o.dryRun && Array.isArray(o.cacheRepo) }),
     { tools: ['qemu-img'], when: 'when the set ships flattened variants (flatten)', if: (o) => !o.dryRun, ifSet: (ls) => ls.set.flatten.length > 0 },
     { tools: ['rpmbuild'], when: 'with --with-packages --package', if: (o) => !o.dryRun && !!o.package },
