@@ -58,7 +58,7 @@ export function renderDoctor(r: DoctorReport): string {
   const out: string[] = [`Host programs, looked up on PATH=${r.path}`, ''];
   if (r.missing.length === 0) out.push('Every program a command requires is installed.');
   else {
-    out.push(`Missing: ${r.missing.join(', ')} (needed by ${[...new Set(r.commands.filter((c) => c.missing.length > 0).map((c) => c.command))].join(', ')})`);
+    out.push(`Missing: ${r.missing.join(', ')} (used by ${[...new Set(r.commands.filter((c) => c.missing.length > 0).map((c) => c.command))].join(', ')})`);
     out.push(`  Debian/Ubuntu: ${r.install.debian}`, `  Fedora/EL:     ${r.install.fedora}`);
   }
   out.push('', 'What each command runs (! missing, ? optional: used when installed):');
