@@ -4,6 +4,7 @@
 import type { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { buildProgram } from '../../src/cli.js';
+import { COMMAND_TOOLS } from '../../src/commands/tools.js';
 import { cli } from '../helpers/cli.js';
 
 /** Every command below the program, groups too, by path (`vm`, `vm create`). */
@@ -28,6 +29,11 @@ function find(program: Command, p: string[]): Command {
 
 describe('help', async () => {
   const full = await buildProgram();
+  it('the whole program: every command, the generators of ci too', () => {
+    const leaves = commandPaths(full).filter((p) => find(full, p).commands.length === 0).map((p) => p.join(' '));
+    expect(leaves.sort()).toEqual(Object.keys(COMMAND_TOOLS).sort());
+  });
+
   it('of the program: the same as the whole program says', async () => {
     const r = await cli(['--help']);
     expect(r.code).toBe(0);
