@@ -110,7 +110,7 @@ console.log(`\nStart-up and a run with nothing to do (median of ${runs} interlea
 console.log(
   table(
     ['command', 'wall', 'CPU (user+sys)', 'wall over --help', 'CPU over --help'],
-    up.map((r) => [r.label, `${fmt(r.wall, 2)} s`, `${fmt(r.cpu, 2)} s`, r === bare ? '' : `${fmt(r.wall - help.wall, 2)} s`, r === bare ? '' : `${fmt(r.cpu - help.cpu, 2)} s`]),
+    up.map((r) => [r.label, `${fmt(r.wall, 2)} s`, `${fmt(r.cpu, 2)} s`, r === bare || r === help ? '' : `${fmt(r.wall - help.wall, 2)} s`, r === bare || r === help ? '' : `${fmt(r.cpu - help.cpu, 2)} s`]),
   ),
 );
 const verdict = (ok) => (ok ? 'met' : 'NOT met');
