@@ -5,11 +5,11 @@
 // without starting anything, where a program is on the PATH it runs programs with, and which
 // programs this process has run (the build manifest records the versions of those).
 //
-// execa is loaded on the first run, not with this module: it is a fifth of the start-up of a
-// command that runs nothing (a build that reuses every layer). Once loaded, a child is spawned
-// synchronously within the call to run(), before it returns its promise (publish relies on that to
-// stop createrepo_c mid-run in its fault tests); only the very first run of a process waits for
-// the import first.
+// execa is loaded on the first run, not with this module: loading it takes about 0.15 s of CPU, a
+// quarter of a command that runs nothing (a build that reuses every layer). Once it is loaded, a
+// child is spawned synchronously within the call to run(), before run() returns its promise
+// (publish relies on that to stop createrepo_c mid-run in its fault tests); only the first run
+// of a process waits for the import.
 import { accessSync, constants, statSync } from 'node:fs';
 import path from 'node:path';
 import type { ResultPromise } from 'execa';
