@@ -1,21 +1,22 @@
 // The command line, as wiring: the program, its global options and help, the command groups
 // (one module each under commands/), and one top-level catch that maps errors to fixed exit
 // codes; stack traces only with --debug. Human progress goes to stderr, --json results to stdout.
+//
+// Start-up: `--help`, or a build that reuses every layer, should cost little more than starting
+// Node. So a command module holds its commands' definitions (options, descriptions, help) and
+// imports what does the work inside the action, when the command runs; only the group of the
+// command asked for is registered (every group for the program's own help, for `help` alone and
+// for an unknown command, the `ci` group then without its generators); and the process gateway
+// loads execa and got at their first use. Before a command's action runs, the host programs it
+// needs are checked (commands/tools.ts): every missing one is named at once, exit 2.
 import { Command } from 'commander';
 import { EXIT_FAILED, OstError, UsageError } from './core/errors.js';
 import { installSignalHandlers } from './core/interrupt.js';
 import { configureLog, isDebug, log, writeStderr } from './core/log.js';
 import { announceTestHooks } from './input/test-hooks.js';
-import { registerBuild } from './commands/build.js';
-import { registerCache } from './commands/cache.js';
-import { registerCi } from './commands/ci.js';
-import { registerConsume } from './commands/consume.js';
-import { registerDefine } from './commands/define.js';
-import { registerImages } from './commands/images.js';
-import { registerMirror } from './commands/mirror.js';
-import { registerPublish } from './commands/publish.js';
-import { registerUsage } from './commands/usage.js';
-import { registerVm } from './commands/vm.js';
+import { layerSet } from './commands/common.js';
+import { COMMAND_TOOLS } from './commands/tools.js';
+import { checkTools } from './tools/requirements.js';
 import { addDocsToHelp } from './commands/docs.js';
 
 /**
@@ -23,7 +24,7 @@ import { addDocsToHelp } from './commands/docs.js';
  * that run several stages. Groups register module by module; this keeps the listing as it was.
  * Commands not named here are listed after these, in the order they were registered.
  */
-const HELP_ORDER = ['validate', 'plan', 'build', 'package', 'publish', 'prune', 'mirror', 'usage', 'install', 'verify', 'test-boot', 'manifest', 'diff', 'cache', 'all', 'nightly', 'ci', 'promote', 'remove-old'];
+const HELP_ORDER = ['validate', 'schema', 'plan', 'build', 'package', 'publish', 'prune', 'mirror', 'usage', 'install', 'verify', 'test-boot', 'manifest', 'diff', 'cache', 'all', 'nightly', 'ci', 'promote', 'remove-old', 'doctor'];
 
 function orderForHelp(program: Command): void {
   const rank = (c: Command) => {
@@ -34,7 +35,49 @@ function orderForHelp(program: Command): void {
   (program.commands as Command[]).sort((a, b) => rank(a) - rank(b));
 }
 
-export function buildProgram(): Command {
+type Register = (program: Command, o: { listing: boolean }) => unknown;
+
+/**
+ * The command groups: a module under commands/ each, exporting register<Group>, and the top-level
+ * commands it registers (a new group is one more line here; its commands go in HELP_ORDER if
+ * they should not come last, and in commands/tools.ts).
+ */
+export const GROUPS: { commands: string[]; load: () => Promise<Register> }[] = [
+  { commands: ['validate', 'schema', 'plan', 'manifest', 'diff'], load: async () => (await import('./commands/define.js')).registerDefine },
+  { commands: ['build', 'package', 'all'], load: async () => (await import('./commands/build.js')).registerBuild },
+  { commands: ['publish', 'prune', 'nightly', 'promote'], load: async () => (await import('./commands/publish.js')).registerPublish },
+  { commands: ['mirror'], load: async () => (await import('./commands/mirror.js')).registerMirror }, // push the served snapshot to mirrors
+  { commands: ['usage'], load: async () => (await import('./commands/usage.js')).registerUsage }, // access logs -> usage.json, for prune --keep-used-within
+  { commands: ['install', 'verify', 'test-boot', 'remove-old'], load: async () => (await import('./commands/consume.js')).registerConsume },
+  { commands: ['cache'], load: async () => (await import('./commands/cache.js')).registerCache }, // cache ls, cache gc
+  { commands: ['images'], load: async () => (await import('./commands/images.js')).registerImages },
+  { commands: ['vm'], load: async () => (await import('./commands/vm.js')).registerVm }, // vm create, ls, ssh, console, stop, start, rm
+  { commands: ['ci'], load: async () => (await import('./commands/ci.js')).registerCi }, // ci gitlab, ci github, and the jobs' commands
+  { commands: ['doctor'], load: async () => (await import('./commands/doctor.js')).registerDoctor }, // the host programs every command runs
+];
+
+/**
+ * The top-level command `argv` asks for (`help X` asks for X), or undefined for the program's own
+ * help. The program's options (--debug, --quiet, --help) take no value, so the first word that is
+ * not an option is the command.
+ */
+export function commandAskedFor(argv: string[]): string | undefined {
+  const words = argv.slice(2).filter((a) => !a.startsWith('-'));
+  return words[0] === 'help' ? words[1] : words[0];
+}
+
+/** A command's path below the program, as commands/tools.ts names it: `build`, `vm create`. */
+function commandPath(cmd: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = cmd; c?.parent; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
+}
+
+/**
+ * The program with the group of the command `argv` asks for, or every group (for the list of
+ * commands) when it asks for none or an unknown one. Without `argv`, every group in full.
+ */
+export async function buildProgram(argv?: string[]): Promise<Command> {
   const program = new Command('ost-images')
     .description('Build VM disk images in layers (qcow2 overlays) and ship every layer as an RPM in a DNF repository.')
     .option('--debug', 'log every command run and show stack traces')
@@ -60,24 +103,20 @@ Exit codes: 0 success, 1 a step failed, 2 bad input (nothing written), 130 inter
 Layer sets live in layers/<set>/ (set.yaml, <layer>/layer.yaml); see docs/layer-sets.md.
 Documentation: README.md and a page per topic under docs/; each command's --help names its page.`,
     )
-    .hook('preAction', (cmd) => {
+    .hook('preAction', async (cmd, action) => {
       const o = cmd.opts<{ debug?: boolean; quiet?: boolean }>();
       configureLog({ debug: o.debug, quiet: o.quiet });
+      // Before any work: every program the command needs with these options, on this set.
+      const name = commandPath(action);
+      const opts = action.opts();
+      await checkTools(name, COMMAND_TOOLS[name] ?? [], opts, process.env, () => layerSet(opts as { layersDir: string; set: string }));
     });
 
-  // The command groups. A new group is one module under commands/ exporting register<Group>,
-  // called here (and its commands named in HELP_ORDER if they should not come last).
-  registerDefine(program); //  validate, plan, manifest, diff
-  registerBuild(program); //   build, package, all
-  registerPublish(program); // publish, prune, nightly
-  registerMirror(program); //  mirror (push the served snapshot to mirrors)
-  registerUsage(program); //   usage (access logs -> usage.json, for prune --keep-used-within)
-  registerConsume(program); // install, verify, test-boot, remove-old
-  registerCache(program); //   cache ls, cache gc
-  registerImages(program); //  images
-  registerVm(program); //      vm create, ls, ssh, console, stop, start, rm
-  registerCi(program); //      ci gitlab, ci github, and the jobs' commands
-  addDocsToHelp(program); //   each command's --help ends naming its page under docs/ (commands/docs.ts)
+  const asked = argv === undefined ? undefined : commandAskedFor(argv);
+  const group = GROUPS.find((g) => asked !== undefined && g.commands.includes(asked));
+  const listing = argv !== undefined && group === undefined;
+  for (const g of group ? [group] : GROUPS) await (await g.load())(program, { listing });
+  addDocsToHelp(program); // each command's --help ends naming its page under docs/ (commands/docs.ts)
 
   orderForHelp(program);
   return program;
@@ -107,7 +146,7 @@ export async function main(argv: string[]): Promise<void> {
   installSignalHandlers();
   try {
     announceTestHooks();
-    const program = buildProgram();
+    const program = await buildProgram(argv);
     exitCodesForArguments(program);
     await program.parseAsync(argv);
   } catch (err) {

@@ -8,9 +8,12 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const BIN = path.join(ROOT, 'bin', 'ost-images');
 
-/** Runs the CLI; returns wall seconds and the peak RSS (MiB) of its largest process. */
-export function timeCli(args, { env = {}, inherit = false } = {}) {
-  const r = spawnSync('/usr/bin/time', ['-f', 'BENCH %e %M', process.execPath, BIN, ...args], {
+/**
+ * Runs a program under GNU time; returns wall seconds, CPU seconds (user and system, the
+ * process and its children) and the peak RSS (MiB) of its largest process.
+ */
+export function timeCommand(argv, { env = {}, inherit = false, label = argv.join(' ') } = {}) {
+  const r = spawnSync('/usr/bin/time', ['-f', 'BENCH %e %M %U %S', ...argv], {
     env: { ...process.env, ...env },
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -19,9 +22,19 @@ export function timeCli(args, { env = {}, inherit = false } = {}) {
   // GNU time's line is the last of stderr; show the rest when asked to.
   if (inherit) process.stderr.write((r.stderr ?? '').replace(/^BENCH .*$/m, ''));
   if (r.error) throw new Error(`cannot run /usr/bin/time (apt-get install time): ${r.error.message}`);
-  const m = /BENCH ([0-9.]+) ([0-9]+)/.exec(r.stderr ?? '');
-  if (r.status !== 0) throw new Error(`ost-images ${args.join(' ')} failed (${r.status}):\n${(r.stderr ?? '').slice(-3000)}`);
-  return { seconds: m ? Number(m[1]) : NaN, peakMiB: m ? Number(m[2]) / 1024 : NaN, stdout: r.stdout };
+  const m = /BENCH ([0-9.]+) ([0-9]+) ([0-9.]+) ([0-9.]+)/.exec(r.stderr ?? '');
+  if (r.status !== 0) throw new Error(`${label} failed (${r.status}):\n${(r.stderr ?? '').slice(-3000)}`);
+  return {
+    seconds: m ? Number(m[1]) : NaN,
+    peakMiB: m ? Number(m[2]) / 1024 : NaN,
+    cpuSeconds: m ? Number(m[3]) + Number(m[4]) : NaN,
+    stdout: r.stdout,
+  };
+}
+
+/** Runs the CLI; returns wall seconds, CPU seconds and the peak RSS (MiB) of its largest process. */
+export function timeCli(args, { env = {}, inherit = false } = {}) {
+  return timeCommand([process.execPath, BIN, ...args], { env, inherit, label: `ost-images ${args.join(' ')}` });
 }
 
 export function median(xs) {

@@ -1,5 +1,7 @@
 // Executes a build plan: layer by layer, each one a new qcow2 written as a `.partial` file next
-// to its parent, checked, made read-only and renamed into place only when complete.
+// to its parent, checked, made read-only and renamed into place only when complete. The base
+// builders, the backends and the fetcher are imported when a layer is built or fetched: a plan
+// that reuses every layer loads none of them.
 import { chmodSync, copyFileSync, existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { LayerDef, LayerSet } from '../definitions/types.js';
@@ -12,13 +14,9 @@ import type { BuildPlan } from '../plan/plan.js';
 import type { BuildRecord, PackagesInfo } from '../records/build.js';
 import type { Store } from '../store/store.js';
 import * as qemuImg from '../tools/qemu-img.js';
-import { buildBase } from './base.js';
 import { diffPackages, diffSummary, formatPackageList, parsePackageList } from './packages.js';
-import { fetchLayer } from './fetch.js';
 import { adoptRootKey, pinKeyFileTime, type RootKey } from './root-key.js';
 import { removeWorkDir } from './recover.js';
-import { chrootBackend } from './backends/chroot.js';
-import { guestfsBackend } from './backends/guestfs.js';
 import type { Backend } from './backends/types.js';
 
 export interface BuildResult {
@@ -28,7 +26,10 @@ export interface BuildResult {
   seconds: number;
 }
 
-const BACKENDS: Record<string, Backend> = { chroot: chrootBackend, guestfs: guestfsBackend };
+const BACKENDS: Record<'chroot' | 'guestfs', () => Promise<Backend>> = {
+  chroot: async () => (await import('./backends/chroot.js')).chrootBackend,
+  guestfs: async () => (await import('./backends/guestfs.js')).guestfsBackend,
+};
 
 /** A release stamp not used by any earlier build of the layer (two builds in one second). */
 function newBuildId(ls: LayerSet, taken: Set<string>): BuildId {
@@ -52,7 +53,6 @@ export async function executePlan(ls: LayerSet, plan: BuildPlan, store: Store, b
   const imagesDir = store.imagesDir(setName);
   const done = new Map<string, BuildRecord>();
   const results: BuildResult[] = [];
-  const backend = BACKENDS[backendName]!;
 
   for (const [i, entry] of plan.entries.entries()) {
     checkInterrupted();
@@ -68,6 +68,7 @@ export async function executePlan(ls: LayerSet, plan: BuildPlan, store: Store, b
     if (entry.action === 'fetch') {
       const t0 = Date.now();
       // Checked (digests, record, qemu-img check, parent build) before it becomes current.
+      const { fetchLayer } = await import('./fetch.js');
       const rec = await fetchLayer(entry.remote!, store, setName, entry.layer, parent, ls.set.package.installDir);
       done.set(entry.layer, rec);
       if (rec.sshKey) adoptRootKey(ls, store, path.join(imagesDir, rec.sshKey.private), rec.manifest?.rootKey);
@@ -82,6 +83,7 @@ export async function executePlan(ls: LayerSet, plan: BuildPlan, store: Store, b
     const compacting = path.join(imagesDir, `.${file}.compact.partial`);
     const keyFile = layer.base ? sshKeyFileName(setName, layer.name, id) : undefined;
     const keyPartial = keyFile ? path.join(imagesDir, `.${keyFile}.partial`) : undefined;
+    const backend = await BACKENDS[backendName]();
     const work = store.workDir(`build-${layer.name}`);
     const started = new Date();
     log.info(`${label}: building ${file} (${entry.reason}) with the ${layer.base ? 'base' : backend.name} builder`);
@@ -98,6 +100,7 @@ export async function executePlan(ls: LayerSet, plan: BuildPlan, store: Store, b
         writeFileSync(`${keyPartial}.pub`, `${rootKey.public}\n`, { mode: 0o644 });
         pinKeyFileTime(keyPartial!);
         pinKeyFileTime(`${keyPartial}.pub`);
+        const { buildBase } = await import('./base.js');
         listText = await buildBase({ set: ls.set, layer, image: partial, sshPublicKey: rootKey.public, work, downloads: store.downloadsDir(), consoleDir: path.join(store.root, 'console'), key: entry.key, epoch: entry.manifest.sourceDateEpoch });
       } else {
         // The backing name is relative: the chain stays valid wherever the directory is installed.

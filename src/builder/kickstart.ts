@@ -53,7 +53,7 @@ export async function buildKickstartBase(ctx: BaseContext, base: KickstartBase):
   writeFileSync(consoleLog, '');
   const accel = (await kvmUsable()) ? 'kvm' : 'tcg';
   log.info(`${layer.name}: installing from ${path.basename(base.iso.url)} with the kickstart (${accel.toUpperCase()}, timeout ${base.timeoutSec}s, console: ${consoleLog})`);
-  const vm = startVm(
+  const vm = await startVm(
     installArgs({ accel, memMiB: 2048, smp: 2, disk: ctx.image, iso, ksIso, kernel, initrd, append: installerCmdline(label) }),
     (chunk) => appendFileSync(consoleLog, chunk),
   );

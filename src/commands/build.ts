@@ -1,23 +1,14 @@
 // Commands that make things in the store: build, package, and all (build to boot in one go).
-import { planWithRootKey } from '../builder/root-key.js';
+// What does the work is imported when a command runs (see cli.ts, "Start-up").
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
-import { all } from '../jobs/all.js';
-import { buildCustom, buildSet } from '../jobs/build.js';
-import { withCustomLayer } from '../builder/custom.js';
-import { publishedKeys } from '../repository/read.js';
-import { loadLayerSet } from '../definitions/load.js';
 import { PAYLOAD } from '../definitions/names.js';
 import { UsageError } from '../core/errors.js';
 import { log } from '../core/log.js';
-import { writeManifest } from '../store/manifest.js';
-import { packageLayers } from '../package/package.js';
 import { DEFAULT_REPO_DIR } from '../core/paths.js';
-import { planBuild, requireLayer } from '../plan/plan.js';
-import { resolveUpstream } from '../plan/upstream.js';
 import { Store } from '../store/store.js';
-import { currentBuilds, emit, printPlan, withCommon, type Common } from './common.js';
+import { currentBuilds, emit, layerSet, printPlan, withCommon, type Common } from './common.js';
 
 export function registerBuild(program: Command): void {
   withCommon(program.command('build'))
@@ -34,7 +25,13 @@ export function registerBuild(program: Command): void {
     .option('--package', 'with --with-packages: also wrap it in an RPM (into the store, or --out)')
     .option('--out <dir>', 'with --package: where the RPM goes')
     .action(async (o: Common & { layer?: string[]; backend: 'auto' | 'chroot' | 'guestfs'; dryRun?: boolean; force?: boolean; offline?: boolean; cacheRepo?: string[]; withPackages?: string; on?: string; name?: string; package?: boolean; out?: string }) => {
-      let ls = loadLayerSet(o.layersDir, o.set);
+      const [{ withCustomLayer }, { resolveUpstream }, { planBuild }, { planWithRootKey }] = await Promise.all([
+        import('../builder/custom.js'),
+        import('../plan/upstream.js'),
+        import('../plan/plan.js'),
+        import('../builder/root-key.js'),
+      ]);
+      let ls = await layerSet(o);
       if (o.withPackages !== undefined || o.on !== undefined || o.name !== undefined) {
         if (o.withPackages === undefined || o.on === undefined || o.name === undefined) throw new UsageError('--with-packages, --on and --name go together');
         if (o.layer) throw new UsageError('--layer does not go with --with-packages (the layer built is --name)');
@@ -45,7 +42,7 @@ export function registerBuild(program: Command): void {
       }
       const store = new Store(o.store);
       const upstream = await resolveUpstream(ls, o.store, { offline: o.offline });
-      const remote = o.cacheRepo ? await publishedKeys(o.cacheRepo) : undefined;
+      const remote = o.cacheRepo ? await (await import('../repository/read.js')).publishedKeys(o.cacheRepo) : undefined;
       // One planning path for --dry-run and the build itself, which plans under the set's lock.
       const makePlan = (rootKey: string | undefined) =>
         planBuild(ls, o.layer ?? [], currentBuilds(store, ls.set.name, ls.order), { force: o.force, upstream, remote, rootKey });
@@ -53,6 +50,7 @@ export function registerBuild(program: Command): void {
         printPlan(o, (await planWithRootKey(ls, store, remote, makePlan, { create: false })).plan);
         return;
       }
+      const { buildCustom, buildSet } = await import('../jobs/build.js');
       if (o.withPackages !== undefined) {
         const { result, image } = await buildCustom(ls, store, makePlan, o.backend, { name: o.name!, package: o.package, out: o.out }, remote);
         emit(o, result, () => log.info(`${o.name}: ${image}${result.package ? `, package ${result.package.rpm}` : ''}`));
@@ -69,7 +67,12 @@ export function registerBuild(program: Command): void {
     .option('--out <dir>', "write the RPMs here instead of the store's rpms directory")
     .action(async (o: Common & { layer?: string[]; payload?: string; out?: string }) => {
       if (o.payload !== undefined && !PAYLOAD.test(o.payload)) throw new UsageError(`--payload: '${o.payload}' is not an rpm payload setting like w6T0L27.zstdio, w9T0.xzdio or w.ufdio`);
-      const ls = loadLayerSet(o.layersDir, o.set);
+      const [{ requireLayer }, { packageLayers }, { writeManifest }] = await Promise.all([
+        import('../plan/plan.js'),
+        import('../package/package.js'),
+        import('../store/manifest.js'),
+      ]);
+      const ls = await layerSet(o);
       const store = new Store(o.store);
       const layers = o.layer ?? ls.order;
       layers.forEach((l) => requireLayer(ls, l));
@@ -93,7 +96,8 @@ export function registerBuild(program: Command): void {
     .option('--no-boot', 'skip the boot test of the installed image')
     .option('--offline', 'use the last known upstream digests instead of fetching them')
     .action(async (o: Common & { repo: string; install: string; root: string; backend: 'auto' | 'chroot' | 'guestfs'; boot: boolean; offline?: boolean }) => {
-      const ls = loadLayerSet(o.layersDir, o.set);
+      const [{ requireLayer }, { all }] = await Promise.all([import('../plan/plan.js'), import('../jobs/all.js')]);
+      const ls = await layerSet(o);
       requireLayer(ls, o.install);
       const { summary: s, wanted } = await all(ls, o);
       emit(o, s, () => {

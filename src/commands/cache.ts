@@ -1,20 +1,20 @@
-// `cache ls` and `cache gc`: the layer store, listed and trimmed (the work is in src/cache.ts).
+// `cache ls` and `cache gc`: the layer store, listed and trimmed (the work is in src/cache.ts,
+// imported when a command runs).
 import type { Command } from 'commander';
-import { collectGarbage, listBuilds } from '../store/cache.js';
-import { loadLayerSet } from '../definitions/load.js';
 import { log } from '../core/log.js';
 import { Store } from '../store/store.js';
-import { emit, existingDirOption, parseKeep, withCommon, type Common } from './common.js';
+import { emit, existingDirOption, layerSet, parseKeep, withCommon, type Common } from './common.js';
 
 export function registerCache(program: Command): void {
   const cache = program.command('cache').description('list and trim the layer store');
 
   withCommon(cache.command('ls'))
     .description("every build in the store: layer, version-release, key, current, packaged, allocated size")
-    .action((o: Common, cmd: Command) => {
+    .action(async (o: Common, cmd: Command) => {
       // A mistyped --store would list nothing, as an empty store does.
       const store = existingDirOption(cmd, 'store', '--store');
-      const ls = loadLayerSet(o.layersDir, o.set);
+      const ls = await layerSet(o);
+      const { listBuilds } = await import('../store/cache.js');
       const rows = listBuilds(ls, new Store(store));
       emit(o, rows, () =>
         rows.forEach((r) => log.info(`${r.current ? '*' : ' '} ${r.layer.padEnd(20)} ${r.build}  ${(r.key ?? '-').slice(0, 12).padEnd(12)}  ${String(r.allocatedMiB).padStart(6)} MiB  ${r.packaged ? 'packaged' : ''}`)),
@@ -29,7 +29,8 @@ export function registerCache(program: Command): void {
     .action(async (o: Common & { keep: string; repo?: string; dryRun?: boolean }, cmd: Command) => {
       const keep = parseKeep(o.keep)!;
       const store = existingDirOption(cmd, 'store', '--store');
-      const ls = loadLayerSet(o.layersDir, o.set);
+      const ls = await layerSet(o);
+      const { collectGarbage } = await import('../store/cache.js');
       const r = await collectGarbage(ls, new Store(store), { keep, repo: o.repo, dryRun: o.dryRun });
       emit(o, { removed: r.removed.map((b) => `${b.layer} ${b.version}-${b.release}`), kept: r.kept, freedBytes: r.freedBytes, dryRun: !!o.dryRun }, () => {
         r.removed.forEach((b) => log.info(`${o.dryRun ? 'would delete' : 'deleted'} ${b.layer} ${b.version}-${b.release}`));

@@ -1,15 +1,14 @@
 // The commands the generated pipeline's jobs run (`ci layer`, `ci boot`): registered on the `ci`
 // group by registerCi (commands/ci.ts). They land here, beside the generators, so that the
 // pipeline and the commands it calls are one group in --help. Locations come from the variables
-// the pipeline sets; each flag overrides its variable. The work is in ci/jobs.ts.
+// the pipeline sets; each flag overrides its variable. The work is in jobs/ci.ts, imported when a
+// command runs.
 import { Command, Option } from 'commander';
-import { bootJob, layerJob } from '../jobs/ci.js';
 import { PRODUCTION, STAGING, given, repoLocation, runId } from '../ci/locations.js';
 import { SECONDS, parseNumber } from '../input/numbers.js';
-import { loadLayerSet } from '../definitions/load.js';
 import type { BackendName } from '../tools/host.js';
 import { Store } from '../store/store.js';
-import { emit, withCommon, type Common } from './common.js';
+import { emit, layerSet, withCommon, type Common } from './common.js';
 
 interface RepoCli {
   staging?: string;
@@ -45,7 +44,8 @@ export function registerCiJobs(ci: Command): void {
       const where = repos(o);
       const upload = given(o.upload, process.env.OST_IMAGES_UPLOAD);
       const run = given(o.run, process.env.OST_IMAGES_RUN);
-      const ls = loadLayerSet(o.layersDir, o.set);
+      const ls = await layerSet(o);
+      const { layerJob } = await import('../jobs/ci.js');
       const r = await layerJob(ls, o.layer, new Store(o.store), { ...where, upload, backend: o.backend, offline: o.offline, run: run === undefined ? undefined : runId(run) });
       emit(o, r, () => undefined);
     });
@@ -60,7 +60,8 @@ export function registerCiJobs(ci: Command): void {
       const where = repos(o);
       const run = runId(given(o.run, process.env.OST_IMAGES_RUN));
       const timeoutSec = parseNumber('--boot-timeout', o.bootTimeout, SECONDS);
-      const ls = loadLayerSet(o.layersDir, o.set);
+      const ls = await layerSet(o);
+      const { bootJob } = await import('../jobs/ci.js');
       const r = await bootJob(ls, o.layer, new Store(o.store), { ...where, run, timeoutSec, offline: o.offline });
       emit(o, r, () => undefined);
     });

@@ -1,15 +1,19 @@
 // `ost-images ci`: the nightly on CI runners. `ci gitlab` and `ci github` generate the pipeline
 // (GitLab CI) or workflow (GitHub Actions) from layers/ and the site settings, write it, print it
 // or check a committed copy for drift; the job commands the pipeline runs attach to the same group
-// (commands/ci-jobs.ts).
+// (commands/ci-jobs.ts). The generators' options name the built-in settings, which come with the
+// YAML renderers: they are loaded only when a `ci` command runs or shows its help, not for the
+// program's own listing (see cli.ts, "Start-up").
 import type { Command } from 'commander';
 import { UsageError } from '../core/errors.js';
 import { log } from '../core/log.js';
 import { DEFAULT_LAYERS_DIR } from '../core/paths.js';
-import { DEFAULT_FILE, checkGenerated, generatePipeline, staleError, writeGenerated } from '../ci/generate.js';
-import { CONFIG_FILE, DEFAULT_CI_SETTINGS, type CiOverrides, type Engine } from '../ci/settings.js';
+import type { CiOverrides, Engine } from '../ci/settings.js';
 import { checkOutputFile, writeOutputFile } from '../input/paths.js';
 import { registerCiJobs } from './ci-jobs.js';
+
+type Settings = typeof import('../ci/settings.js');
+type Generate = typeof import('../ci/generate.js');
 
 /** The site overrides as commander names them (`--runner-tag` repeated), plus what picks the output. */
 interface GenerateCli extends Omit<CiOverrides, 'runnerTags' | 'mirrors'> {
@@ -69,7 +73,7 @@ function overrides(o: GenerateCli): CiOverrides {
   };
 }
 
-function generator(ci: Command, engine: Engine): void {
+function generator(ci: Command, engine: Engine, { DEFAULT_CI_SETTINGS, CONFIG_FILE }: Settings, { DEFAULT_FILE, checkGenerated, generatePipeline, staleError, writeGenerated }: Generate): void {
   const d = DEFAULT_CI_SETTINGS;
   const what = engine === 'gitlab' ? 'GitLab CI pipeline' : 'GitHub Actions workflow';
   const c = ci
@@ -120,13 +124,20 @@ function generator(ci: Command, engine: Engine): void {
   });
 }
 
-/** The `ci` group: the generators, and the job commands (ci-jobs.ts) on the same group. */
-export function registerCi(program: Command): Command {
+/**
+ * The `ci` group: the generators, and the job commands (ci-jobs.ts) on the same group. `listing`:
+ * only for the program's list of commands, which shows the group's name and description, so the
+ * generators (and the settings and renderers their options name) are left out.
+ */
+export async function registerCi(program: Command, { listing = false }: { listing?: boolean } = {}): Promise<Command> {
   const ci = program
     .command('ci')
     .description('the nightly on CI runners: generate the GitLab CI pipeline or GitHub Actions workflow, and the commands its jobs run');
-  generator(ci, 'gitlab');
-  generator(ci, 'github');
+  if (!listing) {
+    const [settings, generate] = await Promise.all([import('../ci/settings.js'), import('../ci/generate.js')]);
+    generator(ci, 'gitlab', settings, generate);
+    generator(ci, 'github', settings, generate);
+  }
   registerCiJobs(ci);
   return ci;
 }

@@ -1,9 +1,11 @@
-// What the command modules share: the option sets several commands take, and how a result is
-// printed (--json on stdout, or for people on stderr through the log).
+// What the command modules share: the option sets several commands take, the layer set a command
+// works on, and how a result is printed (--json on stdout, or for people on stderr through the log).
+import path from 'node:path';
 import type { Command } from 'commander';
 import { UsageError } from '../core/errors.js';
 import { log } from '../core/log.js';
 import { DEFAULT_LAYERS_DIR, DEFAULT_REPO_DIR, DEFAULT_SET } from '../core/paths.js';
+import type { LayerSet } from '../definitions/types.js';
 import type { BuildPlan } from '../plan/plan.js';
 import type { PublishOptions } from '../publish/publish.js';
 import { DAYS, KEEP, parseOptionalNumber } from '../input/numbers.js';
@@ -96,6 +98,22 @@ export const MIRROR_HELP =
 export function mirrorsGiven(flags: string[] | undefined, env: string | undefined): string[] {
   if (flags !== undefined) return flags;
   return (env ?? '').split(/\s+/).filter((d) => d !== '');
+}
+
+let loaded: { key: string; ls: LayerSet } | undefined;
+
+/**
+ * The layer set a command works on (`--layers-dir`, `--set`), read and checked once per process:
+ * the check of a command's tools (commands/tools.ts) reads it before the command does when what
+ * the command runs depends on it (how the set's bases are made).
+ */
+export async function layerSet(o: { layersDir: string; set: string }): Promise<LayerSet> {
+  const key = JSON.stringify([path.resolve(o.layersDir), o.set]);
+  if (loaded?.key !== key) {
+    const { loadLayerSet } = await import('../definitions/load.js');
+    loaded = { key, ls: loadLayerSet(o.layersDir, o.set) };
+  }
+  return loaded.ls;
 }
 
 export function emit(opts: { json?: boolean }, value: unknown, human: () => void): void {

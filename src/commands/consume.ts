@@ -1,24 +1,17 @@
 // Commands for what a test machine does with the packages: install, verify, test-boot, and
-// remove-old after a dnf upgrade.
+// remove-old after a dnf upgrade. What does the work is imported when a command runs (see cli.ts,
+// "Start-up").
 import path from 'node:path';
 import { Option, type Command } from 'commander';
-import { imageOf } from '../builder/build.js';
-import { installInto } from '../consume/install.js';
-import { removeOld } from '../consume/remove-old.js';
-import { bootImage } from '../consume/test-boot.js';
-import { defaultVmDir } from '../consume/vm.js';
-import { verifyChain } from '../consume/verify.js';
-import { loadLayerSet } from '../definitions/load.js';
+import { defaultVmDir } from '../consume/installed.js';
 import { StepError, UsageError } from '../core/errors.js';
 import { log } from '../core/log.js';
 import { DEFAULT_REPO_DIR } from '../core/paths.js';
-import { requireLayer, topLayers } from '../plan/plan.js';
 import { PUBLIC_KEY_FILE } from '../repository/snapshot.js';
 import { Store } from '../store/store.js';
-import { describeVerdict, verdictExitCode, verifyRebuild } from '../jobs/reproduce.js';
 import { SECONDS, parseNumber } from '../input/numbers.js';
 import { existingDir } from '../input/paths.js';
-import { emit, existingDirOption, parseKeep, withCommon, type Common } from './common.js';
+import { emit, existingDirOption, layerSet, parseKeep, withCommon, type Common } from './common.js';
 
 export function registerConsume(program: Command): void {
   program
@@ -30,6 +23,7 @@ export function registerConsume(program: Command): void {
     .option('--gpgcheck', `check package and repomd.xml signatures against the key published beside the repository (${PUBLIC_KEY_FILE})`)
     .option('--json', 'machine-readable result on stdout')
     .action(async (packages: string[], o: { repo: string; root: string; gpgcheck?: boolean; json?: boolean }) => {
+      const { installInto } = await import('../consume/install.js');
       const r = await installInto(o.root, o.repo, packages, o.gpgcheck);
       emit(o, r, () => log.info(`installed into ${o.root}: ${r.installed.join(' ')}`));
     });
@@ -56,7 +50,8 @@ set's definitions no longer give the build's key, or the mirror moved since it w
     .action(async (image: string | undefined, o: Common & { rebuild?: string[]; cacheRepo?: string[]; backend: 'auto' | 'chroot' | 'guestfs'; offline?: boolean; keepScratch?: boolean; blocks?: boolean }) => {
       if (o.rebuild) {
         if (image !== undefined) throw new UsageError('give either an image or --rebuild LAYER..., not both');
-        const ls = loadLayerSet(o.layersDir, o.set);
+        const [{ requireLayer }, { describeVerdict, verdictExitCode, verifyRebuild }] = await Promise.all([import('../plan/plan.js'), import('../jobs/reproduce.js')]);
+        const ls = await layerSet(o);
         o.rebuild.forEach((l) => requireLayer(ls, l));
         const store = new Store(o.store);
         const unlock = await store.lock(ls.set.name);
@@ -70,6 +65,7 @@ set's definitions no longer give the build's key, or the mirror moved since it w
         return;
       }
       if (image === undefined) throw new UsageError('give an image to check its chain, or --rebuild LAYER... to check builds against their inputs');
+      const { verifyChain } = await import('../consume/verify.js');
       const chain = await verifyChain(image);
       emit(o, chain, () => chain.forEach((c) => log.info(`ok ${c.file}${c.backing ? ` -> ${path.basename(c.backing)}` : ''}`)));
     });
@@ -83,11 +79,12 @@ set's definitions no longer give the build's key, or the mirror moved since it w
     .option('--no-ssh', "do not log in over SSH with the root key shipped with the chain's base")
     .action(async (o: Common & { layer?: string; image?: string; timeout: string; consoleLog?: string; ssh: boolean }) => {
       const timeoutSec = parseNumber('--timeout', o.timeout, SECONDS);
+      const [{ imageOf }, { bootImage }, { requireLayer, topLayers }] = await Promise.all([import('../builder/build.js'), import('../consume/test-boot.js'), import('../plan/plan.js')]);
       const images: string[] = [];
       if (o.image) {
         images.push(o.image);
       } else {
-        const ls = loadLayerSet(o.layersDir, o.set);
+        const ls = await layerSet(o);
         const store = new Store(o.store);
         for (const l of o.layer ? [o.layer] : topLayers(ls)) {
           requireLayer(ls, l);
@@ -114,6 +111,7 @@ set's definitions no longer give the build's key, or the mirror moved since it w
       // '/' by default; a --root that does not exist would read as "nothing installed" (exit 0).
       const root = existingDir('--root', o.root);
       const vmDir = existingDirOption(cmd, 'vmDir', '--vm-dir', 'OST_IMAGES_VM_DIR');
+      const { removeOld } = await import('../consume/remove-old.js');
       const r = await removeOld(root, keep, { dryRun: o.dryRun, vmDir });
       emit(o, r, () => undefined);
     });

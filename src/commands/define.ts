@@ -1,29 +1,21 @@
 // Commands that read the definitions and the store and change nothing: validate, plan, manifest
 // (which rewrites the manifest from the store), diff, and schema (the definition files' JSON
-// Schemas, in commands/schema.ts).
-import { planWithRootKey } from '../builder/root-key.js';
+// Schemas, in commands/schema.ts). What does the work is imported when a command runs (see cli.ts,
+// "Start-up").
 import path from 'node:path';
 import type { Command } from 'commander';
-import { imageOf } from '../builder/build.js';
 import type { PackageDiff } from '../records/package-diff.js';
-import { renderDiff } from '../builder/packages.js';
-import { diffBesideImage } from '../consume/diff.js';
-import { publishedKeys } from '../repository/read.js';
-import { loadLayerSet } from '../definitions/load.js';
 import { StepError } from '../core/errors.js';
 import { log } from '../core/log.js';
-import { MANIFEST_SCHEMA, writeManifest } from '../store/manifest.js';
-import { planBuild, requireLayer } from '../plan/plan.js';
-import { resolveUpstream } from '../plan/upstream.js';
 import { Store } from '../store/store.js';
-import { currentBuilds, emit, printPlan, withCommon, type Common } from './common.js';
+import { currentBuilds, emit, layerSet, printPlan, withCommon, type Common } from './common.js';
 import { registerSchema } from './schema.js';
 
 export function registerDefine(program: Command): void {
   withCommon(program.command('validate'))
     .description('check a layer set and report every problem at once (exit 2 when invalid)')
-    .action((o: Common) => {
-      const ls = loadLayerSet(o.layersDir, o.set);
+    .action(async (o: Common) => {
+      const ls = await layerSet(o);
       emit(o, { set: ls.set.name, layers: ls.order }, () => log.info(`set '${ls.set.name}' is valid: ${ls.order.join(', ')}`));
     });
 
@@ -34,9 +26,10 @@ export function registerDefine(program: Command): void {
     .option('--offline', 'use the last known upstream digests instead of fetching them')
     .option('--cache-repo <repo...>', 'repositories (directories or URLs) whose published layers are used instead of building them')
     .action(async (o: Common & { layer?: string[]; force?: boolean; offline?: boolean; cacheRepo?: string[] }) => {
-      const ls = loadLayerSet(o.layersDir, o.set);
+      const [{ resolveUpstream }, { planBuild }, { planWithRootKey }] = await Promise.all([import('../plan/upstream.js'), import('../plan/plan.js'), import('../builder/root-key.js')]);
+      const ls = await layerSet(o);
       const upstream = await resolveUpstream(ls, o.store, { offline: o.offline, allowUnknown: true });
-      const remote = o.cacheRepo ? await publishedKeys(o.cacheRepo) : undefined;
+      const remote = o.cacheRepo ? await (await import('../repository/read.js')).publishedKeys(o.cacheRepo) : undefined;
       const store = new Store(o.store);
       const makePlan = (rootKey: string | undefined) => planBuild(ls, o.layer ?? [], currentBuilds(store, ls.set.name, ls.order), { force: o.force, upstream, remote, rootKey });
       printPlan(o, (await planWithRootKey(ls, store, remote, makePlan, { create: false })).plan);
@@ -46,11 +39,12 @@ export function registerDefine(program: Command): void {
     .description(`print the set's build manifest (${'<store>/<set>/manifest.json'}, rewritten by build, package and nightly), or its JSON Schema`)
     .option('--schema', 'print the JSON Schema that documents every field instead')
     .action(async (o: Common & { schema?: boolean }) => {
+      const { MANIFEST_SCHEMA, writeManifest } = await import('../store/manifest.js');
       if (o.schema) {
         process.stdout.write(`${JSON.stringify(MANIFEST_SCHEMA, null, 2)}\n`);
         return;
       }
-      const ls = loadLayerSet(o.layersDir, o.set);
+      const ls = await layerSet(o);
       const store = new Store(o.store);
       const unlock = await store.lock(ls.set.name);
       try {
@@ -66,11 +60,17 @@ export function registerDefine(program: Command): void {
     .argument('[layer]', "layer whose current build to show (default: every layer of the set)")
     .option('-i, --image <file>', 'an image (e.g. an installed one) instead: reads the diff shipped beside it')
     .action(async (layer: string | undefined, o: Common & { image?: string }) => {
+      const [{ imageOf }, { renderDiff }, { diffBesideImage }, { requireLayer }] = await Promise.all([
+        import('../builder/build.js'),
+        import('../builder/packages.js'),
+        import('../consume/diff.js'),
+        import('../plan/plan.js'),
+      ]);
       const shown: { layer: string; image: string; diff: PackageDiff }[] = [];
       if (o.image) {
         shown.push({ layer: path.basename(o.image), image: o.image, diff: diffBesideImage(o.image) });
       } else {
-        const ls = loadLayerSet(o.layersDir, o.set);
+        const ls = await layerSet(o);
         const store = new Store(o.store);
         for (const l of layer ? [layer] : ls.order) {
           requireLayer(ls, l);

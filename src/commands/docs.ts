@@ -48,6 +48,7 @@ export const COMMAND_DOCS: Readonly<Record<string, readonly DocRef[]>> = {
   'remove-old': [{ page: 'test-machines.md', section: 'Removing old builds' }],
   images: [{ page: 'test-machines.md', section: 'ost-images images' }],
   vm: [{ page: 'test-machines.md', section: 'ost-images vm' }],
+  doctor: [{ page: 'design.md', section: 'Host programs: checked first, listed by `doctor`' }],
 };
 
 /** The command's path below the program: `vm create`, `ci layer`, `publish`. */

@@ -1,8 +1,7 @@
-// `ost-images images`: the installed tree of a test machine and which VMs use which build.
+// `ost-images images`: the installed tree of a test machine and which VMs use which build (the
+// work is in consume/images.ts, imported when the command runs).
 import type { Command } from 'commander';
-import { imagesReport, renderImages } from '../consume/images.js';
-import { defaultImagesDir } from '../consume/installed.js';
-import { defaultVmDir } from '../consume/vm.js';
+import { defaultImagesDir, defaultVmDir } from '../consume/installed.js';
 import { writeStderr } from '../core/log.js';
 import { emit, existingDirOption } from './common.js';
 
@@ -16,6 +15,7 @@ export function registerImages(program: Command): void {
     .action(async (o: { imagesDir: string; vmDir: string; json?: boolean }, cmd: Command) => {
       const imagesDir = existingDirOption(cmd, 'imagesDir', '--images-dir', 'OST_IMAGES_DIR');
       const vmDir = existingDirOption(cmd, 'vmDir', '--vm-dir', 'OST_IMAGES_VM_DIR');
+      const { imagesReport, renderImages } = await import('../consume/images.js');
       const r = await imagesReport(imagesDir, vmDir);
       // For people on stderr, like every other command's listing; --json is the machine's form.
       emit(o, r, () => writeStderr(renderImages(r)));

@@ -1,9 +1,10 @@
-// mirror: pushes the served snapshot of a repository to other places test machines read from.
+// mirror: pushes the served snapshot of a repository to other places test machines read from (the
+// work is in mirror/mirror.ts, imported when the command runs).
 import type { Command } from 'commander';
 import { UsageError, quote } from '../core/errors.js';
 import { log } from '../core/log.js';
 import { DEFAULT_REPO_DIR } from '../core/paths.js';
-import { mirror, type MirrorReport } from '../mirror/mirror.js';
+import type { MirrorReport } from '../mirror/mirror.js';
 import { KIB_PER_S, parseOptionalNumber } from '../input/numbers.js';
 import { emit } from './common.js';
 
@@ -61,6 +62,7 @@ Examples:
       const bwlimit = parseOptionalNumber('--bwlimit', o.bwlimit, KIB_PER_S);
       if (o.rsh !== undefined && o.rsh.trim() === '') throw new UsageError('--rsh: is empty; leave it out for rsync\'s default (ssh)');
       if (o.rsh !== undefined && /[\u0000-\u001f\u007f]/.test(o.rsh)) throw new UsageError(`--rsh: ${quote(o.rsh)} holds a control character`);
+      const { mirror } = await import('../mirror/mirror.js');
       const r = await mirror(o.repo, o.to ?? [], { verifyOnly: o.verify, checksum: o.checksum, bwlimit, rsh: o.rsh });
       // Differences go to stderr with --json too: a person reading a CI log sees them there.
       emit(o, r, () => printReport(r));

@@ -1,25 +1,20 @@
 // Commands that write a repository: publish (and roll back), prune, nightly, the gate that
-// publishes only what passed, and promote, a pipeline's gate from staging into production.
+// publishes only what passed, and promote, a pipeline's gate from staging into production. What
+// does the work is imported when a command runs (see cli.ts, "Start-up").
 import path from 'node:path';
 import { Command, Option } from 'commander';
-import { loadLayerSet } from '../definitions/load.js';
 import { EXIT_FAILED, UsageError } from '../core/errors.js';
 import { servedStamp } from '../repository/snapshot.js';
 import type { BackendName } from '../tools/host.js';
 import { log, writeStderr } from '../core/log.js';
-import { nightly, renderReport, writeReport } from '../jobs/nightly.js';
-import { currentRpms } from '../package/package.js';
 import { given, runId } from '../ci/locations.js';
 import { DAYS, KEEP, SECONDS, parseNumber, parseOptionalNumber } from '../input/numbers.js';
-import { promote } from '../jobs/promote.js';
-import { prune, publish, rollback, type PublishResult } from '../publish/publish.js';
+import type { PublishResult } from '../publish/publish.js';
 import type { PublishPlan } from '../publish/plan.js';
 import { describePlan } from '../publish/plan-text.js';
-import { requireLayer } from '../plan/plan.js';
+import type { UsagePruneResult } from '../publish/prune-by-use.js';
 import { Store } from '../store/store.js';
-import { pruneByUse, type UsagePruneResult } from '../publish/prune-by-use.js';
-import { MIRROR_HELP, baseUrls, collect, emit, mirrorsGiven, publishOpts, repeatedUrl, withCommon, withPublishing, type Common, type PublishCli } from './common.js';
-import { checkMirrorDestinations, describeOutcome } from '../mirror/mirror.js';
+import { MIRROR_HELP, baseUrls, collect, emit, layerSet, mirrorsGiven, publishOpts, repeatedUrl, withCommon, withPublishing, type Common, type PublishCli } from './common.js';
 import { DEFAULT_LAYERS_DIR, DEFAULT_SET } from '../core/paths.js';
 
 function printPublish(r: PublishResult): void {
@@ -50,6 +45,7 @@ export function registerPublish(program: Command): void {
     .option('-n, --dry-run', 'print the plan (what would be added, removed, signed; which rule keeps each build with --keep; the closure check) and write nothing; with --json the result carries it as "plan"')
     .option('--rollback', 'instead of publishing, serve again the snapshot the current one replaced')
     .action(async (o: Common & PublishCli & { keep?: string; dryRun?: boolean; rollback?: boolean }) => {
+      const { publish, rollback } = await import('../publish/publish.js');
       if (o.rollback) {
         const clash = [o.keep !== undefined && '--keep', o.dryRun && '--dry-run', o.signKey && '--sign-key'].filter(Boolean);
         if (clash.length > 0) throw new UsageError(`--rollback does not go with ${clash.join(', ')}`);
@@ -58,7 +54,8 @@ export function registerPublish(program: Command): void {
         return;
       }
       const opts = publishOpts(o);
-      const ls = loadLayerSet(o.layersDir, o.set);
+      const ls = await layerSet(o);
+      const { currentRpms } = await import('../package/package.js');
       const result = await publish(o.repo, currentRpms(ls, new Store(o.store)), { ...opts, dryRun: o.dryRun });
       emit(o, result, () => printPublish(result));
     });
@@ -73,9 +70,11 @@ export function registerPublish(program: Command): void {
       const days = parseOptionalNumber('--keep-used-within', o.keepUsedWithin, DAYS);
       if (days !== undefined) {
         // Retention by use: the result also says which rule keeps what.
+        const { pruneByUse } = await import('../publish/prune-by-use.js');
         const r = await pruneByUse(o.repo, keep!, days, { signKey: opts.signKey, unsigned: opts.unsigned, url: opts.url, dryRun: o.dryRun }, new Date());
         return emit(o, r, () => printPruneByUse(r));
       }
+      const { prune } = await import('../publish/publish.js');
       const result = await prune(o.repo, keep!, { ...opts, dryRun: o.dryRun });
       emit(o, result, () => printPublish(result));
     });
@@ -100,8 +99,9 @@ anything is built (mirror destinations too); 130 interrupted.`,
     .action(async (o: Common & PublishCli & { keep?: string; backend: 'auto' | BackendName; offline?: boolean; bootTimeout: string; reportDir?: string; mirror?: string[]; reproduce?: string[] }) => {
       const bootTimeoutSec = parseNumber('--boot-timeout', o.bootTimeout, SECONDS);
       const opts = publishOpts(o);
+      const [{ checkMirrorDestinations }, { requireLayer }, { nightly, renderReport, writeReport }] = await Promise.all([import('../mirror/mirror.js'), import('../plan/plan.js'), import('../jobs/nightly.js')]);
       const mirrors = checkMirrorDestinations(o.repo, mirrorsGiven(o.mirror, process.env.OST_IMAGES_MIRROR));
-      const ls = loadLayerSet(o.layersDir, o.set);
+      const ls = await layerSet(o);
       o.reproduce?.forEach((l) => requireLayer(ls, l));
       const store = new Store(o.store);
       const reportDir = path.resolve(o.reportDir ?? path.join(store.root, 'reports'));
@@ -147,9 +147,10 @@ promotion (production stays promoted; the result's "mirrors" and the error name 
       const keep = parseOptionalNumber(o.keep !== undefined ? '--keep' : 'OST_IMAGES_KEEP', given(o.keep, env.OST_IMAGES_KEEP), KEEP);
       const keepUsedWithin = parseOptionalNumber(o.keepUsedWithin !== undefined ? '--keep-used-within' : 'OST_IMAGES_KEEP_USED_WITHIN', given(o.keepUsedWithin, env.OST_IMAGES_KEEP_USED_WITHIN), DAYS);
       if (keepUsedWithin !== undefined && keep === undefined) throw new UsageError('--keep-used-within goes with --keep or OST_IMAGES_KEEP (it widens what retention keeps)');
+      const [{ checkMirrorDestinations, describeOutcome }, { promote }] = await Promise.all([import('../mirror/mirror.js'), import('../jobs/promote.js')]);
       const mirrors = checkMirrorDestinations(to, mirrorsGiven(o.mirror, env.OST_IMAGES_MIRROR));
       const stagingKeep = parseOptionalNumber(o.stagingKeep !== undefined ? '--staging-keep' : 'OST_IMAGES_STAGING_KEEP', given(o.stagingKeep, env.OST_IMAGES_STAGING_KEEP), KEEP) ?? 2;
-      const ls = loadLayerSet(o.layersDir, o.set);
+      const ls = await layerSet(o);
       const signKey = given(o.signKey, env.OST_IMAGES_SIGN_KEY);
       const url = baseUrls(o.url, env.OST_IMAGES_REPO_URL);
       const r = await promote(ls, path.resolve(from), path.resolve(to), { run, keep, keepUsedWithin, signKey, unsigned: o.unsigned, url, stagingKeep, mirrors });

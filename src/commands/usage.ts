@@ -3,8 +3,7 @@
 import type { Command } from 'commander';
 import { log } from '../core/log.js';
 import { DEFAULT_REPO_DIR } from '../core/paths.js';
-import { refreshServedPage } from '../status/status-page.js';
-import { recordUsage, type LogResult, type UsageResult } from '../usage/usage.js';
+import type { LogResult, UsageResult } from '../usage/usage.js';
 import { emit } from './common.js';
 
 function describeLog(r: LogResult): string {
@@ -54,6 +53,7 @@ Example:
   ost-images usage --repo /srv/ost-images --access-log /var/log/nginx/access.log --access-log /var/log/nginx/access.log.1`,
     )
     .action(async (o: { repo: string; accessLog?: string[]; json?: boolean }) => {
+      const [{ refreshServedPage }, { recordUsage }] = await Promise.all([import('../status/status-page.js'), import('../usage/usage.js')]);
       // The served page shows last use at once, not only after the next publish.
       const r = await recordUsage(o.repo, o.accessLog ?? [], { afterWrite: () => refreshServedPage(o.repo) });
       emit(o, r, () => printUsage(r));

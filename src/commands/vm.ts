@@ -1,8 +1,9 @@
 // `ost-images vm ...`: VMs on the installed images (or a builder's store) through libvirt, for test
-// machines and for engineers who just rebuilt a layer (the work is in src/consume/vm.ts).
+// machines and for engineers who just rebuilt a layer (the work is in src/consume/vm.ts, imported
+// when a command runs).
 import type { Command } from 'commander';
-import { defaultImagesDir } from '../consume/installed.js';
-import { consoleVm, createVm, defaultVmDir, lsVms, rmVm, sshVm, startVm, stopVm, type ImageSource } from '../consume/vm.js';
+import { defaultImagesDir, defaultVmDir } from '../consume/installed.js';
+import type { ImageSource } from '../consume/vm.js';
 import { UsageError } from '../core/errors.js';
 import { log } from '../core/log.js';
 import { DEFAULT_SET } from '../core/paths.js';
@@ -80,6 +81,7 @@ Overlays and console logs go to the VM directory (--vm-dir, env OST_IMAGES_VM_DI
       const timeoutSec = parseNumber('--timeout', o.timeout, SECONDS);
       // Made when missing; a path that cannot be a directory is bad input.
       const vmDir = existingDir('--vm-dir', o.vmDir, { mayBeMissing: true });
+      const { createVm } = await import('../consume/vm.js');
       const r = await createVm({ name, set: o.set, layer: o.layer, from: imageSource(o), vmDir, memoryMiB, cpus, timeoutSec, keep: o.keep });
       emit(o, r, () => undefined);
     });
@@ -88,7 +90,7 @@ Overlays and console logs go to the VM directory (--vm-dir, env OST_IMAGES_VM_DI
     .description('every VM made by vm create: state, the set/layer/build it runs on, and whether a newer build is installed')
     .option('--json', 'machine-readable result on stdout')
     .action(async (o: { vmDir: string; json?: boolean }, cmd: Command) => {
-      const rows = await lsVms(vmDirOf(cmd));
+      const rows = await (await import('../consume/vm.js')).lsVms(vmDirOf(cmd));
       emit(o, rows, () => {
         if (rows.length === 0) log.info('no VMs');
         for (const r of rows) {
@@ -104,7 +106,7 @@ Overlays and console logs go to the VM directory (--vm-dir, env OST_IMAGES_VM_DI
     .argument('<name>', 'VM name')
     .argument('[command...]', "command to run (after --), e.g. -- uname -a; as with ssh, its words are joined and run by root's shell in the VM")
     .action(async (name: string, command: string[], _o: unknown, cmd: Command) => {
-      process.exitCode = await sshVm(name, command, vmDirOf(cmd));
+      process.exitCode = await (await import('../consume/vm.js')).sshVm(name, command, vmDirOf(cmd));
     });
 
   withVmDir(vm.command('console'))
@@ -112,7 +114,7 @@ Overlays and console logs go to the VM directory (--vm-dir, env OST_IMAGES_VM_DI
     .argument('<name>', 'VM name')
     .option('-f, --follow', 'keep printing what arrives until the VM stops (Ctrl-C to leave)')
     .action(async (name: string, o: { follow?: boolean }, cmd: Command) => {
-      await consoleVm(name, { follow: o.follow, vmDir: vmDirOf(cmd) });
+      await (await import('../consume/vm.js')).consoleVm(name, { follow: o.follow, vmDir: vmDirOf(cmd) });
     });
 
   withVmDir(vm.command('stop'))
@@ -120,7 +122,7 @@ Overlays and console logs go to the VM directory (--vm-dir, env OST_IMAGES_VM_DI
     .argument('<name>', 'VM name')
     .option('--json', 'machine-readable result on stdout')
     .action(async (name: string, o: { json?: boolean }, cmd: Command) => {
-      emit(o, await stopVm(name, vmDirOf(cmd)), () => undefined);
+      emit(o, await (await import('../consume/vm.js')).stopVm(name, vmDirOf(cmd)), () => undefined);
     });
 
   withVmDir(vm.command('start'))
@@ -131,7 +133,7 @@ Overlays and console logs go to the VM directory (--vm-dir, env OST_IMAGES_VM_DI
     .option('--json', 'machine-readable result on stdout')
     .action(async (name: string, o: { timeout: string; wait: boolean; json?: boolean }, cmd: Command) => {
       const timeoutSec = parseNumber('--timeout', o.timeout, SECONDS);
-      emit(o, await startVm(name, { timeoutSec, wait: o.wait, vmDir: vmDirOf(cmd) }), () => undefined);
+      emit(o, await (await import('../consume/vm.js')).startVm(name, { timeoutSec, wait: o.wait, vmDir: vmDirOf(cmd) }), () => undefined);
     });
 
   withVmDir(vm.command('rm'))
@@ -139,6 +141,6 @@ Overlays and console logs go to the VM directory (--vm-dir, env OST_IMAGES_VM_DI
     .argument('<name>', 'VM name')
     .option('--json', 'machine-readable result on stdout')
     .action(async (name: string, o: { json?: boolean }, cmd: Command) => {
-      emit(o, await rmVm(name, vmDirOf(cmd)), () => undefined);
+      emit(o, await (await import('../consume/vm.js')).rmVm(name, vmDirOf(cmd)), () => undefined);
     });
 }

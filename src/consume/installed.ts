@@ -15,6 +15,13 @@ export function defaultImagesDir(): string {
   return process.env.OST_IMAGES_DIR || DEFAULT_IMAGES_DIR;
 }
 
+/** Where `ost-images vm` keeps overlays and console logs (vm.ts); here, so naming it loads no VM code. */
+export const DEFAULT_VM_DIR = '/var/lib/ost-images/vms';
+
+export function defaultVmDir(): string {
+  return process.env.OST_IMAGES_VM_DIR || DEFAULT_VM_DIR;
+}
+
 export interface InstalledBuild {
   set: string;
   layer: string;

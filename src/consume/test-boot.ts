@@ -58,7 +58,7 @@ export async function testBoot(image: string, opts: { timeoutSec: number; consol
   const name = path.basename(image);
   log.info(`test-boot ${name} under ${accel.toUpperCase()} (timeout ${opts.timeoutSec}s, console: ${opts.consoleLog})`);
   const t0 = Date.now();
-  const vm = startVm(bootArgs(image, { accel, memMiB: opts.memMiB ?? 1024, smp: 2, sshPort }), (chunk) => appendFileSync(opts.consoleLog, chunk));
+  const vm = await startVm(bootArgs(image, { accel, memMiB: opts.memMiB ?? 1024, smp: 2, sshPort }), (chunk) => appendFileSync(opts.consoleLog, chunk));
   try {
     const r = await vm.waitFor(USERSPACE, opts.timeoutSec * 1000);
     if (!r.matched) {

@@ -20,15 +20,11 @@ import { run } from '../tools/run.js';
 import { sshArgs } from '../tools/ssh.js';
 import * as virsh from '../tools/virsh.js';
 import { consoleTail, freePort, waitForSsh } from './guest-ssh.js';
-import { resolveInstalled, scanInstalled, vrOf } from './installed.js';
+import { defaultVmDir, resolveInstalled, scanInstalled, vrOf } from './installed.js';
 import { shippedKey } from './test-boot.js';
 import { VM_METADATA_NS, parseVmFacts, renderDomainXml, type VmFacts } from './vm-domain.js';
 
-export const DEFAULT_VM_DIR = '/var/lib/ost-images/vms';
-
-export function defaultVmDir(): string {
-  return process.env.OST_IMAGES_VM_DIR || DEFAULT_VM_DIR;
-}
+export { DEFAULT_VM_DIR, defaultVmDir } from './installed.js';
 
 /** Also a file name and a libvirt domain name: lower case, no slashes, no leading dot or dash. */
 export const VM_NAME = /^[a-z0-9][a-z0-9_.-]{0,62}$/;

@@ -1,5 +1,5 @@
 // Every failure the CLI reports is one of these; cli.ts maps them to fixed exit codes:
-//   2 bad input (definitions, arguments, conflicting repository contents)
+//   2 bad input (definitions, arguments, conflicting repository contents, host programs missing)
 //   1 a build, package, publish or verification step failed
 //   130 interrupted (SIGINT/SIGTERM)
 
@@ -91,6 +91,15 @@ export class ToolError extends OstError {
 /** A host program the requested work needs is not installed. */
 export class ToolMissingError extends OstError {
   readonly exitCode = EXIT_FAILED;
+}
+
+/**
+ * Host programs a command needs are not installed, found before it did anything (tools/
+ * requirements.ts): bad input in the sense of exit 2, a host that cannot run the request as asked.
+ * The message names every one, what it is for and its package on apt and dnf hosts.
+ */
+export class ToolsMissingError extends OstError {
+  readonly exitCode = EXIT_BAD_INPUT;
 }
 
 /** A step failed for a reason that is not a tool's exit status (a timeout, a failed check). */

@@ -2,7 +2,7 @@
 // strict rendering. Part of the definitions stage because `validate` renders every template with
 // sample values (a misspelt variable is bad input before any build); the builder renders the
 // same way with the real values (builder/kickstart.ts).
-import Handlebars from 'handlebars';
+import { handlebars } from '../core/handlebars.js';
 import type { KickstartBase, SetDef } from './types.js';
 
 /** What a kickstart template can use. */
@@ -35,5 +35,5 @@ export function kickstartVars(set: SetDef, base: KickstartBase, sshPublicKey: st
 
 /** Renders the template strictly: a variable the template names but the builder lacks is an error. */
 export function renderKickstart(template: string, vars: KickstartVars): string {
-  return Handlebars.compile<KickstartVars>(template, { noEscape: true, strict: true })(vars);
+  return handlebars().compile<KickstartVars>(template, { noEscape: true, strict: true })(vars);
 }

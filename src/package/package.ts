@@ -3,7 +3,8 @@
 // root, never copied) and renamed into the store's rpms directory only when complete.
 import { existsSync, copyFileSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import Handlebars from 'handlebars';
+import type Handlebars from 'handlebars';
+import { handlebars } from '../core/handlebars.js';
 import type { LayerSet } from '../definitions/types.js';
 import { StepError } from '../core/errors.js';
 import { checkInterrupted } from '../core/interrupt.js';
@@ -19,7 +20,7 @@ let template: Handlebars.TemplateDelegate<SpecView> | undefined;
 
 /** Renders the layer spec. noEscape: Handlebars' HTML escaping would turn '=' into '&#x3D;'. */
 export function renderSpec(view: SpecView): string {
-  template ??= Handlebars.compile<SpecView>(readFileSync(path.join(SPECS_DIR, 'layer.spec.hbs'), 'utf8'), { noEscape: true, strict: true });
+  template ??= handlebars().compile<SpecView>(readFileSync(path.join(SPECS_DIR, 'layer.spec.hbs'), 'utf8'), { noEscape: true, strict: true });
   return template(view);
 }
 

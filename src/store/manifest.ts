@@ -13,7 +13,7 @@ import { vr } from '../records/build.js';
 import { FLAT_SUFFIX, flatImageFileName, packageName, rpmFileName } from '../definitions/naming.js';
 import type { BuildRecord } from '../records/build.js';
 import type { Store } from './store.js';
-import { versionOf } from '../tools/run.js';
+import { toolsRun, versionOf } from '../tools/run.js';
 import type { ToolName } from '../tools/registry.js';
 
 export interface ManifestFile {
@@ -73,7 +73,7 @@ export const MANIFEST_SCHEMA = {
         node: { type: 'string', description: 'Node.js version that ran it' },
         tools: {
           type: 'object',
-          description: 'first line of `<tool> --version` of each external tool, null when not installed',
+          description: 'first line of `<tool> --version` of each external tool that made the builds, null when not installed: asked when this run used the tool, else kept from the previous manifest (absent when no run has recorded it yet)',
           additionalProperties: { type: ['string', 'null'] },
         },
       },
@@ -168,6 +168,21 @@ export const MANIFEST_SCHEMA = {
 
 const TOOLS: ToolName[] = ['qemu-img', 'qemu-system-x86_64', 'mmdebstrap', 'virt-customize', 'rpmbuild', 'createrepo_c'];
 
+/**
+ * The toolchain's versions: asked of each tool this run used (it may have made or packaged a
+ * build), kept from the previous manifest for the others. Asking all six every time cost every
+ * build that reused all its layers six process starts, to learn nothing new.
+ */
+async function toolVersions(previous: Record<string, string | null>): Promise<Record<string, string | null>> {
+  const used = toolsRun();
+  const tools: Record<string, string | null> = {};
+  for (const t of TOOLS) {
+    if (used.has(t)) tools[t] = await versionOf(t);
+    else if (previous[t] !== undefined) tools[t] = previous[t];
+  }
+  return tools;
+}
+
 async function sha256File(f: string): Promise<string> {
   const h = createHash('sha256');
   for await (const chunk of createReadStream(f)) h.update(chunk as Buffer);
@@ -207,10 +222,12 @@ export async function writeManifest(ls: LayerSet, store: Store): Promise<BuildMa
   const set = ls.set.name;
   const out = manifestPath(store, set);
   const previous = new Map<string, { size: number; sha256: string }>();
+  let previousTools: Record<string, string | null> = {};
   if (existsSync(out)) {
     try {
       const old = JSON.parse(readFileSync(out, 'utf8')) as BuildManifest;
       for (const l of old.layers) for (const f of [l.image, l.package, l.flat?.image, l.flat?.package]) if (f) previous.set(f.file, f);
+      previousTools = old.toolchain?.tools ?? {};
     } catch {
       // A manifest we cannot read is rewritten from scratch.
     }
@@ -235,8 +252,7 @@ export async function writeManifest(ls: LayerSet, store: Store): Promise<BuildMa
       flat: await flatEntry(ls, store, rec, previous),
     });
   }
-  const tools: Record<string, string | null> = {};
-  for (const t of TOOLS) tools[t] = await versionOf(t);
+  const tools = await toolVersions(previousTools);
   const version = (JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
   const manifest: BuildManifest = { schema: 1, set, generated: new Date().toISOString(), toolchain: { ostImages: version, node: process.version, tools }, layers };
   writeJsonAtomic(out, manifest);

@@ -75,24 +75,37 @@ export function kvmUsable(): Promise<boolean> {
 
 export type BackendName = 'chroot' | 'guestfs';
 
+/** Why this host cannot attach and mount images (not root, no FUSE or loop devices), or undefined when it can. */
+export function mountingImpossible(): string | undefined {
+  if (process.getuid?.() !== 0) return 'the chroot backend needs root (loop devices, mounts)';
+  if (!existsSync('/dev/fuse')) return '/dev/fuse is missing';
+  if (!existsSync('/dev/loop-control')) return '/dev/loop-control is missing';
+  return undefined;
+}
+
 export async function chrootPossible(): Promise<{ ok: boolean; why?: string }> {
-  if (process.getuid?.() !== 0) return { ok: false, why: 'the chroot backend needs root (loop devices, mounts)' };
-  if (!existsSync('/dev/fuse')) return { ok: false, why: '/dev/fuse is missing' };
-  if (!existsSync('/dev/loop-control')) return { ok: false, why: '/dev/loop-control is missing' };
+  const why = mountingImpossible();
+  if (why) return { ok: false, why };
   if (!(await haveTool('qemu-storage-daemon'))) return { ok: false, why: 'qemu-storage-daemon is not installed' };
   return { ok: true };
 }
 
+/** The programs of the guestfs backend (libguestfs's tools). */
+export const GUESTFS_TOOLS = ['virt-customize', 'virt-cat', 'virt-sparsify'] as const;
+
 /**
- * auto: with working KVM, guestfs (isolated, and fast when the appliance is accelerated);
- * without it, chroot when possible (the guest's package manager at native speed instead of
- * emulated), else guestfs under TCG.
+ * auto: with working KVM and libguestfs's tools installed, guestfs (isolated, and fast when the
+ * appliance is accelerated); otherwise chroot when possible (the guest's package manager at
+ * native speed instead of emulated), else guestfs under TCG. (Where the chroot backend can run,
+ * the check before a build asks only for its programs, libguestfs's being optional.)
  */
 export async function chooseBackend(requested: 'auto' | BackendName): Promise<BackendName> {
   if (requested !== 'auto') return requested;
-  if (await kvmUsable()) return 'guestfs';
+  const kvm = await kvmUsable();
+  if (kvm && (await Promise.all(GUESTFS_TOOLS.map((t) => haveTool(t)))).every(Boolean)) return 'guestfs';
   const c = await chrootPossible();
   if (c.ok) return 'chroot';
+  if (kvm) return 'guestfs'; // libguestfs's tools are missing: the check before the build says which.
   log.warn(`KVM is not usable and ${c.why}: using guestfs under TCG (slow)`);
   return 'guestfs';
 }

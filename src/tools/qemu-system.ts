@@ -83,9 +83,9 @@ export interface Vm {
 
 const plain = (s: string): string => s.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, '');
 
-export function startVm(args: string[], onData?: (chunk: string) => void): Vm {
+export async function startVm(args: string[], onData?: (chunk: string) => void): Promise<Vm> {
   const t0 = Date.now();
-  const child = startQemu(args);
+  const { child } = await startQemu(args);
   let output = '';
   let exited: string | undefined;
   const listeners = new Set<() => void>();
@@ -126,7 +126,7 @@ export function startVm(args: string[], onData?: (chunk: string) => void): Vm {
 
 /** Runs qemu until its console prints `pattern`, it exits, or `timeoutMs` passes; then stops it. */
 export async function runUntil(args: string[], pattern: RegExp, timeoutMs: number, onData?: (chunk: string) => void): Promise<ConsoleResult> {
-  const vm = startVm(args, onData);
+  const vm = await startVm(args, onData);
   try {
     return await vm.waitFor(pattern, timeoutMs);
   } finally {

@@ -168,8 +168,10 @@ describe('the source-layout table of docs/development.md', () => {
   });
 });
 
+// Every group registered in full, as the program's own help and the docs describe it.
+const program = await buildProgram();
+
 describe('--help and the docs', () => {
-  const program = buildProgram();
   const commands = allCommands(program);
 
   it('every command has a page, and its --help ends naming it', () => {

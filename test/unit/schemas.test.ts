@@ -153,3 +153,15 @@ describe('the modelines of the shipped files', () => {
     }
   });
 });
+
+// The kernel compiles the schemas without checking them against the JSON Schema meta-schema at
+// every start (definitions/kernel.ts, validateSchema: false): this is where they are checked.
+describe('the schemas against the meta-schema', () => {
+  it.each(SCHEMA_KINDS)('%s: valid against the meta-schema, and compiles in strict mode', (kind) => {
+    const ajv = new Ajv({ allErrors: true, strict: true, verbose: true });
+    ajv.addKeyword({ keyword: 'errorMessage', schemaType: 'string' });
+    const schema = SCHEMAS[kind].schema as Record<string, unknown>;
+    expect(ajv.validateSchema(schema), ajv.errorsText(ajv.errors)).toBe(true);
+    expect(() => ajv.compile(schema)).not.toThrow();
+  });
+});
