@@ -6,7 +6,7 @@
 // (test/helpers/mirror-cache.ts; the sets' URLs rewritten in a copy of layers/): every build of the
 // run sees one state of the mirror, as "the same inputs" demands, so rebuilding a layer to check
 // it (verify --rebuild) cannot be undone by a push to Debian's mirror in between.
-import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, lstatSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { Ajv } from 'ajv';
@@ -256,7 +256,8 @@ describe('the default set, debian12', () => {
         expect(readFileSync(path.join(r, 'etc/machine-id'), 'utf8'), l).toBe('');
         expect(present('var/lib/systemd/random-seed'), l).toBe(false);
         const logs = (readdirSync(path.join(r, 'var/log'), { recursive: true }) as string[]).filter((f) => {
-          const st = statSync(path.join(r, 'var/log', f), { throwIfNoEntry: false });
+          // lstat: a package's symlink (systemd's var/log/README) is not a log of the build.
+          const st = lstatSync(path.join(r, 'var/log', f), { throwIfNoEntry: false });
           return st?.isFile() && st.size > 0;
         });
         expect(logs, l).toEqual([]);
@@ -265,22 +266,28 @@ describe('the default set, debian12', () => {
     }
   }, 10 * MIN);
 
-  it("every layer built again from its recorded inputs: the same file trees (PostgreSQL's declared cluster files apart), the same base bytes, the same package payloads", async () => {
-    const r = await cli(['verify', ...common, '--rebuild', ...ls.order, '--json']);
+  // The base and the engine layer: the base's bytes are promised; the engine layer holds the most
+  // that is made per build (PostgreSQL's cluster, Java's keystore, the snakeoil pair, host keys).
+  // Every layer of a smaller set is built again in test/integration/reproducible.test.ts; the
+  // default set's upgrade and host layers are measured by scripts/bench/reproduce.mjs.
+  it("the base and the engine layer built again from their recorded inputs: the same file trees (PostgreSQL's declared cluster files apart), the same base bytes and base package payload", async () => {
+    const layers = ['base', 'engine-installed'];
+    const r = await cli(['verify', ...common, '--rebuild', ...layers, '--json']);
     const verdicts = JSON.parse(r.stdout) as ReproVerdict[];
     expect(r.code, `${r.stderr}\n${JSON.stringify(verdicts, null, 1)}`).toBe(0);
-    expect(verdicts.map((v) => [v.layer, v.status])).toEqual(ls.order.map((l) => [l, 'identical']));
-    for (const v of verdicts) {
-      expect(v.tree!.differing, v.layer).toBe(0);
-      expect(v.payload!.files, v.layer).toBe(v.payload!.rebuiltFiles);
-    }
+    expect(verdicts.map((v) => [v.layer, v.status])).toEqual(layers.map((l) => [l, 'identical']));
+    for (const v of verdicts) expect(v.tree!.differing, v.layer).toBe(0);
     const base = verdicts.find((v) => v.layer === 'base')!;
     expect(base.image!.bytesIdentical).toBe(true);
+    expect(base.payload!.files).toBe(base.payload!.rebuiltFiles);
     expect(base.payload!.digest).toBe(base.payload!.rebuiltDigest);
-    // What differs in the engine layer is exactly what its layer.yaml declares, and no more.
+    // What differs in the engine layer is exactly what its layer.yaml declares, and no more; its
+    // overlay's bytes are not promised (the payload holds them), only its tree.
     const engine = verdicts.find((v) => v.layer === 'engine-installed')!;
+    expect(engine.image!.guaranteed).toBe(false);
+    expect(engine.tree!.known.length).toBeGreaterThan(0);
     expect(engine.tree!.known.every((k) => k.path.startsWith('/var/lib/postgresql/15/main/'))).toBe(true);
-    expect(verdicts.filter((v) => v.layer !== 'engine-installed').every((v) => v.tree!.known.length === 0)).toBe(true);
+    expect(base.tree!.known).toEqual([]);
   }, 30 * MIN);
 
   it('resolves the whole installed chain inside the install root, and every layer passes qemu-img check', async () => {
@@ -293,15 +300,6 @@ describe('the default set, debian12', () => {
     const out = await ok(['verify', '--json', path.join(dir, engine.image)]);
     expect((JSON.parse(out) as unknown[]).length).toBe(3);
   });
-
-  it('boots the installed engine image to userspace, and root logs in over SSH with the key shipped in the base package', async () => {
-    const engine = store.current('debian12', 'engine-installed')!;
-    const image = path.join(root, 'usr/share/ost-images', engine.image);
-    const out = await ok(['test-boot', ...common, '--image', image, '--timeout', '600', '--json']);
-    const r = (JSON.parse(out) as { booted: boolean; sshHostname?: string }[])[0]!;
-    expect(r.booted).toBe(true);
-    expect(r.sshHostname).toBe('debian12');
-  }, 15 * MIN);
 
   it('the flattened engine image stands alone (its own package, no Requires) and boots, with SSH login', async () => {
     const engine = store.current('debian12', 'engine-installed')!;
