@@ -1,14 +1,20 @@
 import { defineConfig } from 'vitest/config';
 
 // Two projects. The unit tier shares nothing (pure code, its own temporary folders): its files run
-// in parallel. Integration and end-to-end tests share loop devices, mounts, libvirt and the CPU:
-// one file at a time, after the unit tier is done (groupOrder), so the two never overlap.
+// in parallel. Then the system tier (integration and end-to-end), two files at a time: every such
+// test keeps to its own store, loop devices, mounts, ports, libvirt domains and temporary folder
+// (each finds its leftovers by its own paths, never by a count over the machine), so two can run
+// side by side; the end-to-end file, the longest, then runs beside the integration files instead
+// of after them (on the 2-core CI machine, about a third less wall time). The one daemon they
+// share, libvirt, is started once for the tier by test/global-setup.ts. maxForks at the top level
+// too: the default, one worker fewer than the cores, would be one on a 2-core machine.
 export default defineConfig({
   test: {
     globalSetup: ['test/global-setup.ts'],
     testTimeout: 120_000,
     hookTimeout: 120_000,
     reporters: ['default'],
+    poolOptions: { forks: { maxForks: 2, minForks: 1 } },
     projects: [
       {
         extends: true,
@@ -16,9 +22,7 @@ export default defineConfig({
       },
       {
         extends: true,
-        // One child process runs these files one after another (singleFork: the per-project form
-        // of fileParallelism: false in this vitest), each file still with its own module state.
-        test: { name: 'system', include: ['test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts'], poolOptions: { forks: { singleFork: true } }, sequence: { groupOrder: 1 } },
+        test: { name: 'system', include: ['test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts'], sequence: { groupOrder: 1 } },
       },
     ],
   },

@@ -1,5 +1,6 @@
 // What this host can do: is KVM really usable, which customization backend fits.
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { writeFileAtomic } from '../core/fsutil.js';
 import { log } from '../core/log.js';
 import { checkInterrupted } from '../core/interrupt.js';
 import { bootId } from '../core/proc.js';
@@ -31,7 +32,8 @@ function cached(kernel: string): boolean | undefined {
 function remember(kernel: string, usable: boolean): void {
   try {
     mkdirSync(CACHE_DIR, { recursive: true });
-    writeFileSync(`${CACHE_DIR}/kvm-probe.json`, JSON.stringify({ bootId: bootId(), kernel, usable }));
+    // Atomic: another ost-images on this host may be reading it at this moment.
+    writeFileAtomic(`${CACHE_DIR}/kvm-probe.json`, JSON.stringify({ bootId: bootId(), kernel, usable }));
   } catch {
     // Not root or no /run: probe again next time.
   }
