@@ -298,7 +298,8 @@ describe('the default set, debian12', () => {
     expect((JSON.parse(out) as unknown[]).length).toBe(3);
   });
 
-  it('the flattened engine image stands alone (its own package, no Requires) and boots, with SSH login', async () => {
+  // Its boot with SSH login is the nightly's below, which boots the flattened variant it builds.
+  it('the flattened engine image stands alone: its own package, no Requires, a chain of one image', async () => {
     const engine = store.current('debian12', 'engine-installed')!;
     const flatRoot = path.join(tmp, 'root-flat');
     const out = await ok(['install', '--repo', server.url, '--root', flatRoot, '--json', 'ost-images-engine-installed-flat']);
@@ -306,9 +307,7 @@ describe('the default set, debian12', () => {
     const flat = path.join(flatRoot, 'usr/share/ost-images', `debian12-engine-installed-flat-${engine.version}-${engine.release}.qcow2`);
     const chain = JSON.parse(await ok(['verify', '--json', flat])) as unknown[];
     expect(chain).toHaveLength(1);
-    const r = (JSON.parse(await ok(['test-boot', ...common, '--image', flat, '--json'])) as { booted: boolean; sshHostname?: string }[])[0]!;
-    expect(r.booted).toBe(true);
-    expect(r.sshHostname).toBe('debian12');
+    expect(JSON.parse(await output('qemu-img', ['info', '--output=json', flat])) as { 'backing-filename'?: string }).not.toHaveProperty('backing-filename');
   }, 15 * MIN);
 
   it('a custom-package layer built from a locally made .deb on upgrade contains that package', async () => {
@@ -509,7 +508,7 @@ describe('the default set, debian12', () => {
     expect(d13).toEqual(['base', 'engine-installed', 'engine-installed-flat', 'host-installed', 'upgrade'].map((l) => `ost-images-debian13-${l}`));
   }, 90 * MIN);
 
-  it('a plain `dnf install` from the promoted repository gets a bootable chain of each set', async () => {
+  it('a plain `dnf install` from the promoted repository gets the whole chain of each set; the newly promoted one boots', async () => {
     const fresh = path.join(tmp, 'root-both');
     const cacheDir = mkdtempSync(path.join(tmp, 'dnf-cache-'));
     await dnf({ root: fresh, repoUrl: server.url, cacheDir, setopts: ['--setopt=installonly_limit=0'] }, ['install', 'ost-images-engine-installed', 'ost-images-debian13-engine-installed']);
@@ -521,6 +520,9 @@ describe('the default set, debian12', () => {
       const image = path.join(dir, readlinkSync(path.join(dir, `${set}-engine-installed.qcow2`)));
       const chain = JSON.parse(await ok(['verify', '--json', image])) as { file: string }[];
       expect(chain.map((c) => path.basename(c.file).replace(/-\d+-\d{14}\.qcow2$/, ''))).toEqual(['engine-installed', 'upgrade', 'base'].map((l) => `${set}-${l}`));
+      // debian12's chain is the one the nightly above booted; debian13's, promoted by the pipeline
+      // from staging, boots here from production's packages.
+      if (set !== 'debian13') continue;
       const r = (JSON.parse(await ok(['test-boot', ...common, '--image', image, '--timeout', '600', '--json'])) as { booted: boolean; sshHostname?: string }[])[0]!;
       expect(r.booted).toBe(true);
       expect(r.sshHostname).toBe(set);
