@@ -8,11 +8,11 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { type ConfigIssue, quote } from '../core/errors.js';
 import { urlMessage } from '../input/urls.js';
-import { textRule, urlRule } from './common-rules.js';
+import { debSuiteRule, textRule, urlRule } from './common-rules.js';
 import { checkFile, isObj, type FileKind, type Obj, type Rule } from './kernel.js';
 import { kickstartVars, renderKickstart } from './kickstart-template.js';
 import { NAME_MAX } from './limits.js';
-import { DEB_COMPONENT, DEB_SUITE, HOSTNAME, KNOWN_DIFFERENCE_PATH, RPM_NAME, guestPackageNameRule } from './names.js';
+import { DEB_COMPONENT, HOSTNAME, KNOWN_DIFFERENCE_PATH, RPM_NAME, guestPackageNameRule } from './names.js';
 import { FILE_MODE, KERNEL_ARG, SHA256, layerSchema } from './schema.js';
 import { MIN_IMAGE_BYTES, PATH_MAX, type SetFacts } from './set-checks.js';
 import type { BaseDef, KickstartBase, LayerDef, SetDef, Step } from './types.js';
@@ -186,13 +186,7 @@ const LAYER_RULES: Rule<LayerCx>[] = [
   },
   packageRule('.base.mmdebstrap.packages[]'),
   // Both reach mmdebstrap's command line: '-' first would make an option of them.
-  {
-    at: '.base.mmdebstrap.suites[]',
-    type: 'string',
-    replaces: ['pattern'],
-    check: (v) => DEB_SUITE.test(v),
-    message: (v) => `${quote(v)} is not a Debian suite name (lower-case letters, digits, . -)`,
-  },
+  debSuiteRule('.base.mmdebstrap.suites[]'),
   {
     at: '.base.mmdebstrap.components[]',
     type: 'string',

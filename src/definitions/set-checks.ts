@@ -2,10 +2,10 @@
 // it, and the typed SetDef, made only from a set.yaml with no problem at all.
 import path from 'node:path';
 import { type ConfigIssue, quote } from '../core/errors.js';
-import { textRule, urlRule } from './common-rules.js';
+import { debSuiteRule, textRule, urlRule } from './common-rules.js';
 import { checkFile, isObj, type FileKind, type Rule } from './kernel.js';
 import { NAME_MAX } from './limits.js';
-import { DEB_SUITE, INSTALL_DIR, PAYLOAD, RPM_NAME, RPM_VERSION, parseSize, parseSourceDate } from './names.js';
+import { INSTALL_DIR, PAYLOAD, RPM_NAME, RPM_VERSION, parseSize, parseSourceDate } from './names.js';
 import { ENV_NAME, setSchema } from './schema.js';
 import type { DistroFamily, SetDef } from './types.js';
 import type { Parsed } from './yaml-file.js';
@@ -63,13 +63,7 @@ const SET_RULES: Rule<void>[] = [
     check: (v) => RPM_VERSION.test(v),
     message: (v) => `${quote(v)} is not a valid RPM version (letters, digits, . _ + ~ ^; no '-')`,
   },
-  {
-    at: '.distro.codename',
-    type: 'string',
-    replaces: ['pattern'],
-    check: (v) => DEB_SUITE.test(v),
-    message: (v) => `${quote(v)} is not a Debian suite name (lower-case letters, digits, . -)`,
-  },
+  debSuiteRule('.distro.codename'),
   {
     at: '.distro',
     type: 'mapping',
